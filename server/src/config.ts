@@ -1,0 +1,77 @@
+/**
+ * Server configuration, read from environment variables. Every variable has a default so
+ * that `npm start` works with nothing set; the README lists them all.
+ */
+export interface ServerConfig {
+  /** `JOBWIRE_HOST`: address to listen on. Default `127.0.0.1`. */
+  host: string;
+  /** `JOBWIRE_PORT`: port for gRPC, gRPC-Web and Connect. Default 7233; 0 picks a free port. */
+  port: number;
+  /**
+   * `DATABASE_URL`: Postgres to use. Unset: an embedded Postgres is started with its data in
+   * `dataDir`.
+   */
+  databaseUrl: string | undefined;
+  /** `JOBWIRE_DATA_DIR`: where the embedded Postgres keeps its data. Default `.jobwire/pgdata`. */
+  dataDir: string;
+  /** `JOBWIRE_EMBEDDED_PG_PORT`: port of the embedded Postgres. Default 54329. */
+  embeddedPostgresPort: number;
+  /** `JOBWIRE_DB_POOL_SIZE`: connections in the Postgres pool. Default 20. */
+  dbPoolSize: number;
+  /** `JOBWIRE_LOG_LEVEL`: pino level (`trace` … `fatal`, or `silent`). Default `info`. */
+  logLevel: string;
+  /**
+   * `JOBWIRE_DEFAULT_PRINCIPAL`: the principal recorded as owner of jobs until
+   * authentication is configured. Default `local`.
+   */
+  defaultPrincipal: string;
+  /** `JOBWIRE_MAX_REQUEST_BYTES`: largest accepted request message. Default 32 MiB. */
+  maxRequestBytes: number;
+  /** `JOBWIRE_MAX_BATCH_SIZE`: most jobs in one EnqueueBatch. Default 10,000. */
+  maxBatchSize: number;
+  /** `JOBWIRE_SHUTDOWN_GRACE_MS`: how long in-flight requests may finish on shutdown. Default 10 s. */
+  shutdownGraceMs: number;
+}
+
+/** The documented defaults, also used by tests that start servers in-process. */
+export const defaultServerConfig: ServerConfig = {
+  host: "127.0.0.1",
+  port: 7233,
+  databaseUrl: undefined,
+  dataDir: ".jobwire/pgdata",
+  embeddedPostgresPort: 54329,
+  dbPoolSize: 20,
+  logLevel: "info",
+  defaultPrincipal: "local",
+  maxRequestBytes: 32 * 1024 * 1024,
+  maxBatchSize: 10_000,
+  shutdownGraceMs: 10_000,
+};
+
+/** Reads the configuration from `env`, failing loudly on values that do not parse. */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const d = defaultServerConfig;
+  return {
+    host: env.JOBWIRE_HOST || d.host,
+    port: intFromEnv(env, "JOBWIRE_PORT", d.port, 0, 65535),
+    databaseUrl: env.DATABASE_URL || undefined,
+    dataDir: env.JOBWIRE_DATA_DIR || d.dataDir,
+    embeddedPostgresPort: intFromEnv(env, "JOBWIRE_EMBEDDED_PG_PORT", d.embeddedPostgresPort, 1, 65535),
+    dbPoolSize: intFromEnv(env, "JOBWIRE_DB_POOL_SIZE", d.dbPoolSize, 1, 1000),
+    logLevel: env.JOBWIRE_LOG_LEVEL || d.logLevel,
+    defaultPrincipal: env.JOBWIRE_DEFAULT_PRINCIPAL || d.defaultPrincipal,
+    maxRequestBytes: intFromEnv(env, "JOBWIRE_MAX_REQUEST_BYTES", d.maxRequestBytes, 1024, 2 ** 31 - 1),
+    maxBatchSize: intFromEnv(env, "JOBWIRE_MAX_BATCH_SIZE", d.maxBatchSize, 1, 1_000_000),
+    shutdownGraceMs: intFromEnv(env, "JOBWIRE_SHUTDOWN_GRACE_MS", d.shutdownGraceMs, 0, 3_600_000),
+  };
+}
+
+function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new Error(`${name} must be an integer in ${min}..${max}, got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}

@@ -1,0 +1,112 @@
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+
+/** The first bytes of every HTTP/2 connection without TLS (RFC 9113, section 3.4). */
+const http2Preface = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+/** A request handler that serves both HTTP/1.1 and HTTP/2 requests. */
+export type DualHandler = (
+  request: http.IncomingMessage | http2.Http2ServerRequest,
+  response: http.ServerResponse | http2.Http2ServerResponse,
+) => void;
+
+/** One port that speaks HTTP/1.1 and h2c; see {@link listenHttp1AndH2c}. */
+export interface DualListener {
+  /** The port actually bound (useful when 0 was asked for). */
+  readonly port: number;
+  /** Requests being served right now. */
+  inFlight(): number;
+  /**
+   * Stops accepting connections, lets requests in flight finish for up to `graceMs`, then
+   * destroys whatever is still open. Resolves once every connection is gone.
+   */
+  close(graceMs: number): Promise<void>;
+}
+
+/**
+ * Serves HTTP/1.1 and cleartext HTTP/2 (h2c with prior knowledge, as gRPC clients use) on
+ * one port. On a plain-text `http2.createServer`, `allowHTTP1` has no effect, so a `net`
+ * server looks at the first bytes of each connection: the HTTP/2 preface goes to the
+ * HTTP/2 server, anything else to the HTTP/1.1 server.
+ */
+export async function listenHttp1AndH2c(handler: DualHandler, host: string, port: number): Promise<DualListener> {
+  let inFlight = 0;
+  let drained: (() => void) | undefined;
+  const track: DualHandler = (request, response) => {
+    inFlight++;
+    response.once("close", () => {
+      inFlight--;
+      if (inFlight === 0) drained?.();
+    });
+    handler(request, response);
+  };
+  const h1 = http.createServer(track as http.RequestListener);
+  // Long-lived server streams must not be cut by Node's request timeouts.
+  h1.requestTimeout = 0;
+  h1.headersTimeout = 60_000;
+  const h2 = http2.createServer({}, track as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  const sockets = new Set<net.Socket>();
+  const sessions = new Set<http2.Http2Session>();
+  h2.on("session", (session) => {
+    sessions.add(session);
+    session.once("close", () => sessions.delete(session));
+  });
+
+  const server = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.once("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    routeByPreface(socket, h1, h2);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const address = server.address() as net.AddressInfo;
+
+  return {
+    port: address.port,
+    inFlight: () => inFlight,
+    async close(graceMs) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Ask clients to go: GOAWAY on HTTP/2, `Connection: close` semantics on idle HTTP/1.1.
+      for (const session of sessions) session.close();
+      h1.closeIdleConnections();
+      if (inFlight > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          new Promise<void>((resolve) => (drained = resolve)),
+          new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+        ]);
+        clearTimeout(timer);
+      }
+      for (const session of sessions) session.destroy();
+      for (const socket of sockets) socket.destroy();
+      await closed;
+    },
+  };
+}
+
+/**
+ * Reads just enough of a new connection to tell HTTP/2 from HTTP/1.1, puts the bytes back
+ * and hands the socket to the right server.
+ */
+function routeByPreface(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
+  let received = Buffer.alloc(0);
+  const onData = (chunk: Buffer) => {
+    received = Buffer.concat([received, chunk]);
+    const compared = Math.min(received.length, http2Preface.length);
+    const isPrefix = received.subarray(0, compared).equals(http2Preface.subarray(0, compared));
+    if (isPrefix && received.length < http2Preface.length) return; // need more bytes to decide
+    socket.off("data", onData);
+    socket.pause();
+    socket.unshift(received);
+    (isPrefix ? h2 : h1).emit("connection", socket);
+    socket.resume();
+  };
+  socket.on("data", onData);
+}

@@ -1,0 +1,8 @@
+/**
+ * The server package's programmatic entry, for tests and tools that run Jobwire in-process.
+ * The process entry is `main.ts`.
+ */
+export { startJobwire, type JobwireServer } from "./main.js";
+export { configFromEnv, defaultServerConfig, type ServerConfig } from "./config.js";
+export { createLogger, type Logger } from "./logger.js";
+export { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "./db/embedded-postgres.js";

@@ -1,0 +1,28 @@
+import type { JobStateName } from "../store/entities/job-state.js";
+
+/** No job has the id asked for. The RPC layer answers `NOT_FOUND`. */
+export class JobNotFoundError extends Error {
+  override name = "JobNotFoundError";
+  constructor(readonly jobId: string) {
+    super(`job ${jobId} not found`);
+  }
+}
+
+/**
+ * The job is in a state from which the requested transition is not allowed. The RPC layer
+ * answers `FAILED_PRECONDITION`.
+ */
+export class JobStateError extends Error {
+  override name = "JobStateError";
+  constructor(readonly jobId: string, readonly state: JobStateName, action: string) {
+    super(`cannot ${action} job ${jobId}: it is ${state}`);
+  }
+}
+
+/** The principal may not act on another principal's job. Answered `PERMISSION_DENIED`. */
+export class NotJobOwnerError extends Error {
+  override name = "NotJobOwnerError";
+  constructor(readonly jobId: string) {
+    super(`permission denied on job ${jobId}`);
+  }
+}

@@ -1,0 +1,84 @@
+import type { FilterQuery } from "@mikro-orm/core";
+import type { Database } from "../store/orm.js";
+import { JobEntity, type JobRecord } from "../store/entities/job.js";
+import type { JobStateName } from "../store/entities/job-state.js";
+import type { JobRow } from "../store/job-row.js";
+import { JobNotFoundError } from "./job-errors.js";
+
+/** Reads one job with its phases; {@link JobNotFoundError} if there is none. */
+export async function getJob(db: Database, id: string): Promise<JobRow> {
+  const em = db.orm.em.fork();
+  const job = await em.findOne(JobEntity, { id }, { populate: ["phases"] });
+  if (!job) throw new JobNotFoundError(id);
+  return jobRowFromRecord(job);
+}
+
+/** What {@link listJobs} filters on; empty arrays and unset fields match everything. */
+export interface JobFilter {
+  queues: string[];
+  kinds: string[];
+  states: JobStateName[];
+  createdAfter: Date | undefined;
+  createdBefore: Date | undefined;
+  metadata: Record<string, string>;
+}
+
+/**
+ * Lists jobs newest first (by id: UUIDv7, time-ordered), `limit` at most, strictly after
+ * the cursor `afterId` in that order. Keyset pagination on the unique id neither skips
+ * nor repeats a job when others are inserted between pages.
+ */
+export async function listJobs(db: Database, filter: JobFilter, limit: number, afterId: string | undefined): Promise<JobRow[]> {
+  const em = db.orm.em.fork();
+  const where: FilterQuery<JobRecord> = {};
+  if (filter.queues.length > 0) where.queue = { $in: filter.queues };
+  if (filter.kinds.length > 0) where.kind = { $in: filter.kinds };
+  if (filter.states.length > 0) where.state = { $in: filter.states };
+  if (filter.createdAfter || filter.createdBefore) {
+    where.createdAt = {
+      ...(filter.createdAfter ? { $gte: filter.createdAfter } : {}),
+      ...(filter.createdBefore ? { $lt: filter.createdBefore } : {}),
+    };
+  }
+  if (Object.keys(filter.metadata).length > 0) where.metadata = { $contains: filter.metadata } as never;
+  if (afterId) where.id = { $lt: afterId };
+  const jobs = await em.find(JobEntity, where, { populate: ["phases"], orderBy: { id: "desc" }, limit });
+  return jobs.map(jobRowFromRecord);
+}
+
+function jobRowFromRecord(job: JobRecord): JobRow {
+  return {
+    id: job.id,
+    queue: job.queue,
+    kind: job.kind,
+    state: job.state,
+    priority: job.priority,
+    payload: job.payload,
+    metadata: job.metadata,
+    owner: job.owner,
+    attempt: job.attempt,
+    maxAttempts: job.maxAttempts,
+    backoffInitialMs: Number(job.backoffInitialMs),
+    backoffMaxMs: Number(job.backoffMaxMs),
+    backoffMultiplier: Number(job.backoffMultiplier),
+    backoffJitter: Number(job.backoffJitter),
+    leaseTimeoutMs: job.leaseTimeoutMs,
+    executionTimeoutMs: job.executionTimeoutMs ?? null,
+    runAt: job.runAt,
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+    startedAt: job.startedAt ?? null,
+    finishedAt: job.finishedAt ?? null,
+    cancelRequestedAt: job.cancelRequestedAt ?? null,
+    cancelReason: job.cancelReason ?? null,
+    progress: job.progress ?? null,
+    result: job.result ?? null,
+    lastError: job.lastError ?? null,
+    phases: job.phases.getItems().map((phase) => ({
+      name: phase.name,
+      state: phase.state,
+      result: phase.result ?? null,
+      finishedAt: phase.finishedAt ?? null,
+    })),
+  };
+}

@@ -1,0 +1,126 @@
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Health } from "@jobwire/sdk/gen/grpc/health/v1/health_pb.js";
+import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb.js";
+import { pathToFileURL } from "node:url";
+import { configFromEnv, type ServerConfig } from "./config.js";
+import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "./db/embedded-postgres.js";
+import { listenHttp1AndH2c, type DualHandler } from "./http/listener.js";
+import { probeHandler } from "./http/probes.js";
+import type { Principal } from "./jobs/principal.js";
+import { createLogger, type Logger } from "./logger.js";
+import { errorMappingInterceptor } from "./rpc/connect-errors.js";
+import { healthServiceImpl } from "./rpc/health-service.js";
+import { queueServiceImpl } from "./rpc/queue-service.js";
+import { openDatabase, type Database } from "./store/orm.js";
+
+/** A running Jobwire server. */
+export interface JobwireServer {
+  /** The port serving gRPC, gRPC-Web and Connect. */
+  readonly port: number;
+  /** `http://host:port`, for clients. */
+  readonly url: string;
+  /** The database, for tests and tools that look at rows directly. */
+  readonly db: Database;
+  /**
+   * Shuts down gracefully: reports NOT_SERVING, stops accepting, lets requests in flight
+   * finish within the grace time, then closes the pool and any embedded Postgres. The
+   * cleanup runs even when draining times out or fails.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * The composition root: builds every part of the server from `config` and starts it. With
+ * no `databaseUrl`, an embedded Postgres is started with its data in `config.dataDir`.
+ */
+export async function startJobwire(config: ServerConfig, logger: Logger = createLogger(config.logLevel)): Promise<JobwireServer> {
+  let embedded: EmbeddedPostgresHandle | undefined;
+  let db: Database | undefined;
+  try {
+    if (!config.databaseUrl) {
+      embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, logger });
+    }
+    db = await openDatabase({ url: config.databaseUrl ?? embedded!.url, poolSize: config.dbPoolSize, logger });
+    const applied = await db.migrate();
+    if (applied.length > 0) logger.info({ migrations: applied }, "applied migrations");
+    return await serve(config, logger, db, embedded);
+  } catch (error) {
+    await db?.close().catch(() => undefined);
+    await embedded?.stop().catch(() => undefined);
+    throw error;
+  }
+}
+
+async function serve(config: ServerConfig, logger: Logger, db: Database, embedded: EmbeddedPostgresHandle | undefined): Promise<JobwireServer> {
+  const shutdown = new AbortController();
+  const isReady = async () => {
+    if (shutdown.signal.aborted) return false;
+    try {
+      return await db.isMigrated();
+    } catch {
+      return false;
+    }
+  };
+  const defaultPrincipal: Principal = { id: config.defaultPrincipal, admin: true };
+  const handler = connectNodeAdapter({
+    readMaxBytes: config.maxRequestBytes,
+    interceptors: [errorMappingInterceptor(logger)],
+    routes(router) {
+      router.service(QueueService, queueServiceImpl({ db, principalOf: () => defaultPrincipal, maxBatchSize: config.maxBatchSize }));
+      router.service(Health, healthServiceImpl({ services: [QueueService.typeName], isReady, shutdownSignal: shutdown.signal }));
+    },
+    fallback: probeHandler({ isReady }) as never,
+  }) as unknown as DualHandler;
+  const listener = await listenHttp1AndH2c(handler, config.host, config.port);
+  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;
+  logger.info({ url, node: process.version, embeddedPostgres: embedded !== undefined }, "jobwire serving gRPC, gRPC-Web and Connect");
+
+  let closing: Promise<void> | undefined;
+  return {
+    port: listener.port,
+    url,
+    db,
+    close() {
+      closing ??= (async () => {
+        shutdown.abort();
+        try {
+          await listener.close(config.shutdownGraceMs);
+        } finally {
+          await db.close().catch((error: unknown) => logger.error({ err: error }, "closing the database pool failed"));
+          await embedded?.stop().catch((error: unknown) => logger.error({ err: error }, "stopping embedded postgres failed"));
+          logger.info("jobwire stopped");
+        }
+      })();
+      return closing;
+    },
+  };
+}
+
+/** Runs the server as a process: configuration from the environment, stop on SIGTERM/SIGINT. */
+async function main(): Promise<void> {
+  const config = configFromEnv();
+  const logger = createLogger(config.logLevel);
+  const server = await startJobwire(config, logger);
+  let signalled = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (signalled) return;
+    signalled = true;
+    logger.info({ signal }, "shutting down");
+    server.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", stop);
+  process.on("SIGINT", stop);
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  });
+}

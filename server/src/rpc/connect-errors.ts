@@ -1,0 +1,39 @@
+import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { JobNotFoundError, JobStateError, NotJobOwnerError } from "../jobs/job-errors.js";
+import type { Logger } from "../logger.js";
+
+/** `INVALID_ARGUMENT` naming the offending field, e.g. `jobs[3].queue: must match …`. */
+export function invalidArgument(field: string, problem: string): ConnectError {
+  return new ConnectError(`${field}: ${problem}`, Code.InvalidArgument);
+}
+
+/**
+ * Maps what the domain and the database throw to the closed set of Connect codes. Domain
+ * errors carry their own meaning; Postgres data exceptions (class 22) mean a value got
+ * past validation that the database refused, still the caller's input. Anything else is
+ * `INTERNAL` with a generic message: the cause is logged, never sent.
+ */
+export function connectErrorFrom(error: unknown, log: Logger): ConnectError {
+  if (error instanceof ConnectError) return error;
+  if (error instanceof JobNotFoundError) return new ConnectError(error.message, Code.NotFound);
+  if (error instanceof JobStateError) return new ConnectError(error.message, Code.FailedPrecondition);
+  if (error instanceof NotJobOwnerError) return new ConnectError(error.message, Code.PermissionDenied);
+  const pgCode = (error as { code?: unknown } | null)?.code;
+  if (typeof pgCode === "string" && pgCode.startsWith("22")) {
+    log.warn({ err: error }, "database refused a request value");
+    return new ConnectError("a request value was refused by the database", Code.InvalidArgument);
+  }
+  log.error({ err: error }, "internal error");
+  return new ConnectError("internal error", Code.Internal);
+}
+
+/** An interceptor that applies {@link connectErrorFrom} to every unary handler's failure. */
+export function errorMappingInterceptor(log: Logger): Interceptor {
+  return (next) => async (request) => {
+    try {
+      return await next(request);
+    } catch (error) {
+      throw connectErrorFrom(error, log);
+    }
+  };
+}

@@ -1,0 +1,42 @@
+import { create } from "@bufbuild/protobuf";
+import { DurationSchema, timestampDate, timestampFromDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { invalidArgument } from "./connect-errors.js";
+
+/** The range of `google.protobuf.Timestamp`: 0001-01-01 to 9999-12-31. */
+const minTimestampSeconds = -62_135_596_800n;
+const maxTimestampSeconds = 253_402_300_799n;
+
+/**
+ * Reads a Duration as whole milliseconds, refusing negative, malformed (nanos out of range
+ * or of the wrong sign) and out-of-bounds values with `INVALID_ARGUMENT` naming `field`.
+ */
+export function millisFromDuration(duration: Duration, field: string, minMs: number, maxMs: number): number {
+  const { seconds, nanos } = duration;
+  if (nanos <= -1e9 || nanos >= 1e9 || (seconds > 0n && nanos < 0) || (seconds < 0n && nanos > 0)) {
+    throw invalidArgument(field, "is not a valid duration");
+  }
+  if (seconds < 0n || nanos < 0) throw invalidArgument(field, "must not be negative");
+  if (seconds > BigInt(Math.ceil(maxMs / 1000))) throw invalidArgument(field, `must be at most ${maxMs} ms`);
+  const ms = Number(seconds) * 1000 + Math.floor(nanos / 1e6);
+  if (ms < minMs || ms > maxMs) throw invalidArgument(field, `must be between ${minMs} ms and ${maxMs} ms`);
+  return ms;
+}
+
+/** Reads a Timestamp as a Date, refusing values outside the Timestamp range. */
+export function dateFromTimestamp(timestamp: Timestamp, field: string): Date {
+  const { seconds, nanos } = timestamp;
+  if (seconds < minTimestampSeconds || seconds > maxTimestampSeconds || nanos < 0 || nanos >= 1e9) {
+    throw invalidArgument(field, "is not a valid timestamp");
+  }
+  return timestampDate(timestamp);
+}
+
+/** A Duration of `ms` milliseconds. */
+export function durationFromMillis(ms: number): Duration {
+  return create(DurationSchema, { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 });
+}
+
+/** A Timestamp from a Date, or undefined for null. */
+export function timestampFromNullableDate(date: Date | null | undefined): Timestamp | undefined {
+  return date ? timestampFromDate(date) : undefined;
+}

@@ -1,0 +1,114 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { QueueService, type ListJobsRequest } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb.js";
+import { cancelJob } from "../jobs/cancel-job.js";
+import { jobLimits } from "../jobs/defaults.js";
+import { enqueueJob, enqueueJobs } from "../jobs/enqueue-jobs.js";
+import type { Principal } from "../jobs/principal.js";
+import { getJob, listJobs, type JobFilter } from "../jobs/read-jobs.js";
+import { retryJob } from "../jobs/retry-job.js";
+import type { Database } from "../store/orm.js";
+import { invalidArgument } from "./connect-errors.js";
+import { jobMessage, jobStateName } from "./job-message.js";
+import { checkStorableString } from "./json-value.js";
+import { decodePageToken, encodePageToken, filterFingerprint } from "./page-token.js";
+import { dateFromTimestamp } from "./proto-time.js";
+import { checkMetadata, checkName, newJobFromSpec } from "./validate-job-spec.js";
+
+/** What the QueueService handlers need. */
+export interface QueueServiceDeps {
+  db: Database;
+  /** The principal a request acts as. */
+  principalOf(headers: Headers): Principal;
+  /** Most jobs in one EnqueueBatch. */
+  maxBatchSize: number;
+}
+
+const jobIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * The QueueService handlers: validate at the edge, call the job state machine, answer
+ * with the wire form. Errors are mapped to Connect codes by the error interceptor.
+ */
+export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof QueueService> {
+  const { db } = deps;
+  return {
+    async enqueue(request, context) {
+      const job = newJobFromSpec(request.job, "job");
+      return { job: jobMessage(await enqueueJob(db, deps.principalOf(context.requestHeader), job)) };
+    },
+
+    async enqueueBatch(request, context) {
+      if (request.jobs.length === 0) throw invalidArgument("jobs", "must not be empty");
+      if (request.jobs.length > deps.maxBatchSize) {
+        throw new ConnectError(`jobs: at most ${deps.maxBatchSize} jobs per batch, got ${request.jobs.length}`, Code.ResourceExhausted);
+      }
+      const jobs = request.jobs.map((spec, index) => newJobFromSpec(spec, `jobs[${index}]`));
+      return { jobIds: await enqueueJobs(db, deps.principalOf(context.requestHeader), jobs) };
+    },
+
+    async getJob(request) {
+      return { job: jobMessage(await getJob(db, checkJobId(request.id, "id"))) };
+    },
+
+    async listJobs(request) {
+      const filter = jobFilterFrom(request);
+      const pageSize = request.pageSize || jobLimits.pageSizeDefault;
+      if (pageSize < 1 || pageSize > jobLimits.pageSizeMax) {
+        throw invalidArgument("page_size", `must be between 0 and ${jobLimits.pageSizeMax}`);
+      }
+      const fingerprint = filterFingerprint(filter);
+      const after = request.pageToken ? decodePageToken(request.pageToken, fingerprint, jobIdPattern) : undefined;
+      // One more than a page tells whether another page follows without a count query.
+      const rows = await listJobs(db, filter, pageSize + 1, after);
+      const page = rows.slice(0, pageSize);
+      const last = page.at(-1);
+      return {
+        jobs: page.map(jobMessage),
+        nextPageToken: rows.length > pageSize && last ? encodePageToken(last.id, fingerprint) : "",
+      };
+    },
+
+    async cancelJob(request, context) {
+      const id = checkJobId(request.id, "id");
+      if (request.reason.length > jobLimits.reasonMaxLength) {
+        throw invalidArgument("reason", `must be at most ${jobLimits.reasonMaxLength} characters`);
+      }
+      checkStorableString(request.reason, "reason");
+      return { job: jobMessage(await cancelJob(db, deps.principalOf(context.requestHeader), id, request.reason)) };
+    },
+
+    async retryJob(request, context) {
+      const id = checkJobId(request.id, "id");
+      return { job: jobMessage(await retryJob(db, deps.principalOf(context.requestHeader), id, request.fromStart)) };
+    },
+  };
+}
+
+function checkJobId(id: string, field: string): string {
+  if (id === "") throw invalidArgument(field, "is required");
+  const normalized = id.toLowerCase();
+  if (!jobIdPattern.test(normalized)) throw invalidArgument(field, "must be a job id (a UUID)");
+  return normalized;
+}
+
+function jobFilterFrom(request: ListJobsRequest): JobFilter {
+  const limit = jobLimits.pageSizeMax;
+  if (request.queues.length > limit) throw invalidArgument("queues", `must have at most ${limit} entries`);
+  if (request.kinds.length > limit) throw invalidArgument("kinds", `must have at most ${limit} entries`);
+  const states = request.states.map((state, index) => {
+    const name = jobStateName(state);
+    if (!name) throw invalidArgument(`states[${index}]`, "must be a job state other than UNSPECIFIED");
+    return name;
+  });
+  const createdAfter = request.createdAfter ? dateFromTimestamp(request.createdAfter, "created_after") : undefined;
+  const createdBefore = request.createdBefore ? dateFromTimestamp(request.createdBefore, "created_before") : undefined;
+  return {
+    queues: request.queues.map((queue, index) => checkName(queue, `queues[${index}]`)).sort(),
+    kinds: request.kinds.map((kind, index) => checkName(kind, `kinds[${index}]`)).sort(),
+    states: [...new Set(states)].sort(),
+    createdAfter,
+    createdBefore,
+    metadata: Object.fromEntries(Object.entries(checkMetadata(request.metadata, "metadata")).sort()),
+  };
+}

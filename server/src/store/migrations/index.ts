@@ -1,0 +1,9 @@
+import { Migration0001InitialSchema } from "./0001-initial-schema.js";
+
+/**
+ * Every migration, in order. Migrations are numbered, forward-only and never edited once
+ * released: a change to the schema is a new file appended here.
+ */
+export const migrations = [
+  { name: "0001-initial-schema", class: Migration0001InitialSchema },
+];

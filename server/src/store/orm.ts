@@ -1,0 +1,73 @@
+import { MikroORM, type EntityManager } from "@mikro-orm/postgresql";
+import { Migrator } from "@mikro-orm/migrations";
+import type pg from "pg";
+import type { Logger } from "../logger.js";
+import { JobEventEntity } from "./entities/job-event.js";
+import { JobEntity, JobPhaseEntity } from "./entities/job.js";
+import { QueueEntity } from "./entities/queue.js";
+import { migrations } from "./migrations/index.js";
+
+/** The database as the rest of the server sees it: the ORM and its `pg` pool. */
+export interface Database {
+  /** The ORM, for entity reads and migrations. Fork `orm.em` per request. */
+  readonly orm: MikroORM;
+  /**
+   * The `pg` pool behind the ORM, for the reviewed hot-path SQL in `store/sql`. One pool
+   * serves both, so the connection limit is the configured pool size.
+   */
+  readonly pool: pg.Pool;
+  /** Applies pending migrations; returns the names of those applied. */
+  migrate(): Promise<string[]>;
+  /** Whether every known migration has been applied. */
+  isMigrated(): Promise<boolean>;
+  /** Closes the pool; waits for checked-out connections to be returned. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link openDatabase}. */
+export interface OpenDatabaseOptions {
+  /** A `postgres://` connection string. */
+  url: string;
+  /** Connections in the pool. */
+  poolSize: number;
+  logger: Logger;
+}
+
+/** Connects to Postgres through MikroORM (driver `pg`); does not migrate. */
+export async function openDatabase(options: OpenDatabaseOptions): Promise<Database> {
+  const log = options.logger.child({ component: "database" });
+  const orm = await MikroORM.init({
+    clientUrl: options.url,
+    entities: [QueueEntity, JobEntity, JobPhaseEntity, JobEventEntity],
+    extensions: [Migrator],
+    pool: { min: 0, max: options.poolSize },
+    // The ORM's own request-scoped identity map is not used: handlers fork explicitly.
+    allowGlobalContext: false,
+    debug: false,
+    migrations: {
+      tableName: "jobwire_migrations",
+      migrationsList: migrations,
+      transactional: true,
+      allOrNothing: true,
+      snapshot: false,
+      snapshotOnMigrate: false,
+      silent: true,
+    },
+    logger: (message) => log.debug(message),
+  });
+  const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool;
+  return {
+    orm,
+    pool,
+    async migrate() {
+      const applied = await orm.migrator.up();
+      return applied.map((m) => m.name);
+    },
+    async isMigrated() {
+      return (await orm.migrator.getPending()).length === 0;
+    },
+    close: () => orm.close(true),
+  };
+}
+
+export type { EntityManager };

@@ -1,0 +1,111 @@
+import type { JobRow } from "../job-row.js";
+import type { Queryable } from "../transaction.js";
+import { jobColumns, jobRowFromSql } from "./job-columns.js";
+
+/** A validated job to insert; see `jobs/job-spec.ts` for the defaults applied. */
+export interface NewJob {
+  id: string;
+  queue: string;
+  kind: string;
+  priority: number;
+  /** The payload, already encoded as JSON text. */
+  payloadJson: string;
+  /** The metadata object, already encoded as JSON text. */
+  metadataJson: string;
+  maxAttempts: number;
+  backoffInitialMs: number;
+  backoffMaxMs: number;
+  backoffMultiplier: number;
+  backoffJitter: number;
+  leaseTimeoutMs: number;
+  executionTimeoutMs: number | null;
+  /** An absolute earliest start; null for now or for `delayMs`. */
+  runAt: Date | null;
+  /** A delay from the database's now; null for now or for `runAt`. */
+  delayMs: number | null;
+  /** Declared phase names in order. */
+  phases: string[];
+}
+
+/**
+ * Inserts jobs, their phases, their `enqueued` events and any new queues in one statement,
+ * so that all of it commits or none does. Rows are passed as parallel arrays and expanded
+ * with `unnest`: one round trip whatever the batch size. Jobs whose start is in the future
+ * are `scheduled`, the others `pending`. Returns the inserted jobs (without phases) when
+ * `returning` is set, in no particular order; otherwise nothing.
+ */
+export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owner: string, returning: boolean): Promise<Omit<JobRow, "phases">[]> {
+  const phaseJobIds: string[] = [];
+  const phasePositions: number[] = [];
+  const phaseNames: string[] = [];
+  for (const job of jobs) {
+    job.phases.forEach((name, position) => {
+      phaseJobIds.push(job.id);
+      phasePositions.push(position);
+      phaseNames.push(name);
+    });
+  }
+  const result = await db.query<Omit<JobRow, "phases">>(
+    `WITH clock AS (SELECT clock_timestamp() AS now),
+     input AS (
+       SELECT i.*, CASE
+           WHEN i.delay_ms IS NOT NULL THEN clock.now + i.delay_ms * interval '1 millisecond'
+           ELSE greatest(clock.now, coalesce(i.run_at, clock.now))
+         END AS effective_run_at
+       FROM clock, unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::jsonb[], $6::jsonb[],
+                          $7::integer[], $8::bigint[], $9::bigint[], $10::float8[], $11::float8[],
+                          $12::integer[], $13::integer[], $14::timestamptz[], $15::float8[])
+         AS i(id, queue, kind, priority, payload, metadata, max_attempts, backoff_initial_ms,
+              backoff_max_ms, backoff_multiplier, backoff_jitter, lease_timeout_ms,
+              execution_timeout_ms, run_at, delay_ms)
+     ),
+     new_queues AS (
+       INSERT INTO queue (name) SELECT DISTINCT queue FROM input ON CONFLICT (name) DO NOTHING
+     ),
+     j AS (
+       INSERT INTO job (id, queue, kind, state, priority, payload, metadata, owner, max_attempts,
+                        backoff_initial_ms, backoff_max_ms, backoff_multiplier, backoff_jitter,
+                        lease_timeout_ms, execution_timeout_ms, run_at, created_at, updated_at)
+       SELECT i.id, i.queue, i.kind,
+              (CASE WHEN i.effective_run_at > clock.now THEN 'scheduled' ELSE 'pending' END)::job_state,
+              i.priority, i.payload, i.metadata, $16, i.max_attempts, i.backoff_initial_ms,
+              i.backoff_max_ms, i.backoff_multiplier, i.backoff_jitter, i.lease_timeout_ms,
+              i.execution_timeout_ms, i.effective_run_at, clock.now, clock.now
+       FROM input i, clock
+       RETURNING *
+     ),
+     phases AS (
+       INSERT INTO job_phase (job_id, position, name)
+       SELECT * FROM unnest($17::uuid[], $18::smallint[], $19::text[])
+     ),
+     events AS (
+       INSERT INTO job_event (job_id, queue, type, attempt, data)
+       SELECT j.id, j.queue, 'enqueued', 0,
+              jsonb_build_object('state', j.state, 'kind', j.kind, 'run_at', j.run_at, 'by', $16::text)
+       FROM j
+     )
+     SELECT ${returning ? jobColumns : "j.id"} FROM j ${returning ? "" : "LIMIT 0"}`,
+    [
+      jobs.map((j) => j.id),
+      jobs.map((j) => j.queue),
+      jobs.map((j) => j.kind),
+      jobs.map((j) => j.priority),
+      jobs.map((j) => j.payloadJson),
+      jobs.map((j) => j.metadataJson),
+      jobs.map((j) => j.maxAttempts),
+      jobs.map((j) => j.backoffInitialMs),
+      jobs.map((j) => j.backoffMaxMs),
+      jobs.map((j) => j.backoffMultiplier),
+      jobs.map((j) => j.backoffJitter),
+      jobs.map((j) => j.leaseTimeoutMs),
+      jobs.map((j) => j.executionTimeoutMs),
+      jobs.map((j) => j.runAt),
+      jobs.map((j) => j.delayMs),
+      owner,
+      phaseJobIds,
+      phasePositions,
+      phaseNames,
+    ],
+  );
+  return result.rows.map(jobRowFromSql);
+}

@@ -1,0 +1,17 @@
+import type { JobRow } from "../job-row.js";
+import type { Queryable } from "../transaction.js";
+import { jobColumns, jobPhasesColumn, jobRowFromSql } from "./job-columns.js";
+
+/**
+ * Reads one job with its phases, locking the job row until the transaction ends when
+ * `forUpdate` is set: the way a transition decides on the current state without racing
+ * another one.
+ */
+export async function jobSelectById(db: Queryable, id: string, forUpdate: boolean): Promise<JobRow | undefined> {
+  const result = await db.query<JobRow>(
+    `SELECT ${jobColumns}, ${jobPhasesColumn} FROM job j WHERE j.id = $1 ${forUpdate ? "FOR UPDATE OF j" : ""}`,
+    [id],
+  );
+  const row = result.rows[0];
+  return row && jobRowFromSql(row);
+}

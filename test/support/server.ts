@@ -1,0 +1,17 @@
+import { afterAll } from "vitest";
+import { createLogger, defaultServerConfig, startJobwire, type JobwireServer, type ServerConfig } from "@jobwire/server";
+import { createTestDatabase } from "./database.js";
+
+/**
+ * Starts a real Jobwire server in this test process, on a free port and on a database of
+ * its own, and closes it after the file's tests. `overrides` change its configuration.
+ */
+export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<JobwireServer> {
+  const databaseUrl = overrides.databaseUrl ?? (await createTestDatabase());
+  const server = await startJobwire(
+    { ...defaultServerConfig, port: 0, dbPoolSize: 8, logLevel: "silent", shutdownGraceMs: 5_000, ...overrides, databaseUrl },
+    createLogger(process.env.JOBWIRE_TEST_LOG_LEVEL ?? "silent"),
+  );
+  afterAll(() => server.close());
+  return server;
+}
