@@ -1,5 +1,5 @@
 import { ConnectError, Code } from "@connectrpc/connect";
-import { JobState, PhaseState } from "@jobwire/sdk/gen/jobwire/v1/job_pb.js";
+import { JobState, PhaseState } from "@jobwire/sdk/gen/jobwire/v1/job_pb";
 import { beforeAll, describe, expect, it } from "vitest";
 import { grpcQueueClient, postJson } from "./support/clients.js";
 import { startTestServer } from "./support/server.js";

@@ -6,6 +6,11 @@ export default defineConfig({
     // condition in sdk/package.json), so tests never run stale builds.
     conditions: ["source"],
   },
+  ssr: { resolve: { conditions: ["source"], externalConditions: ["source"] } },
+  environments: {
+    ssr: { resolve: { conditions: ["source"], externalConditions: ["source"] } },
+    client: { resolve: { conditions: ["source"] } },
+  },
   test: {
     include: ["**/*.test.ts"],
     globalSetup: ["./support/global-setup.ts"],

@@ -1,6 +1,6 @@
 import { connectNodeAdapter } from "@connectrpc/connect-node";
-import { Health } from "@jobwire/sdk/gen/grpc/health/v1/health_pb.js";
-import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb.js";
+import { Health } from "@jobwire/sdk/gen/grpc/health/v1/health_pb";
+import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 import { pathToFileURL } from "node:url";
 import { configFromEnv, type ServerConfig } from "./config.js";
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "./db/embedded-postgres.js";

@@ -1,6 +1,6 @@
 import { createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb.js";
+import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 
 /** A QueueService client speaking gRPC over h2c, as a polyglot service would. */
 export function grpcQueueClient(baseUrl: string): Client<typeof QueueService> {

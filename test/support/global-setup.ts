@@ -1,8 +1,9 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
-import { createLogger, startEmbeddedPostgres } from "@jobwire/server";
+import { startEmbeddedPostgres } from "../../server/src/db/embedded-postgres.js";
+import { createLogger } from "../../server/src/logger.js";
 import { freePort } from "./free-port.js";
 
 declare module "vitest" {
@@ -18,6 +19,9 @@ declare module "vitest" {
  */
 export default async function setup(project: TestProject) {
   const dataDir = await mkdtemp(join(tmpdir(), "jobwire-test-pg-"));
+  // mkdtemp makes the folder private; as root, Postgres runs as the `postgres` user and must
+  // be able to reach its data folder inside it.
+  await chmod(dataDir, 0o755);
   const postgres = await startEmbeddedPostgres({
     dataDir: join(dataDir, "data"),
     port: await freePort(),

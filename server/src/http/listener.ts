@@ -105,8 +105,14 @@ function routeByPreface(socket: net.Socket, h1: http.Server, h2: http2.Http2Serv
     socket.off("data", onData);
     socket.pause();
     socket.unshift(received);
-    (isPrefix ? h2 : h1).emit("connection", socket);
-    socket.resume();
+    if (isPrefix) {
+      // The HTTP/2 session takes over the socket's handle and reads the unshifted bytes
+      // itself; resuming the JS stream here would steal frames from it.
+      h2.emit("connection", socket);
+    } else {
+      h1.emit("connection", socket);
+      socket.resume();
+    }
   };
   socket.on("data", onData);
 }

@@ -1,5 +1,5 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
-import { Health, HealthCheckResponse_ServingStatus as Status } from "@jobwire/sdk/gen/grpc/health/v1/health_pb.js";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "@jobwire/sdk/gen/grpc/health/v1/health_pb";
 
 /** What the health service needs to know about the server. */
 export interface HealthDeps {

@@ -7,7 +7,7 @@ import {
   PhaseState,
   RetryPolicySchema,
   type Job,
-} from "@jobwire/sdk/gen/jobwire/v1/job_pb.js";
+} from "@jobwire/sdk/gen/jobwire/v1/job_pb";
 import type { JobStateName, PhaseStateName } from "../store/entities/job-state.js";
 import type { JobRow } from "../store/job-row.js";
 import { valueFromJson } from "./json-value.js";

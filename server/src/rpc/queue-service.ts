@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { QueueService, type ListJobsRequest } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb.js";
+import { QueueService, type ListJobsRequest } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 import { cancelJob } from "../jobs/cancel-job.js";
 import { jobLimits } from "../jobs/defaults.js";
 import { enqueueJob, enqueueJobs } from "../jobs/enqueue-jobs.js";

@@ -1,4 +1,4 @@
-import type { JobSpec } from "@jobwire/sdk/gen/jobwire/v1/job_pb.js";
+import type { JobSpec } from "@jobwire/sdk/gen/jobwire/v1/job_pb";
 import { v7 as uuidv7 } from "uuid";
 import { jobDefaults, jobLimits, namePattern } from "../jobs/defaults.js";
 import type { NewJob } from "../store/sql/job-insert-many.js";
