@@ -1,1 +1,20 @@
-export {};
+/**
+ * `@jobwire/sdk`: the Jobwire client for producers (`createJobwireClient`) and workers
+ * (`Worker`), plus the generated contract for anything lower level.
+ */
+export { createJobwireClient, JobwireClient, transportFor } from "./client.js";
+export type { BatchJob, ConnectionOptions, EnqueueOptions, ListJobsOptions } from "./client.js";
+export type { JsonValue } from "./json.js";
+export { Worker } from "./worker/worker.js";
+export type { ShutdownOptions, ShutdownReport, WorkerLogger, WorkerOptions } from "./worker/worker.js";
+export type { JobContext, JobHandler } from "./worker/job-context.js";
+export type { WorkerState } from "./worker/worker-state.js";
+export {
+  IllegalStateError,
+  JobAbortedError,
+  NonRetryableError,
+  RetryAfterError,
+  retryAfter,
+  type AbortReason,
+} from "./worker/errors.js";
+export { JobState, PhaseState, type Job, type Phase } from "./gen/jobwire/v1/job_pb.js";

@@ -31,6 +31,19 @@ export interface ServerConfig {
   maxBatchSize: number;
   /** `JOBWIRE_SHUTDOWN_GRACE_MS`: how long in-flight requests may finish on shutdown. Default 10 s. */
   shutdownGraceMs: number;
+  /**
+   * `JOBWIRE_CANCEL_GRACE_MS`: how long a worker has to stop a running job after a cancel
+   * request before its lease is revoked and the job cancelled. Default 30 s.
+   */
+  cancelGraceMs: number;
+  /**
+   * `JOBWIRE_FALLBACK_POLL_MS`: longest interval between maintenance passes and claim
+   * retries when no notification arrives; wake-ups normally come from LISTEN/NOTIFY and from
+   * the next due time. Default 5 s.
+   */
+  fallbackPollMs: number;
+  /** `JOBWIRE_KEEPALIVE_MS`: how often an idle LeaseJobs stream sends a keep-alive. Default 15 s. */
+  keepAliveMs: number;
 }
 
 /** The documented defaults, also used by tests that start servers in-process. */
@@ -46,6 +59,9 @@ export const defaultServerConfig: ServerConfig = {
   maxRequestBytes: 32 * 1024 * 1024,
   maxBatchSize: 10_000,
   shutdownGraceMs: 10_000,
+  cancelGraceMs: 30_000,
+  fallbackPollMs: 5_000,
+  keepAliveMs: 15_000,
 };
 
 /** Reads the configuration from `env`, failing loudly on values that do not parse. */
@@ -63,6 +79,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     maxRequestBytes: intFromEnv(env, "JOBWIRE_MAX_REQUEST_BYTES", d.maxRequestBytes, 1024, 2 ** 31 - 1),
     maxBatchSize: intFromEnv(env, "JOBWIRE_MAX_BATCH_SIZE", d.maxBatchSize, 1, 1_000_000),
     shutdownGraceMs: intFromEnv(env, "JOBWIRE_SHUTDOWN_GRACE_MS", d.shutdownGraceMs, 0, 3_600_000),
+    cancelGraceMs: intFromEnv(env, "JOBWIRE_CANCEL_GRACE_MS", d.cancelGraceMs, 0, 86_400_000),
+    fallbackPollMs: intFromEnv(env, "JOBWIRE_FALLBACK_POLL_MS", d.fallbackPollMs, 10, 3_600_000),
+    keepAliveMs: intFromEnv(env, "JOBWIRE_KEEPALIVE_MS", d.keepAliveMs, 10, 3_600_000),
   };
 }
 

@@ -1,16 +1,21 @@
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "@jobwire/sdk/gen/grpc/health/v1/health_pb";
 import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
+import { WorkerService } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
 import { pathToFileURL } from "node:url";
 import { configFromEnv, type ServerConfig } from "./config.js";
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "./db/embedded-postgres.js";
+import { Dispatcher } from "./dispatch/dispatcher.js";
+import { NotificationListener } from "./dispatch/notification-listener.js";
 import { listenHttp1AndH2c, type DualHandler } from "./http/listener.js";
 import { probeHandler } from "./http/probes.js";
 import type { Principal } from "./jobs/principal.js";
 import { createLogger, type Logger } from "./logger.js";
 import { errorMappingInterceptor } from "./rpc/connect-errors.js";
 import { healthServiceImpl } from "./rpc/health-service.js";
+import { MaintenanceLoop } from "./maintenance/maintenance-loop.js";
 import { queueServiceImpl } from "./rpc/queue-service.js";
+import { workerServiceImpl } from "./rpc/worker-service.js";
 import { openDatabase, type Database } from "./store/orm.js";
 
 /** A running Jobwire server. */
@@ -43,7 +48,7 @@ export async function startJobwire(config: ServerConfig, logger: Logger = create
     db = await openDatabase({ url: config.databaseUrl ?? embedded!.url, poolSize: config.dbPoolSize, logger });
     const applied = await db.migrate();
     if (applied.length > 0) logger.info({ migrations: applied }, "applied migrations");
-    return await serve(config, logger, db, embedded);
+    return await serve(config, logger, db, config.databaseUrl ?? embedded!.url, embedded);
   } catch (error) {
     await db?.close().catch(() => undefined);
     await embedded?.stop().catch(() => undefined);
@@ -51,8 +56,37 @@ export async function startJobwire(config: ServerConfig, logger: Logger = create
   }
 }
 
-async function serve(config: ServerConfig, logger: Logger, db: Database, embedded: EmbeddedPostgresHandle | undefined): Promise<JobwireServer> {
+async function serve(
+  config: ServerConfig,
+  logger: Logger,
+  db: Database,
+  databaseUrl: string,
+  embedded: EmbeddedPostgresHandle | undefined,
+): Promise<JobwireServer> {
   const shutdown = new AbortController();
+  const dispatcher = new Dispatcher(db.pool, logger.child({ component: "dispatcher" }));
+  const maintenance = new MaintenanceLoop(
+    db.pool,
+    { cancelGraceMs: config.cancelGraceMs, fallbackPollMs: config.fallbackPollMs },
+    logger.child({ component: "maintenance" }),
+  );
+  const notifications = new NotificationListener(
+    databaseUrl,
+    {
+      onReady: (queue) => dispatcher.wake(queue),
+      onScheduled: (epochMs) => maintenance.dueAt(epochMs),
+      onWorkerNotice: (notice) => dispatcher.onWorkerNotice(notice),
+      onResync: () => {
+        dispatcher.wake();
+        maintenance.runSoon();
+      },
+    },
+    logger.child({ component: "notifications" }),
+  );
+  await notifications.start();
+  maintenance.start();
+  // The slow fallback: a wake-up for everything now and then, in case a claim failed.
+  const fallbackPoll = setInterval(() => dispatcher.wake(), config.fallbackPollMs);
   const isReady = async () => {
     if (shutdown.signal.aborted) return false;
     try {
@@ -66,8 +100,26 @@ async function serve(config: ServerConfig, logger: Logger, db: Database, embedde
     readMaxBytes: config.maxRequestBytes,
     interceptors: [errorMappingInterceptor(logger)],
     routes(router) {
-      router.service(QueueService, queueServiceImpl({ db, principalOf: () => defaultPrincipal, maxBatchSize: config.maxBatchSize }));
-      router.service(Health, healthServiceImpl({ services: [QueueService.typeName], isReady, shutdownSignal: shutdown.signal }));
+      router.service(QueueService, queueServiceImpl({
+        db,
+        principalOf: () => defaultPrincipal,
+        maxBatchSize: config.maxBatchSize,
+        jobsReady: (queues) => {
+          for (const queue of queues) dispatcher.wake(queue);
+        },
+      }));
+      router.service(WorkerService, workerServiceImpl({
+        db,
+        dispatcher,
+        log: logger.child({ component: "workers" }),
+        shutdownSignal: shutdown.signal,
+        keepAliveMs: config.keepAliveMs,
+      }));
+      router.service(Health, healthServiceImpl({
+        services: [QueueService.typeName, WorkerService.typeName],
+        isReady,
+        shutdownSignal: shutdown.signal,
+      }));
     },
     fallback: probeHandler({ isReady }) as never,
   }) as unknown as DualHandler;
@@ -83,9 +135,14 @@ async function serve(config: ServerConfig, logger: Logger, db: Database, embedde
     close() {
       closing ??= (async () => {
         shutdown.abort();
+        clearInterval(fallbackPoll);
+        // Worker streams end now, keeping their leases: the workers reconnect and adopt them.
+        dispatcher.closeAll();
         try {
           await listener.close(config.shutdownGraceMs);
         } finally {
+          await maintenance.stop().catch((error: unknown) => logger.error({ err: error }, "stopping maintenance failed"));
+          await notifications.stop();
           await db.close().catch((error: unknown) => logger.error({ err: error }, "closing the database pool failed"));
           await embedded?.stop().catch((error: unknown) => logger.error({ err: error }, "stopping embedded postgres failed"));
           logger.info("jobwire stopped");

@@ -27,13 +27,26 @@ export function connectErrorFrom(error: unknown, log: Logger): ConnectError {
   return new ConnectError("internal error", Code.Internal);
 }
 
-/** An interceptor that applies {@link connectErrorFrom} to every unary handler's failure. */
+/**
+ * An interceptor that applies {@link connectErrorFrom} to every handler's failure: thrown by
+ * a unary handler, or raised while a server stream is being produced.
+ */
 export function errorMappingInterceptor(log: Logger): Interceptor {
   return (next) => async (request) => {
     try {
-      return await next(request);
+      const response = await next(request);
+      if (!response.stream) return response;
+      return { ...response, message: mapStreamErrors(response.message, log) };
     } catch (error) {
       throw connectErrorFrom(error, log);
     }
   };
+}
+
+async function* mapStreamErrors<T>(messages: AsyncIterable<T>, log: Logger): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (error) {
+    throw connectErrorFrom(error, log);
+  }
 }

@@ -9,7 +9,8 @@ import {
   type Job,
 } from "@jobwire/sdk/gen/jobwire/v1/job_pb";
 import type { JobStateName, PhaseStateName } from "../store/entities/job-state.js";
-import type { JobRow } from "../store/job-row.js";
+import type { StoredJobError } from "../store/entities/job.js";
+import type { JobRow, PhaseRow } from "../store/job-row.js";
 import { valueFromJson } from "./json-value.js";
 import { durationFromMillis, timestampFromNullableDate } from "./proto-time.js";
 
@@ -54,26 +55,10 @@ export function jobMessage(row: JobRow): Job {
       backoffMultiplier: row.backoffMultiplier,
       jitter: row.backoffJitter,
     }),
-    phases: row.phases.map((phase) =>
-      create(PhaseSchema, {
-        name: phase.name,
-        state: phaseStates[phase.state],
-        result: valueFromJson(phase.result),
-        finishedAt: timestampFromNullableDate(phase.finishedAt),
-      }),
-    ),
+    phases: jobMessagePhases(row.phases),
     progress: valueFromJson(row.progress),
     result: valueFromJson(row.result),
-    lastError: row.lastError
-      ? create(JobErrorSchema, {
-          message: row.lastError.message,
-          details: valueFromJson(row.lastError.details),
-          attempt: row.lastError.attempt,
-          phase: row.lastError.phase ?? "",
-          at: timestampFromNullableDate(new Date(row.lastError.at)),
-          retryable: row.lastError.retryable,
-        })
-      : undefined,
+    lastError: lastErrorMessage(row.lastError),
     createdAt: timestampFromNullableDate(row.createdAt),
     runAt: timestampFromNullableDate(row.runAt),
     startedAt: timestampFromNullableDate(row.startedAt),
@@ -82,5 +67,31 @@ export function jobMessage(row: JobRow): Job {
     leaseTimeout: durationFromMillis(row.leaseTimeoutMs),
     executionTimeout: row.executionTimeoutMs === null ? undefined : durationFromMillis(row.executionTimeoutMs),
     cancelReason: row.cancelReason ?? "",
+  });
+}
+
+/** The wire form of a job's phases. */
+export function jobMessagePhases(phases: readonly PhaseRow[]) {
+  return phases.map((phase) =>
+    create(PhaseSchema, {
+      name: phase.name,
+      state: phaseStates[phase.state],
+      result: valueFromJson(phase.result),
+      finishedAt: timestampFromNullableDate(phase.finishedAt),
+    }),
+  );
+}
+
+/** The wire form of a stored failure; undefined when there is none. */
+export function lastErrorMessage(error: unknown) {
+  if (error === null || error === undefined) return undefined;
+  const stored = error as StoredJobError;
+  return create(JobErrorSchema, {
+    message: stored.message,
+    details: valueFromJson(stored.details),
+    attempt: stored.attempt,
+    phase: stored.phase ?? "",
+    at: timestampFromNullableDate(new Date(stored.at)),
+    retryable: stored.retryable,
   });
 }

@@ -1,4 +1,5 @@
 import { Migration0001InitialSchema } from "./0001-initial-schema.js";
+import { Migration0002Leases } from "./0002-leases.js";
 
 /**
  * Every migration, in order. Migrations are numbered, forward-only and never edited once
@@ -6,4 +7,5 @@ import { Migration0001InitialSchema } from "./0001-initial-schema.js";
  */
 export const migrations = [
   { name: "0001-initial-schema", class: Migration0001InitialSchema },
+  { name: "0002-leases", class: Migration0002Leases },
 ];

@@ -28,8 +28,8 @@ export async function jobCancelWaiting(db: Queryable, id: string, reason: string
 
 /**
  * Records a cancel request on a running job and writes its `cancel_requested` event, once:
- * guarded by state and by no earlier request. The worker holding the lease is told through
- * the dispatch loop; the job becomes `cancelled` when the worker stops or the grace period
+ * guarded by state and by no earlier request. The worker holding the lease is told by a
+ * NOTIFY that the replica holding its stream turns into a cancel message; the job becomes `cancelled` when the worker stops or the grace period
  * ends. Returns false when nothing changed.
  */
 export async function jobRequestCancel(db: Queryable, id: string, reason: string, by: string): Promise<boolean> {
@@ -37,10 +37,16 @@ export async function jobRequestCancel(db: Queryable, id: string, reason: string
     `WITH requested AS (
        UPDATE job SET cancel_requested_at = clock_timestamp(), cancel_reason = $2, updated_at = clock_timestamp()
        WHERE id = $1 AND state = 'running' AND cancel_requested_at IS NULL
-       RETURNING id, queue, attempt
+       RETURNING id, queue, attempt, lease_worker, lease_token
+     ),
+     events AS (
+       INSERT INTO job_event (job_id, queue, type, attempt, data)
+       SELECT id, queue, 'cancel_requested', attempt, jsonb_build_object('reason', $2::text, 'by', $3::text)
+       FROM requested
      )
-     INSERT INTO job_event (job_id, queue, type, attempt, data)
-     SELECT id, queue, 'cancel_requested', attempt, jsonb_build_object('reason', $2::text, 'by', $3::text)
+     -- Delivered on commit to every replica; the one holding the worker's stream pushes it.
+     SELECT pg_notify('jobwire_worker', json_build_object('type', 'cancel', 'worker', lease_worker, 'job', id,
+                                                          'lease_token', lease_token::text, 'reason', $2::text)::text)
      FROM requested`,
     [id, reason, by],
   );

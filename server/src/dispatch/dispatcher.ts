@@ -1,0 +1,168 @@
+import { create } from "@bufbuild/protobuf";
+import { CancelReason, LeaseSchema } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
+import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import type pg from "pg";
+import type { Logger } from "../logger.js";
+import { jobClaimAvailable, type ClaimedJob } from "../store/sql/job-claim.js";
+import { jobEndAttempts } from "../store/sql/job-end-attempt.js";
+import { jobMessagePhases, lastErrorMessage } from "../rpc/job-message.js";
+import { valueFromJson } from "../rpc/json-value.js";
+import { durationFromMillis } from "../rpc/proto-time.js";
+import type { WorkerNotice } from "./notification-listener.js";
+import type { WorkerStream } from "./worker-stream.js";
+
+/**
+ * Leases jobs to the worker streams connected to this replica. Claims are driven by
+ * wake-ups (a queue got pending jobs, a slot freed, a resync) and are set-based: one
+ * statement leases as many jobs as the stream has free slots. At most one claim runs per
+ * stream; a wake-up during it makes it run again, so none is lost.
+ */
+export class Dispatcher {
+  readonly #streams = new Map<string, WorkerStream>();
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly log: Logger,
+  ) {}
+
+  /** Adds a stream and fills it. */
+  register(stream: WorkerStream): void {
+    this.#streams.set(stream.id, stream);
+    this.fill(stream);
+  }
+
+  /** Removes a stream (its leases are the caller's business). */
+  unregister(stream: WorkerStream): void {
+    if (this.#streams.get(stream.id) === stream) this.#streams.delete(stream.id);
+  }
+
+  /** The local stream of a worker id, if it is connected here. */
+  stream(workerId: string): WorkerStream | undefined {
+    return this.#streams.get(workerId);
+  }
+
+  /** The local stream holding a lease, if any: reports about it need no NOTIFY. */
+  streamHolding(jobId: string, leaseToken: string): WorkerStream | undefined {
+    for (const stream of this.#streams.values()) {
+      if (stream.outstanding.get(jobId) === leaseToken) return stream;
+    }
+    return undefined;
+  }
+
+  /** Jobs in `queue` (or in any queue) may be ready: fill the streams that serve it. */
+  wake(queue?: string): void {
+    for (const stream of this.#streams.values()) {
+      if (queue === undefined || stream.serves(queue)) this.fill(stream);
+    }
+  }
+
+  /** A lease of a local stream ended (reported, reaped or revoked): free its slot. */
+  leaseEnded(stream: WorkerStream, jobId: string): void {
+    if (stream.outstanding.delete(jobId)) this.fill(stream);
+  }
+
+  /** Applies a notice from any replica to the local stream it names, if there is one. */
+  onWorkerNotice(notice: WorkerNotice): void {
+    const stream = this.#streams.get(notice.worker);
+    if (!stream) return;
+    switch (notice.type) {
+      case "cancel":
+        if (stream.outstanding.get(notice.job) === notice.lease_token) {
+          stream.send({
+            case: "cancel",
+            value: { lease: { jobId: notice.job, leaseToken: BigInt(notice.lease_token) }, reason: CancelReason.CANCELLED, message: notice.reason },
+          });
+        }
+        break;
+      case "lease_ended": {
+        const token = stream.outstanding.get(notice.job);
+        if (token === undefined || (notice.lease_token !== undefined && notice.lease_token !== token)) break;
+        // The worker may still be running it (expired, timed out, revoked): tell it to stop.
+        if (notice.cause && notice.cause !== "failed" && notice.cause !== "released") {
+          stream.send({
+            case: "cancel",
+            value: {
+              lease: { jobId: notice.job, leaseToken: BigInt(token) },
+              reason: notice.cause === "timeout" ? CancelReason.TIMEOUT : CancelReason.LEASE_LOST,
+              message: `lease ended: ${notice.cause}`,
+            },
+          });
+        }
+        this.leaseEnded(stream, notice.job);
+        break;
+      }
+      case "drain":
+        stream.draining = true;
+        break;
+    }
+  }
+
+  /** Closes every stream without releasing leases: workers reconnect and adopt them. */
+  closeAll(): void {
+    for (const stream of this.#streams.values()) stream.close();
+    this.#streams.clear();
+  }
+
+  /** Claims jobs for a stream's free slots, again and again while wake-ups keep coming. */
+  fill(stream: WorkerStream): void {
+    if (stream.claiming) {
+      stream.claimAgain = true;
+      return;
+    }
+    if (stream.freeSlots() <= 0) return;
+    stream.claiming = true;
+    this.#claimLoop(stream)
+      .catch((error: unknown) => this.log.error({ err: error, worker: stream.id }, "claiming jobs failed; the fallback poll retries"))
+      .finally(() => {
+        stream.claiming = false;
+      });
+  }
+
+  async #claimLoop(stream: WorkerStream): Promise<void> {
+    do {
+      stream.claimAgain = false;
+      const free = stream.freeSlots();
+      if (free <= 0) return;
+      const { queues, kinds } = stream.registration;
+      const jobs = await jobClaimAvailable(this.pool, { workerId: stream.id, queues, kinds, limit: free });
+      if (stream.closed) {
+        await this.#releaseUnsent(stream, jobs);
+        return;
+      }
+      for (const job of jobs) {
+        stream.outstanding.set(job.id, job.leaseToken);
+        stream.send({ case: "lease", value: leaseMessage(job) });
+      }
+    } while (stream.claimAgain);
+  }
+
+  /** The stream closed while a claim ran: give its jobs back at once. */
+  async #releaseUnsent(stream: WorkerStream, jobs: ClaimedJob[]): Promise<void> {
+    for (const job of jobs) {
+      await jobEndAttempts(
+        this.pool,
+        { by: "lease", jobId: job.id, leaseToken: job.leaseToken },
+        { cause: "released", message: "worker stream closed before the lease was sent", retryable: true, immediate: true, notifyWorker: false },
+      );
+    }
+  }
+}
+
+function leaseMessage(job: ClaimedJob) {
+  return create(LeaseSchema, {
+    jobId: job.id,
+    queue: job.queue,
+    kind: job.kind,
+    payload: valueFromJson(job.payload),
+    attempt: job.attempt,
+    maxAttempts: job.maxAttempts,
+    leaseToken: BigInt(job.leaseToken),
+    leaseExpiresAt: timestampFromDate(job.leaseExpiresAt),
+    leaseTimeout: durationFromMillis(job.leaseTimeoutMs),
+    deadline: job.deadlineAt ? timestampFromDate(job.deadlineAt) : undefined,
+    phases: jobMessagePhases(job.phases),
+    metadata: job.metadata,
+    lastError: lastErrorMessage(job.lastError),
+    progress: valueFromJson(job.progress),
+  });
+}

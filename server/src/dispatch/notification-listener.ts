@@ -1,0 +1,98 @@
+import pg from "pg";
+import type { Logger } from "../logger.js";
+
+/** The NOTIFY channels Jobwire uses, and what their payloads mean. */
+export const channels = {
+  /** Payload: a queue name that has pending jobs now. Sent by triggers on `job`. */
+  ready: "jobwire_ready",
+  /** Payload: epoch milliseconds of the earliest run_at among jobs just scheduled. */
+  scheduled: "jobwire_scheduled",
+  /** Payload: JSON {@link WorkerNotice} for the replica holding a worker's stream. */
+  worker: "jobwire_worker",
+} as const;
+
+/** A message for the worker stream named by `worker`, on whichever replica holds it. */
+export type WorkerNotice =
+  | { type: "cancel"; worker: string; job: string; lease_token: string; reason: string }
+  | { type: "lease_ended"; worker: string; job: string; lease_token?: string; cause?: string }
+  | { type: "drain"; worker: string };
+
+/** What the listener calls. */
+export interface NotificationHandlers {
+  onReady(queue: string): void;
+  onScheduled(runAtEpochMs: number): void;
+  onWorkerNotice(notice: WorkerNotice): void;
+  /** After (re)connecting: notifications may have been missed, so look at the rows again. */
+  onResync(): void;
+}
+
+/**
+ * Holds one dedicated connection (outside the pool) that LISTENs on Jobwire's channels,
+ * so every replica hears about changes committed by any other. Reconnects with capped
+ * exponential backoff when the connection drops, and asks for a resync each time.
+ */
+export class NotificationListener {
+  #client: pg.Client | undefined;
+  #stopped = false;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #failures = 0;
+
+  constructor(
+    private readonly url: string,
+    private readonly handlers: NotificationHandlers,
+    private readonly log: Logger,
+  ) {}
+
+  /** Connects and listens; resolves once listening. */
+  async start(): Promise<void> {
+    await this.#connect();
+  }
+
+  async #connect(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url, application_name: "jobwire-listener" });
+    client.on("notification", (message) => this.#dispatch(message.channel, message.payload ?? ""));
+    client.on("error", (error) => {
+      this.log.warn({ err: error }, "notification connection failed; reconnecting");
+      this.#reconnectLater(client);
+    });
+    client.on("end", () => this.#reconnectLater(client));
+    await client.connect();
+    await client.query(`LISTEN ${channels.ready}; LISTEN ${channels.scheduled}; LISTEN ${channels.worker};`);
+    this.#client = client;
+    this.#failures = 0;
+    this.handlers.onResync();
+  }
+
+  #reconnectLater(client: pg.Client): void {
+    if (this.#stopped || this.#client !== client) return;
+    this.#client = undefined;
+    client.end().catch(() => undefined);
+    const delay = Math.min(30_000, 100 * 2 ** this.#failures++) * (0.5 + Math.random() / 2);
+    this.#retryTimer = setTimeout(() => {
+      this.#connect().catch((error: unknown) => {
+        this.log.warn({ err: error }, "notification connection failed; retrying");
+        this.#client = client; // let #reconnectLater schedule the next try
+        this.#reconnectLater(client);
+      });
+    }, delay);
+  }
+
+  #dispatch(channel: string, payload: string): void {
+    try {
+      if (channel === channels.ready) this.handlers.onReady(payload);
+      else if (channel === channels.scheduled) this.handlers.onScheduled(Number(payload));
+      else if (channel === channels.worker) this.handlers.onWorkerNotice(JSON.parse(payload) as WorkerNotice);
+    } catch (error) {
+      this.log.error({ err: error, channel }, "handling a notification failed");
+    }
+  }
+
+  /** Stops listening and closes the connection. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    const client = this.#client;
+    this.#client = undefined;
+    await client?.end().catch(() => undefined);
+  }
+}

@@ -1,0 +1,90 @@
+import type { LeaseJobsResponse } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type { LeaseJobsResponseSchema } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
+
+/** A message to send down a LeaseJobs stream. */
+export type StreamMessage = MessageInitShape<typeof LeaseJobsResponseSchema>["message"];
+
+/** What a worker registered with. */
+export interface WorkerRegistration {
+  workerId: string;
+  workerName: string;
+  queues: string[];
+  kinds: string[];
+  capacity: number;
+}
+
+/**
+ * One connected worker's LeaseJobs stream on this replica: its registration, the leases it
+ * holds (job id → fencing token), and the outbox of messages its handler yields. The
+ * dispatcher fills it up to its capacity; nothing here touches the database.
+ */
+export class WorkerStream {
+  /** Leases held: job id → lease token. Counted against the capacity. */
+  readonly outstanding = new Map<string, string>();
+  /** Set by a drain heartbeat: no new leases. */
+  draining = false;
+  /** A claim for this stream is running. */
+  claiming = false;
+  /** A wake-up arrived during the claim: claim again when it ends. */
+  claimAgain = false;
+  #closed = false;
+  #outbox: StreamMessage[] = [];
+  #wakeReader: (() => void) | undefined;
+
+  constructor(readonly registration: WorkerRegistration) {}
+
+  get id(): string {
+    return this.registration.workerId;
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Leases the dispatcher may still grant to this stream. */
+  freeSlots(): number {
+    if (this.#closed || this.draining) return 0;
+    return this.registration.capacity - this.outstanding.size;
+  }
+
+  /** Whether this stream takes jobs from `queue`. */
+  serves(queue: string): boolean {
+    return this.registration.queues.includes(queue);
+  }
+
+  /** Queues a message for the stream. Ignored once closed. */
+  send(message: StreamMessage): void {
+    if (this.#closed) return;
+    this.#outbox.push(message);
+    this.#wakeReader?.();
+  }
+
+  /**
+   * The next message to yield: waits up to `idleMs` for one, then returns a keep-alive;
+   * returns undefined once the stream is closed or `signal` aborts.
+   */
+  async next(idleMs: number, signal: AbortSignal): Promise<StreamMessage | undefined> {
+    if (this.#outbox.length === 0 && !this.#closed && !signal.aborted) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, idleMs);
+        signal.addEventListener("abort", done, { once: true });
+        this.#wakeReader = done;
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener("abort", done);
+          resolve();
+        }
+      });
+      this.#wakeReader = undefined;
+    }
+    if (this.#closed || signal.aborted) return undefined;
+    return this.#outbox.shift() ?? { case: "keepAlive", value: {} };
+  }
+
+  /** Ends the stream: `next` returns undefined from now on. */
+  close(): void {
+    this.#closed = true;
+    this.#wakeReader?.();
+  }
+}

@@ -1,0 +1,116 @@
+import type pg from "pg";
+import type { Logger } from "../logger.js";
+import { jobEndAttempts, mayHaveMore, type AttemptFailure, type AttemptSelector } from "../store/sql/job-end-attempt.js";
+import { jobNextWakeupMs, jobPromoteDue } from "../store/sql/job-schedule.js";
+
+/** Options of {@link MaintenanceLoop}. */
+export interface MaintenanceOptions {
+  /** How long a worker has to stop after a cancel request before its lease is revoked. */
+  cancelGraceMs: number;
+  /** Longest sleep between passes when nothing is due: the slow fallback poll. */
+  fallbackPollMs: number;
+}
+
+const promoteBatchSize = 1000;
+
+/**
+ * Acts on time: makes due scheduled jobs pending, and ends running attempts whose lease
+ * expired, whose execution deadline passed, or whose cancel grace period ran out. It sleeps
+ * until the next such moment (asked of the database, whose clock all times use), is woken
+ * earlier when a job is scheduled sooner, and polls slowly as a fallback. Every replica runs
+ * one; their statements skip each other's locked rows, so each job is handled once.
+ */
+export class MaintenanceLoop {
+  #timer: NodeJS.Timeout | undefined;
+  #armedAt = Number.POSITIVE_INFINITY;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly options: MaintenanceOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Runs a first pass now; later passes follow by themselves until {@link stop}. */
+  start(): void {
+    this.runSoon();
+  }
+
+  /** Something is due at `epochMs` (a job was scheduled): make sure a pass runs by then. */
+  dueAt(epochMs: number): void {
+    if (epochMs < this.#armedAt) this.#arm(Math.max(0, epochMs - Date.now()));
+  }
+
+  /** Runs a pass as soon as possible. */
+  runSoon(): void {
+    this.#arm(0);
+  }
+
+  #arm(delayMs: number): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#timer);
+    this.#armedAt = Date.now() + delayMs;
+    this.#timer = setTimeout(() => this.#pass(), delayMs);
+  }
+
+  #pass(): void {
+    this.#armedAt = Number.POSITIVE_INFINITY;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#runPasses().finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  async #runPasses(): Promise<void> {
+    let nextMs = this.options.fallbackPollMs;
+    do {
+      this.#again = false;
+      try {
+        nextMs = await this.#runOnce();
+      } catch (error) {
+        this.log.error({ err: error }, "maintenance pass failed; retrying at the next poll");
+        nextMs = this.options.fallbackPollMs;
+      }
+    } while (this.#again && !this.#stopped);
+    if (this.#armedAt === Number.POSITIVE_INFINITY) this.#arm(nextMs);
+  }
+
+  /** One pass; returns milliseconds until the next thing is due (capped by the poll). */
+  async #runOnce(): Promise<number> {
+    while ((await jobPromoteDue(this.pool, promoteBatchSize)) === promoteBatchSize && !this.#stopped);
+    await this.#endAll({ by: "cancel_grace", graceMs: this.options.cancelGraceMs }, {
+      cause: "cancel_revoked", message: "cancel requested and the worker did not stop within the grace period", retryable: false, notifyWorker: true,
+    });
+    await this.#endAll({ by: "deadline" }, {
+      cause: "timeout", message: "execution timeout", retryable: true, notifyWorker: true,
+    });
+    await this.#endAll({ by: "expired" }, {
+      cause: "lease_expired", message: "lease expired: no heartbeat within the lease timeout", retryable: true, notifyWorker: true,
+    });
+    const next = await jobNextWakeupMs(this.pool, this.options.cancelGraceMs);
+    const candidates = [next.scheduled, next.running, this.options.fallbackPollMs].filter((ms): ms is number => ms !== null);
+    // A few milliseconds late rather than early: a timer that fires before the row is due
+    // would just run an empty pass and re-arm.
+    return Math.max(0, Math.min(...candidates) + 2);
+  }
+
+  async #endAll(selector: AttemptSelector, failure: AttemptFailure): Promise<void> {
+    while (!this.#stopped) {
+      const ended = await jobEndAttempts(this.pool, selector, failure);
+      if (ended.length > 0) this.log.info({ cause: failure.cause, jobs: ended.map((e) => e.id) }, "ended attempts");
+      if (!mayHaveMore(ended)) return;
+    }
+  }
+
+  /** Stops the loop and waits for a pass in progress. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    await this.#running;
+  }
+}

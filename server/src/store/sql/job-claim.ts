@@ -1,0 +1,82 @@
+import type { Queryable } from "../transaction.js";
+import type { PhaseRow } from "../job-row.js";
+
+/** A job just leased to a worker: what the worker needs to run it. */
+export interface ClaimedJob {
+  id: string;
+  queue: string;
+  kind: string;
+  payload: unknown;
+  metadata: Record<string, string>;
+  attempt: number;
+  maxAttempts: number;
+  leaseToken: string;
+  leaseExpiresAt: Date;
+  leaseTimeoutMs: number;
+  deadlineAt: Date | null;
+  progress: unknown;
+  lastError: unknown;
+  phases: PhaseRow[];
+}
+
+/** Which jobs a claim may take, and for whom. */
+export interface ClaimRequest {
+  workerId: string;
+  queues: readonly string[];
+  /** Empty: any kind. */
+  kinds: readonly string[];
+  limit: number;
+}
+
+/**
+ * Leases up to `limit` ready jobs to a worker in one statement: picks pending jobs in
+ * priority, then run_at, then id order, skipping rows other claimers hold (`SKIP LOCKED`),
+ * moves them to `running` with a new fencing token, a lease expiry and an execution
+ * deadline, and writes their `leased` events. A job is never leased twice: the row lock
+ * and the state guard make concurrent claimers on any replica take disjoint sets.
+ */
+export async function jobClaimAvailable(db: Queryable, request: ClaimRequest): Promise<ClaimedJob[]> {
+  const result = await db.query<ClaimedJob>(
+    `WITH picked AS (
+       SELECT id FROM job
+       WHERE state = 'pending' AND queue = ANY($1::text[])
+         AND (cardinality($2::text[]) = 0 OR kind = ANY($2::text[]))
+       ORDER BY priority DESC, run_at, id
+       LIMIT $3
+       FOR UPDATE SKIP LOCKED
+     ),
+     leased AS (
+       UPDATE job j SET state = 'running', attempt = j.attempt + 1,
+                        lease_token = nextval('job_lease_token_seq'), lease_worker = $4,
+                        lease_expires_at = clock_timestamp() + j.lease_timeout_ms * interval '1 millisecond',
+                        deadline_at = clock_timestamp() + j.execution_timeout_ms * interval '1 millisecond',
+                        started_at = clock_timestamp(), updated_at = clock_timestamp(),
+                        cancel_requested_at = NULL, cancel_reason = NULL
+       FROM picked WHERE j.id = picked.id
+       RETURNING j.*
+     ),
+     events AS (
+       INSERT INTO job_event (job_id, queue, type, attempt, data)
+       SELECT id, queue, 'leased', attempt, jsonb_build_object('worker', lease_worker, 'lease_token', lease_token)
+       FROM leased
+     )
+     SELECT l.id, l.queue, l.kind, l.payload, l.metadata, l.attempt, l.max_attempts AS "maxAttempts",
+            l.lease_token::text AS "leaseToken", l.lease_expires_at AS "leaseExpiresAt",
+            l.lease_timeout_ms AS "leaseTimeoutMs", l.deadline_at AS "deadlineAt",
+            l.progress, l.last_error AS "lastError",
+            coalesce((
+              SELECT json_agg(json_build_object('name', ph.name, 'state', ph.state, 'result', ph.result,
+                                                'finishedAt', ph.finished_at) ORDER BY ph.position)
+              FROM job_phase ph WHERE ph.job_id = l.id
+            ), '[]') AS phases
+     FROM leased l
+     ORDER BY l.priority DESC, l.run_at, l.id`,
+    [request.queues, request.kinds, request.limit, request.workerId],
+  );
+  return result.rows.map((row) => ({
+    ...row,
+    leaseExpiresAt: new Date(row.leaseExpiresAt),
+    deadlineAt: row.deadlineAt === null ? null : new Date(row.deadlineAt),
+    phases: row.phases.map((phase) => ({ ...phase, finishedAt: phase.finishedAt === null ? null : new Date(phase.finishedAt) })),
+  }));
+}

@@ -1,0 +1,48 @@
+import type { Queryable } from "../transaction.js";
+
+/**
+ * Makes due scheduled jobs pending, in bounded batches, with a `ready` event each; rows
+ * other replicas are promoting are skipped. The update trigger wakes the dispatchers.
+ * Returns how many were promoted.
+ */
+export async function jobPromoteDue(db: Queryable, limit: number): Promise<number> {
+  const result = await db.query(
+    `WITH due AS (
+       SELECT id FROM job WHERE state = 'scheduled' AND run_at <= clock_timestamp()
+       ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED
+     ),
+     promoted AS (
+       UPDATE job j SET state = 'pending', updated_at = clock_timestamp()
+       FROM due WHERE j.id = due.id
+       RETURNING j.id, j.queue, j.attempt
+     )
+     INSERT INTO job_event (job_id, queue, type, attempt, data)
+     SELECT id, queue, 'ready', attempt, '{}'::jsonb FROM promoted`,
+    [limit],
+  );
+  return result.rowCount ?? 0;
+}
+
+/**
+ * Milliseconds from the database's now until the next timed event of the maintenance
+ * loops (a scheduled job's run_at, a lease expiry, an execution deadline, a cancel grace
+ * end); null when there is none. Negative when one is already due.
+ */
+export async function jobNextWakeupMs(db: Queryable, cancelGraceMs: number): Promise<{ scheduled: number | null; running: number | null }> {
+  const result = await db.query<{ scheduled: number | null; running: number | null }>(
+    `SELECT
+       (SELECT extract(epoch FROM min(run_at) - clock_timestamp()) * 1000 FROM job WHERE state = 'scheduled') AS scheduled,
+       (SELECT extract(epoch FROM least(
+          (SELECT min(lease_expires_at) FROM job WHERE state = 'running'),
+          (SELECT min(deadline_at) FROM job WHERE state = 'running' AND deadline_at IS NOT NULL),
+          (SELECT min(cancel_requested_at) + $1::float8 * interval '1 millisecond'
+             FROM job WHERE state = 'running' AND cancel_requested_at IS NOT NULL)
+        ) - clock_timestamp()) * 1000) AS running`,
+    [cancelGraceMs],
+  );
+  const row = result.rows[0]!;
+  return {
+    scheduled: row.scheduled === null ? null : Number(row.scheduled),
+    running: row.running === null ? null : Number(row.running),
+  };
+}
