@@ -49,3 +49,14 @@ describe("QueueService over Connect JSON (plain fetch)", () => {
     expect(cancelled.body.job.cancelReason).toBe("not needed");
   });
 });
+
+describe("errors", () => {
+  it("attach a google.rpc.BadRequest field violation naming the field to INVALID_ARGUMENT", async () => {
+    const { BadRequestSchema } = await import("@jobwire/sdk/gen/google/rpc/error_details_pb");
+    const error = ConnectError.from(await client.enqueue({ job: { queue: "ok", kind: "" } }).catch((e: unknown) => e));
+    expect(error.code).toBe(Code.InvalidArgument);
+    expect(error.rawMessage).toBe("job.kind is required");
+    const [details] = error.findDetails(BadRequestSchema);
+    expect(details?.fieldViolations.map((v) => [v.field, v.description])).toEqual([["job.kind", "is required"]]);
+  });
+});

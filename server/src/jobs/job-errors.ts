@@ -15,7 +15,7 @@ export class JobNotFoundError extends Error {
 export class JobStateError extends Error {
   override name = "JobStateError";
   constructor(readonly jobId: string, readonly state: JobStateName, action: string) {
-    super(`cannot ${action} job ${jobId}: it is ${state}`);
+    super(`cannot ${action} job ${jobId} because it is ${state}`);
   }
 }
 

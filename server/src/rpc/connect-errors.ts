@@ -1,10 +1,18 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
+import { BadRequestSchema } from "@jobwire/sdk/gen/google/rpc/error_details_pb";
 import { JobNotFoundError, JobStateError, NotJobOwnerError } from "../jobs/job-errors.js";
 import type { Logger } from "../logger.js";
 
-/** `INVALID_ARGUMENT` naming the offending field, e.g. `jobs[3].queue: must match …`. */
+/**
+ * `INVALID_ARGUMENT` naming the offending field, e.g. `jobs[3].queue is required`, with a
+ * `google.rpc.BadRequest` field violation as error detail for clients that read details.
+ * Messages avoid the characters `: , ; / ? @ & = + $ #`: connect-es percent-encodes them in
+ * `grpc-message` and grpc-js decodes it with `decodeURI`, which leaves them escaped.
+ */
 export function invalidArgument(field: string, problem: string): ConnectError {
-  return new ConnectError(`${field}: ${problem}`, Code.InvalidArgument);
+  return new ConnectError(`${field} ${problem}`, Code.InvalidArgument, undefined, [
+    { desc: BadRequestSchema, value: { fieldViolations: [{ field, description: problem }] } },
+  ]);
 }
 
 /**

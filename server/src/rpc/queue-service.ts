@@ -49,7 +49,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
     async enqueueBatch(request, context) {
       if (request.jobs.length === 0) throw invalidArgument("jobs", "must not be empty");
       if (request.jobs.length > deps.maxBatchSize) {
-        throw new ConnectError(`jobs: at most ${deps.maxBatchSize} jobs per batch, got ${request.jobs.length}`, Code.ResourceExhausted);
+        throw new ConnectError(`jobs has ${request.jobs.length} entries, more than the limit of ${deps.maxBatchSize} per batch`, Code.ResourceExhausted);
       }
       const jobs = request.jobs.map((spec, index) => newJobFromSpec(spec, `jobs[${index}]`));
       const jobIds = await enqueueJobs(db, deps.principalOf(context.requestHeader), jobs);

@@ -79,7 +79,7 @@ export function newJobFromSpec(spec: JobSpec | undefined, field: string): NewJob
 export function checkName(name: string, field: string): string {
   if (name === "") throw invalidArgument(field, "is required");
   if (!namePattern.test(name)) {
-    throw invalidArgument(field, `must be 1..${jobLimits.nameMaxLength} characters of A-Z a-z 0-9 _ . : - starting with a letter or digit`);
+    throw invalidArgument(field, `must be 1 to ${jobLimits.nameMaxLength} letters or digits or the marks dot underscore hyphen colon and start with a letter or digit`);
   }
   return name;
 }
@@ -92,7 +92,7 @@ export function checkMetadata(metadata: Record<string, string>, field: string): 
   }
   for (const [key, value] of entries) {
     if (key.length === 0 || key.length > jobLimits.metadataKeyMaxLength) {
-      throw invalidArgument(field, `keys must be 1..${jobLimits.metadataKeyMaxLength} characters`);
+      throw invalidArgument(field, `keys must be 1 to ${jobLimits.metadataKeyMaxLength} characters`);
     }
     if (value.length > jobLimits.metadataValueMaxLength) {
       throw invalidArgument(`${field}[${JSON.stringify(key)}]`, `must be at most ${jobLimits.metadataValueMaxLength} characters`);
