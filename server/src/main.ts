@@ -7,6 +7,7 @@ import { configFromEnv, type ServerConfig } from "./config.js";
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "./db/embedded-postgres.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { NotificationListener } from "./dispatch/notification-listener.js";
+import { Wakeups } from "./dispatch/wakeups.js";
 import { listenHttp1AndH2c, type DualHandler } from "./http/listener.js";
 import { probeHandler } from "./http/probes.js";
 import type { Principal } from "./jobs/principal.js";
@@ -70,6 +71,17 @@ async function serve(
     { cancelGraceMs: config.cancelGraceMs, fallbackPollMs: config.fallbackPollMs },
     logger.child({ component: "maintenance" }),
   );
+  const wakeups = new Wakeups(
+    db.pool,
+    {
+      jobsReady: (queue) => dispatcher.wake(queue),
+      jobScheduled: (epochMs) => maintenance.dueAt(epochMs),
+      workerNotice: (notice) => dispatcher.onWorkerNotice(notice),
+    },
+    logger.child({ component: "wakeups" }),
+  );
+  dispatcher.announceThrough(wakeups);
+  maintenance.announceThrough(wakeups);
   const notifications = new NotificationListener(
     databaseUrl,
     {
@@ -104,13 +116,15 @@ async function serve(
         db,
         principalOf: () => defaultPrincipal,
         maxBatchSize: config.maxBatchSize,
-        jobsReady: (queues) => {
-          for (const queue of queues) dispatcher.wake(queue);
-        },
+        jobsReady: (queues) => wakeups.jobsReady(queues),
+        jobScheduled: (runAt) => wakeups.jobScheduled(runAt),
+        cancelRequested: (lease, jobId, reason) =>
+          wakeups.workerNotice({ type: "cancel", worker: lease.workerId, job: jobId, lease_token: lease.leaseToken, reason }),
       }));
       router.service(WorkerService, workerServiceImpl({
         db,
         dispatcher,
+        wakeups,
         log: logger.child({ component: "workers" }),
         shutdownSignal: shutdown.signal,
         keepAliveMs: config.keepAliveMs,
@@ -141,7 +155,7 @@ async function serve(
         try {
           await listener.close(config.shutdownGraceMs);
         } finally {
-          await maintenance.stop().catch((error: unknown) => logger.error({ err: error }, "stopping maintenance failed"));
+          maintenance.stop();
           await notifications.stop();
           await db.close().catch((error: unknown) => logger.error({ err: error }, "closing the database pool failed"));
           await embedded?.stop().catch((error: unknown) => logger.error({ err: error }, "stopping embedded postgres failed"));

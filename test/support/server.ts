@@ -4,7 +4,8 @@ import { createTestDatabase } from "./database.js";
 
 /**
  * Starts a real Jobwire server in this test process, on a free port and on a database of
- * its own, and closes it after the file's tests. `overrides` change its configuration.
+ * its own, and closes it after the file's tests (or sooner, with its own `close()`).
+ * `overrides` change its configuration.
  */
 export async function startTestServer(overrides: Partial<ServerConfig> = {}): Promise<JobwireServer> {
   const databaseUrl = overrides.databaseUrl ?? (await createTestDatabase());
@@ -12,6 +13,13 @@ export async function startTestServer(overrides: Partial<ServerConfig> = {}): Pr
     { ...defaultServerConfig, port: 0, dbPoolSize: 8, logLevel: "silent", shutdownGraceMs: 5_000, ...overrides, databaseUrl },
     createLogger(process.env.JOBWIRE_TEST_LOG_LEVEL ?? "silent"),
   );
-  afterAll(() => server.close());
+  started.add(server);
   return server;
 }
+
+// Registered at import, at file level: vitest runs no `afterAll` registered inside a hook.
+const started = new Set<JobwireServer>();
+afterAll(async () => {
+  await Promise.all([...started].map((server) => server.close()));
+  started.clear();
+});

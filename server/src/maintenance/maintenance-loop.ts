@@ -1,4 +1,5 @@
 import type pg from "pg";
+import type { Wakeups } from "../dispatch/wakeups.js";
 import type { Logger } from "../logger.js";
 import { jobEndAttempts, mayHaveMore, type AttemptFailure, type AttemptSelector } from "../store/sql/job-end-attempt.js";
 import { jobNextWakeupMs, jobPromoteDue } from "../store/sql/job-schedule.js";
@@ -27,11 +28,18 @@ export class MaintenanceLoop {
   #again = false;
   #stopped = false;
 
+  #wakeups: Wakeups | undefined;
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly options: MaintenanceOptions,
     private readonly log: Logger,
   ) {}
+
+  /** Where promoted jobs and ended attempts are announced; set before {@link start}. */
+  announceThrough(wakeups: Wakeups): void {
+    this.#wakeups = wakeups;
+  }
 
   /** Runs a first pass now; later passes follow by themselves until {@link stop}. */
   start(): void {
@@ -82,15 +90,19 @@ export class MaintenanceLoop {
 
   /** One pass; returns milliseconds until the next thing is due (capped by the poll). */
   async #runOnce(): Promise<number> {
-    while ((await jobPromoteDue(this.pool, promoteBatchSize)) === promoteBatchSize && !this.#stopped);
+    for (;;) {
+      const promoted = await jobPromoteDue(this.pool, promoteBatchSize);
+      if (promoted.length > 0) this.#wakeups?.jobsReady(new Set(promoted));
+      if (promoted.length < promoteBatchSize || this.#stopped) break;
+    }
     await this.#endAll({ by: "cancel_grace", graceMs: this.options.cancelGraceMs }, {
-      cause: "cancel_revoked", message: "cancel requested and the worker did not stop within the grace period", retryable: false, notifyWorker: true,
+      cause: "cancel_revoked", message: "cancel requested and the worker did not stop within the grace period", retryable: false,
     });
     await this.#endAll({ by: "deadline" }, {
-      cause: "timeout", message: "execution timeout", retryable: true, notifyWorker: true,
+      cause: "timeout", message: "execution timeout", retryable: true,
     });
     await this.#endAll({ by: "expired" }, {
-      cause: "lease_expired", message: "lease expired: no heartbeat within the lease timeout", retryable: true, notifyWorker: true,
+      cause: "lease_expired", message: "lease expired: no heartbeat within the lease timeout", retryable: true,
     });
     const next = await jobNextWakeupMs(this.pool, this.options.cancelGraceMs);
     const candidates = [next.scheduled, next.running, this.options.fallbackPollMs].filter((ms): ms is number => ms !== null);
@@ -102,15 +114,20 @@ export class MaintenanceLoop {
   async #endAll(selector: AttemptSelector, failure: AttemptFailure): Promise<void> {
     while (!this.#stopped) {
       const ended = await jobEndAttempts(this.pool, selector, failure);
-      if (ended.length > 0) this.log.info({ cause: failure.cause, jobs: ended.map((e) => e.id) }, "ended attempts");
+      if (ended.length > 0) {
+        this.log.info({ cause: failure.cause, jobs: ended.map((e) => e.id) }, "ended attempts");
+        this.#wakeups?.attemptsEnded(ended, failure.cause);
+      }
       if (!mayHaveMore(ended)) return;
     }
   }
 
-  /** Stops the loop and waits for a pass in progress. */
-  async stop(): Promise<void> {
+  /**
+   * Stops the loop. A pass in progress is not awaited: its statements end with the pool,
+   * which the server closes next (terminating them if they hang).
+   */
+  stop(): void {
     this.#stopped = true;
     clearTimeout(this.#timer);
-    await this.#running;
   }
 }

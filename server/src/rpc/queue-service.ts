@@ -28,6 +28,10 @@ export interface QueueServiceDeps {
    * the NOTIFY sent by the same commit wakes every replica anyway.
    */
   jobsReady(queues: Iterable<string>): void;
+  /** Called after a commit that scheduled a job for `runAt`. */
+  jobScheduled(runAt: Date): void;
+  /** Called after a commit that requested the cancel of a running job: tell its worker. */
+  cancelRequested(lease: { workerId: string; leaseToken: string }, jobId: string, reason: string): void;
 }
 
 const jobIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -43,6 +47,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       const job = newJobFromSpec(request.job, "job");
       const row = await enqueueJob(db, deps.principalOf(context.requestHeader), job);
       if (row.state === "pending") deps.jobsReady([row.queue]);
+      if (row.state === "scheduled") deps.jobScheduled(row.runAt);
       return { job: jobMessage(row) };
     },
 
@@ -54,6 +59,9 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       const jobs = request.jobs.map((spec, index) => newJobFromSpec(spec, `jobs[${index}]`));
       const jobIds = await enqueueJobs(db, deps.principalOf(context.requestHeader), jobs);
       deps.jobsReady(new Set(jobs.map((job) => job.queue)));
+      const delayed = jobs.filter((job) => job.runAt !== null || job.delayMs !== null);
+      // A conservative earliest time: the maintenance loop asks the database for the exact one.
+      if (delayed.length > 0) deps.jobScheduled(new Date(Math.min(...delayed.map((job) => job.runAt?.getTime() ?? Date.now() + job.delayMs!))));
       return { jobIds };
     },
 
@@ -85,7 +93,9 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
         throw invalidArgument("reason", `must be at most ${jobLimits.reasonMaxLength} characters`);
       }
       checkStorableString(request.reason, "reason");
-      return { job: jobMessage(await cancelJob(db, deps.principalOf(context.requestHeader), id, request.reason)) };
+      const outcome = await cancelJob(db, deps.principalOf(context.requestHeader), id, request.reason);
+      if (outcome.requestedLease) deps.cancelRequested(outcome.requestedLease, id, request.reason);
+      return { job: jobMessage(outcome.job) };
     },
 
     async retryJob(request, context) {

@@ -5,6 +5,7 @@ import { WorkerService, type LeaseRef } from "@jobwire/sdk/gen/jobwire/v1/worker
 import { v7 as uuidv7 } from "uuid";
 import { WorkerStream } from "../dispatch/worker-stream.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
+import type { Wakeups } from "../dispatch/wakeups.js";
 import { jobDefaults, jobLimits } from "../jobs/defaults.js";
 import type { Logger } from "../logger.js";
 import type { JobStateName } from "../store/entities/job-state.js";
@@ -27,6 +28,7 @@ import { checkMetadata, checkName } from "./validate-job-spec.js";
 export interface WorkerServiceDeps {
   db: Database;
   dispatcher: Dispatcher;
+  wakeups: Wakeups;
   log: Logger;
   /** Aborted when the server shuts down: streams end without releasing their leases. */
   shutdownSignal: AbortSignal;
@@ -65,12 +67,7 @@ const jobStates: Record<JobStateName, JobState> = {
  * stream's slot when they end the attempt.
  */
 export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof WorkerService> {
-  const { db, dispatcher, log } = deps;
-
-  /** Frees the slot of a lease that ended on this replica's stream, if it is here. */
-  const endedLocally = (stream: WorkerStream | undefined, jobId: string) => {
-    if (stream) dispatcher.leaseEnded(stream, jobId);
-  };
+  const { db, dispatcher, wakeups, log } = deps;
 
   return {
     async *leaseJobs(request, context) {
@@ -117,7 +114,7 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
         dispatcher.unregister(stream);
         // A worker that went away gives its jobs back at once. When the server itself is
         // stopping, the leases stay: the worker reconnects elsewhere and adopts them.
-        if (!deps.shutdownSignal.aborted) await releaseWorkerLeases(db, stream.id, log);
+        if (!deps.shutdownSignal.aborted) await releaseWorkerLeases(db, wakeups, stream.id, log);
         log.info({ worker: stream.id }, "worker disconnected");
       }
     },
@@ -126,9 +123,7 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
       const leases = leaseKeys(request.leases, "leases");
       if (request.draining) {
         if (!request.workerId) throw invalidArgument("worker_id", "is required with draining");
-        const stream = dispatcher.stream(request.workerId);
-        if (stream) stream.draining = true;
-        else await db.pool.query("SELECT pg_notify('jobwire_worker', json_build_object('type', 'drain', 'worker', $1::text)::text)", [request.workerId]);
+        wakeups.workerNotice({ type: "drain", worker: request.workerId });
       }
       const extended = leases.length === 0 ? [] : await jobLeaseExtendMany(db.pool, leases);
       const current = new Set(extended.map((lease) => `${lease.jobId}/${lease.leaseToken}`));
@@ -159,11 +154,11 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
     async completeJob(request) {
       const lease = leaseKey(request.lease, "lease");
       const result = jsonTextFromValue(request.result, "result", jobLimits.payloadMaxBytes);
-      const local = dispatcher.streamHolding(lease.jobId, lease.leaseToken);
-      const outcome = await jobComplete(db.pool, lease.jobId, lease.leaseToken, result, local === undefined);
+      const outcome = await jobComplete(db.pool, lease.jobId, lease.leaseToken, result);
       if (outcome.kind === "not_found") throw new ConnectError(`job ${lease.jobId} not found`, Code.NotFound);
       if (outcome.kind === "lost") throw leaseNotCurrent(lease);
-      endedLocally(local, lease.jobId);
+      // Frees the stream's slot, on this replica directly or on another by NOTIFY.
+      if (outcome.kind === "applied") wakeups.workerNotice({ type: "lease_ended", worker: outcome.workerId, job: lease.jobId, lease_token: lease.leaseToken });
       return {};
     },
 
@@ -175,7 +170,6 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
       const details = jsonTextFromValue(request.details, "details", limits.detailsMaxBytes);
       const retryAfterMs = request.retryAfter ? millisFromDuration(request.retryAfter, "retry_after", 0, limits.retryAfterMaxMs) : undefined;
       const phase = request.phase === "" ? undefined : checkName(request.phase, "phase");
-      const local = dispatcher.streamHolding(lease.jobId, lease.leaseToken);
       const [ended] = await jobEndAttempts(db.pool, { by: "lease", ...lease }, {
         cause: "failed",
         message: request.message,
@@ -183,10 +177,9 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
         phase,
         retryable: request.retryable ?? true,
         retryAfterMs,
-        notifyWorker: local === undefined,
       });
       if (ended) {
-        endedLocally(local, lease.jobId);
+        wakeups.attemptsEnded([ended], "failed");
         return { state: jobStates[ended.state] };
       }
       // Not applied: a repeat of the same report is answered with the state it led to.
@@ -203,13 +196,16 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
 }
 
 /** Gives back every lease a departed worker held, in batches, each a transaction. */
-async function releaseWorkerLeases(db: Database, workerId: string, log: Logger): Promise<void> {
+async function releaseWorkerLeases(db: Database, wakeups: Wakeups, workerId: string, log: Logger): Promise<void> {
   try {
     for (;;) {
       const released = await jobEndAttempts(db.pool, { by: "worker", workerId }, {
-        cause: "released", message: "the worker's stream closed while it held the lease", retryable: true, immediate: true, notifyWorker: false,
+        cause: "released", message: "the worker's stream closed while it held the lease", retryable: true, immediate: true,
       });
-      if (released.length > 0) log.info({ worker: workerId, jobs: released.map((r) => r.id) }, "released leases of a departed worker");
+      if (released.length > 0) {
+        log.info({ worker: workerId, jobs: released.map((r) => r.id) }, "released leases of a departed worker");
+        wakeups.attemptsEnded(released, "released");
+      }
       if (!mayHaveMore(released)) return;
     }
   } catch (error) {

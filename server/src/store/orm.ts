@@ -1,6 +1,6 @@
 import { MikroORM, type EntityManager } from "@mikro-orm/postgresql";
 import { Migrator } from "@mikro-orm/migrations";
-import type pg from "pg";
+import pg from "pg";
 import type { Logger } from "../logger.js";
 import { JobEventEntity } from "./entities/job-event.js";
 import { JobEntity, JobPhaseEntity } from "./entities/job.js";
@@ -20,8 +20,12 @@ export interface Database {
   migrate(): Promise<string[]>;
   /** Whether every known migration has been applied. */
   isMigrated(): Promise<boolean>;
-  /** Closes the pool; waits for checked-out connections to be returned. */
-  close(): Promise<void>;
+  /**
+   * Closes the pool. Connections still checked out after `graceMs` belong to work that
+   * outlived the server's shutdown grace: their backends are terminated, so their
+   * transactions roll back and the pool can close.
+   */
+  close(graceMs?: number): Promise<void>;
 }
 
 /** Options of {@link openDatabase}. */
@@ -56,6 +60,9 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     logger: (message) => log.debug(message),
   });
   const pool = (await orm.em.getConnection().getNativeClient()) as pg.Pool;
+  const checkedOut = new Set<pg.PoolClient>();
+  pool.on("acquire", (client) => checkedOut.add(client));
+  pool.on("release", (_error, client) => checkedOut.delete(client));
   return {
     orm,
     pool,
@@ -66,7 +73,26 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     async isMigrated() {
       return (await orm.migrator.getPending()).length === 0;
     },
-    close: () => orm.close(true),
+    async close(graceMs = 2_000) {
+      const closed = orm.close(true);
+      let timer: NodeJS.Timeout | undefined;
+      const inTime = await Promise.race([
+        closed.then(() => true),
+        new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+      ]);
+      clearTimeout(timer);
+      if (inTime) return;
+      const pids = [...checkedOut].map((client) => (client as unknown as { processID: number | null }).processID).filter((pid) => pid !== null);
+      log.warn({ connections: pids.length }, "terminating database work that outlived the shutdown grace");
+      const terminator = new pg.Client({ connectionString: options.url, application_name: "jobwire-shutdown" });
+      try {
+        await terminator.connect();
+        await terminator.query("SELECT pg_terminate_backend(pid) FROM unnest($1::int[]) AS pid", [pids]);
+      } finally {
+        await terminator.end().catch(() => undefined);
+      }
+      await closed;
+    },
   };
 }
 

@@ -5,10 +5,11 @@ import { Migration } from "@mikro-orm/migrations";
  * - `deadline_at`, the execution deadline of the running attempt;
  * - the lease token stays on the row after the attempt ends, naming the last lease, so that
  *   a repeated CompleteJob/FailJob with that lease can be answered OK;
- * - an index to release a worker's leases when its stream closes;
- * - triggers that NOTIFY dispatchers whenever jobs become pending or scheduled, whatever
- *   statement did it, so no code path can forget a wake-up. NOTIFY is transactional: it
- *   is delivered on commit, and never for a rolled-back change.
+ * - indexes to release a worker's leases when its stream closes, and for the reaper.
+ *
+ * Wake-ups are deliberately not NOTIFYs inside these transactions (no trigger): a
+ * transaction that NOTIFYs holds a global lock through its commit, which serialises every
+ * committing enqueue behind one WAL flush at a time (see docs/decisions/0001).
  */
 export class Migration0002Leases extends Migration {
   override up(): void {
@@ -23,21 +24,6 @@ export class Migration0002Leases extends Migration {
       CREATE INDEX job_deadline_idx ON job (deadline_at) WHERE state = 'running' AND deadline_at IS NOT NULL;
       CREATE INDEX job_cancel_requested_idx ON job (cancel_requested_at) WHERE state = 'running' AND cancel_requested_at IS NOT NULL;
 
-      CREATE FUNCTION jobwire_notify_ready() RETURNS trigger LANGUAGE plpgsql AS $$
-      BEGIN
-        PERFORM pg_notify('jobwire_ready', q.queue)
-        FROM (SELECT DISTINCT queue FROM changed_jobs WHERE state = 'pending') q;
-        PERFORM pg_notify('jobwire_scheduled', (extract(epoch FROM min(run_at)) * 1000)::bigint::text)
-        FROM changed_jobs WHERE state = 'scheduled' HAVING count(*) > 0;
-        RETURN NULL;
-      END $$;
-
-      CREATE TRIGGER job_inserted_notify AFTER INSERT ON job
-        REFERENCING NEW TABLE AS changed_jobs
-        FOR EACH STATEMENT EXECUTE FUNCTION jobwire_notify_ready();
-      CREATE TRIGGER job_updated_notify AFTER UPDATE ON job
-        REFERENCING NEW TABLE AS changed_jobs
-        FOR EACH STATEMENT EXECUTE FUNCTION jobwire_notify_ready();
     `);
   }
 }

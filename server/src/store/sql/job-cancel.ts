@@ -32,8 +32,8 @@ export async function jobCancelWaiting(db: Queryable, id: string, reason: string
  * NOTIFY that the replica holding its stream turns into a cancel message; the job becomes `cancelled` when the worker stops or the grace period
  * ends. Returns false when nothing changed.
  */
-export async function jobRequestCancel(db: Queryable, id: string, reason: string, by: string): Promise<boolean> {
-  const result = await db.query(
+export async function jobRequestCancel(db: Queryable, id: string, reason: string, by: string): Promise<{ workerId: string; leaseToken: string } | undefined> {
+  const result = await db.query<{ workerId: string; leaseToken: string }>(
     `WITH requested AS (
        UPDATE job SET cancel_requested_at = clock_timestamp(), cancel_reason = $2, updated_at = clock_timestamp()
        WHERE id = $1 AND state = 'running' AND cancel_requested_at IS NULL
@@ -44,11 +44,8 @@ export async function jobRequestCancel(db: Queryable, id: string, reason: string
        SELECT id, queue, 'cancel_requested', attempt, jsonb_build_object('reason', $2::text, 'by', $3::text)
        FROM requested
      )
-     -- Delivered on commit to every replica; the one holding the worker's stream pushes it.
-     SELECT pg_notify('jobwire_worker', json_build_object('type', 'cancel', 'worker', lease_worker, 'job', id,
-                                                          'lease_token', lease_token::text, 'reason', $2::text)::text)
-     FROM requested`,
+     SELECT lease_worker AS "workerId", lease_token::text AS "leaseToken" FROM requested`,
     [id, reason, by],
   );
-  return result.rowCount === 1;
+  return result.rows[0];
 }

@@ -16,7 +16,7 @@ export type LeaseReportOutcome =
  * lease (job id, fencing token, running). When the guard fails, tells a repeat of the same
  * completion (the job succeeded with this very lease) from a lost lease.
  */
-export async function jobComplete(db: Queryable, jobId: string, leaseToken: string, resultJson: string, notifyWorker: boolean): Promise<LeaseReportOutcome> {
+export async function jobComplete(db: Queryable, jobId: string, leaseToken: string, resultJson: string): Promise<LeaseReportOutcome> {
   const result = await db.query<{ worker: string }>(
     `WITH completed AS (
        UPDATE job SET state = 'succeeded', result = $3::jsonb, finished_at = clock_timestamp(),
@@ -28,10 +28,8 @@ export async function jobComplete(db: Queryable, jobId: string, leaseToken: stri
        INSERT INTO job_event (job_id, queue, type, attempt, data)
        SELECT id, queue, 'succeeded', attempt, '{}'::jsonb FROM completed
      )
-     SELECT lease_worker AS worker,
-            CASE WHEN $4 THEN pg_notify('jobwire_worker', json_build_object('type', 'lease_ended', 'worker', lease_worker, 'job', id)::text) END
-     FROM completed`,
-    [jobId, leaseToken, resultJson, notifyWorker],
+     SELECT lease_worker AS worker FROM completed`,
+    [jobId, leaseToken, resultJson],
   );
   const applied = result.rows[0];
   if (applied) return { kind: "applied", workerId: applied.worker };

@@ -34,8 +34,6 @@ export interface AttemptFailure {
   retryAfterMs?: number;
   /** true: the next attempt may start at once (no backoff), e.g. after a worker vanished. */
   immediate?: boolean;
-  /** Tell the worker holding the lease, on whichever replica, that it is gone. */
-  notifyWorker: boolean;
 }
 
 /** A job whose attempt was ended. */
@@ -46,17 +44,19 @@ export interface EndedAttempt {
   attempt: number;
   workerId: string;
   leaseToken: string;
+  /** When the next attempt may start (for `scheduled` and `pending`). */
+  runAt: Date;
 }
 
 /** Batch size of the set-based paths (expiry, deadline, grace, release). */
 const endBatchSize = 500;
 
 const selectors: Record<AttemptSelector["by"], string> = {
-  lease: "id = $9::uuid AND lease_token = $10::bigint AND state = 'running'",
-  worker: "lease_worker = $9::text AND state = 'running'",
+  lease: "id = $8::uuid AND lease_token = $9::bigint AND state = 'running'",
+  worker: "lease_worker = $8::text AND state = 'running'",
   expired: "state = 'running' AND lease_expires_at <= clock_timestamp()",
   deadline: "state = 'running' AND deadline_at <= clock_timestamp()",
-  cancel_grace: "state = 'running' AND cancel_requested_at <= clock_timestamp() - $9::float8 * interval '1 millisecond'",
+  cancel_grace: "state = 'running' AND cancel_requested_at <= clock_timestamp() - $8::float8 * interval '1 millisecond'",
 };
 
 /**
@@ -125,9 +125,7 @@ export async function jobEndAttempts(db: Queryable, selector: AttemptSelector, f
        ORDER BY e.id, ev.position
      )
      SELECT e.id, e.queue, e.state, e.attempt, e.lease_worker AS "workerId", e.lease_token::text AS "leaseToken",
-            CASE WHEN $8 THEN pg_notify('jobwire_worker', json_build_object(
-              'type', 'lease_ended', 'worker', e.lease_worker, 'job', e.id,
-              'lease_token', e.lease_token::text, 'cause', $1::text)::text) END
+            e.run_at AS "runAt"
      FROM ended e`,
     [
       failure.cause,
@@ -137,12 +135,11 @@ export async function jobEndAttempts(db: Queryable, selector: AttemptSelector, f
       failure.retryAfterMs ?? null,
       failure.immediate ?? false,
       failure.phase ?? null,
-      failure.notifyWorker,
-      // Only the selector's own parameters ($9, $10): Postgres must see every one used.
+      // Only the selector's own parameters ($8, $9): Postgres must see every one used.
       ...selectorParams,
     ],
   );
-  return result.rows;
+  return result.rows.map((row) => ({ ...row, runAt: new Date(row.runAt) }));
 }
 
 /** Whether a set-based end may have left more rows to end (it took a full batch). */

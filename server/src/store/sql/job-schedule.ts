@@ -2,11 +2,11 @@ import type { Queryable } from "../transaction.js";
 
 /**
  * Makes due scheduled jobs pending, in bounded batches, with a `ready` event each; rows
- * other replicas are promoting are skipped. The update trigger wakes the dispatchers.
- * Returns how many were promoted.
+ * other replicas are promoting are skipped. Returns the queues of the promoted jobs, one
+ * entry per job, for the caller to wake.
  */
-export async function jobPromoteDue(db: Queryable, limit: number): Promise<number> {
-  const result = await db.query(
+export async function jobPromoteDue(db: Queryable, limit: number): Promise<string[]> {
+  const result = await db.query<{ queue: string }>(
     `WITH due AS (
        SELECT id FROM job WHERE state = 'scheduled' AND run_at <= clock_timestamp()
        ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED
@@ -15,12 +15,15 @@ export async function jobPromoteDue(db: Queryable, limit: number): Promise<numbe
        UPDATE job j SET state = 'pending', updated_at = clock_timestamp()
        FROM due WHERE j.id = due.id
        RETURNING j.id, j.queue, j.attempt
+     ),
+     events AS (
+       INSERT INTO job_event (job_id, queue, type, attempt, data)
+       SELECT id, queue, 'ready', attempt, '{}'::jsonb FROM promoted
      )
-     INSERT INTO job_event (job_id, queue, type, attempt, data)
-     SELECT id, queue, 'ready', attempt, '{}'::jsonb FROM promoted`,
+     SELECT queue FROM promoted`,
     [limit],
   );
-  return result.rowCount ?? 0;
+  return result.rows.map((row) => row.queue);
 }
 
 /**

@@ -1,0 +1,102 @@
+import type pg from "pg";
+import type { Logger } from "../logger.js";
+import type { AttemptEndCause, EndedAttempt } from "../store/sql/job-end-attempt.js";
+import { channels, type WorkerNotice } from "./notification-listener.js";
+
+/** What to wake on this replica, without a round trip through Postgres. */
+export interface LocalWakeTargets {
+  /** Jobs of `queue` became pending. */
+  jobsReady(queue: string): void;
+  /** A job is scheduled for `epochMs`. */
+  jobScheduled(epochMs: number): void;
+  /** A notice for a worker stream; returns false when the stream is not on this replica. */
+  workerNotice(notice: WorkerNotice): boolean;
+}
+
+/**
+ * Tells dispatchers, on this replica and on every other, that committed rows changed:
+ * jobs became ready or were scheduled, or a worker stream has news (cancel, lease ended).
+ * Called after the commit, never inside the transaction: a transaction that NOTIFYs holds a
+ * global lock through its commit and serialises every commit behind it (see
+ * docs/decisions/0001-notify-after-commit.md). This replica is woken directly; the others by
+ * NOTIFY, coalesced so that at most one such statement is in flight. Nothing here is needed
+ * for correctness: a lost wake-up is made up by the fallback poll, a lost cancel by the
+ * worker's next heartbeat.
+ */
+export class Wakeups {
+  #readyQueues = new Set<string>();
+  #earliestScheduled = Number.POSITIVE_INFINITY;
+  #notices: WorkerNotice[] = [];
+  #sending = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly local: LocalWakeTargets,
+    private readonly log: Logger,
+  ) {}
+
+  /** Jobs of these queues became pending. */
+  jobsReady(queues: Iterable<string>): void {
+    for (const queue of queues) {
+      this.local.jobsReady(queue);
+      this.#readyQueues.add(queue);
+    }
+    this.#flush();
+  }
+
+  /** A job was scheduled to run at `runAt`. */
+  jobScheduled(runAt: Date): void {
+    const epochMs = runAt.getTime();
+    this.local.jobScheduled(epochMs);
+    this.#earliestScheduled = Math.min(this.#earliestScheduled, epochMs);
+    this.#flush();
+  }
+
+  /** Delivers a notice to its worker stream, here or on another replica. */
+  workerNotice(notice: WorkerNotice): void {
+    if (this.local.workerNotice(notice)) return;
+    this.#notices.push(notice);
+    this.#flush();
+  }
+
+  /**
+   * Announces attempts that ended without success: their workers hear that the lease ended
+   * (and stop, if it ended under them), and jobs due again wake the dispatchers.
+   */
+  attemptsEnded(ended: readonly EndedAttempt[], cause: AttemptEndCause): void {
+    const ready = new Set<string>();
+    for (const attempt of ended) {
+      // A released lease's stream is gone already: nobody to tell.
+      if (cause !== "released") {
+        this.workerNotice({ type: "lease_ended", worker: attempt.workerId, job: attempt.id, lease_token: attempt.leaseToken, cause });
+      }
+      if (attempt.state === "pending") ready.add(attempt.queue);
+      if (attempt.state === "scheduled") this.jobScheduled(attempt.runAt);
+    }
+    if (ready.size > 0) this.jobsReady(ready);
+  }
+
+  #flush(): void {
+    if (this.#sending) return;
+    const queues = [...this.#readyQueues];
+    const scheduled = this.#earliestScheduled;
+    const notices = this.#notices;
+    if (queues.length === 0 && scheduled === Number.POSITIVE_INFINITY && notices.length === 0) return;
+    this.#readyQueues = new Set();
+    this.#earliestScheduled = Number.POSITIVE_INFINITY;
+    this.#notices = [];
+    this.#sending = true;
+    const payloads: [string, string][] = [
+      ...queues.map((queue): [string, string] => [channels.ready, queue]),
+      ...(scheduled === Number.POSITIVE_INFINITY ? [] : [[channels.scheduled, String(scheduled)] as [string, string]]),
+      ...notices.map((notice): [string, string] => [channels.worker, JSON.stringify(notice)]),
+    ];
+    this.pool
+      .query("SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)", [payloads.map((p) => p[0]), payloads.map((p) => p[1])])
+      .catch((error: unknown) => this.log.warn({ err: error }, "sending wake-ups failed; the fallback poll covers them"))
+      .finally(() => {
+        this.#sending = false;
+        this.#flush();
+      });
+  }
+}
