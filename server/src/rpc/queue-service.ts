@@ -3,7 +3,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { QueueService, type ListJobsRequest } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 import { cancelJob } from "../jobs/cancel-job.js";
 import { jobLimits } from "../jobs/defaults.js";
-import { enqueueJob, enqueueJobs } from "../jobs/enqueue-jobs.js";
+import { JobEnqueuer } from "../jobs/enqueue-jobs.js";
 import type { Principal } from "../jobs/principal.js";
 import { getJob, listJobs, type JobFilter } from "../jobs/read-jobs.js";
 import { retryJob } from "../jobs/retry-job.js";
@@ -42,10 +42,11 @@ const jobIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{
  */
 export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof QueueService> {
   const { db } = deps;
+  const enqueuer = new JobEnqueuer(db);
   return {
     async enqueue(request, context) {
       const job = newJobFromSpec(request.job, "job");
-      const row = await enqueueJob(db, deps.principalOf(context.requestHeader), job);
+      const row = await enqueuer.enqueue(deps.principalOf(context.requestHeader), job);
       if (row.state === "pending") deps.jobsReady([row.queue]);
       if (row.state === "scheduled") deps.jobScheduled(row.runAt);
       return { job: jobMessage(row) };
@@ -57,7 +58,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
         throw new ConnectError(`jobs has ${request.jobs.length} entries, more than the limit of ${deps.maxBatchSize} per batch`, Code.ResourceExhausted);
       }
       const jobs = request.jobs.map((spec, index) => newJobFromSpec(spec, `jobs[${index}]`));
-      const jobIds = await enqueueJobs(db, deps.principalOf(context.requestHeader), jobs);
+      const jobIds = await enqueuer.enqueueAll(deps.principalOf(context.requestHeader), jobs);
       deps.jobsReady(new Set(jobs.map((job) => job.queue)));
       const delayed = jobs.filter((job) => job.runAt !== null || job.delayMs !== null);
       // A conservative earliest time: the maintenance loop asks the database for the exact one.

@@ -10,7 +10,8 @@ import { jobDefaults, jobLimits } from "../jobs/defaults.js";
 import type { Logger } from "../logger.js";
 import type { JobStateName } from "../store/entities/job-state.js";
 import type { Database } from "../store/orm.js";
-import { jobComplete } from "../store/sql/job-complete.js";
+import { jobCompleteMany, type Completion, type LeaseReportOutcome } from "../store/sql/job-complete.js";
+import { StatementBatcher } from "../store/statement-batcher.js";
 import { jobEndAttempts, mayHaveMore } from "../store/sql/job-end-attempt.js";
 import {
   jobLeaseAdoptMany,
@@ -68,6 +69,11 @@ const jobStates: Record<JobStateName, JobState> = {
  */
 export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof WorkerService> {
   const { db, dispatcher, wakeups, log } = deps;
+  // Completions arriving together share one statement and one commit.
+  const completions = new StatementBatcher<Completion, LeaseReportOutcome>((items) => jobCompleteMany(db.pool, items), {
+    maxBatchSize: 1000,
+    maxInFlight: 2,
+  });
 
   return {
     async *leaseJobs(request, context) {
@@ -154,7 +160,7 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
     async completeJob(request) {
       const lease = leaseKey(request.lease, "lease");
       const result = jsonTextFromValue(request.result, "result", jobLimits.payloadMaxBytes);
-      const outcome = await jobComplete(db.pool, lease.jobId, lease.leaseToken, result);
+      const outcome = await completions.submit({ ...lease, resultJson: result });
       if (outcome.kind === "not_found") throw new ConnectError(`job ${lease.jobId} not found`, Code.NotFound);
       if (outcome.kind === "lost") throw leaseNotCurrent(lease);
       // Frees the stream's slot, on this replica directly or on another by NOTIFY.

@@ -11,33 +11,50 @@ export type LeaseReportOutcome =
   /** No such job. */
   | { kind: "not_found" };
 
+/** One completion to apply. */
+export interface Completion {
+  jobId: string;
+  leaseToken: string;
+  resultJson: string;
+}
+
 /**
- * Completes a running job with its result and writes its `succeeded` event, guarded by the
- * lease (job id, fencing token, running). When the guard fails, tells a repeat of the same
- * completion (the job succeeded with this very lease) from a lost lease.
+ * Completes running jobs with their results and writes their `succeeded` events, in one
+ * statement for the whole set, each guarded by its lease (job id, fencing token, running).
+ * For a completion whose guard failed, tells a repeat of the same completion (the job
+ * succeeded with this very lease) from a lost lease. Results are in the order given.
  */
-export async function jobComplete(db: Queryable, jobId: string, leaseToken: string, resultJson: string): Promise<LeaseReportOutcome> {
-  const result = await db.query<{ worker: string }>(
+export async function jobCompleteMany(db: Queryable, completions: readonly Completion[]): Promise<LeaseReportOutcome[]> {
+  const result = await db.query<{ id: string; worker: string }>(
     `WITH completed AS (
-       UPDATE job SET state = 'succeeded', result = $3::jsonb, finished_at = clock_timestamp(),
-                      updated_at = clock_timestamp(), lease_expires_at = NULL, deadline_at = NULL
-       WHERE id = $1 AND lease_token = $2 AND state = 'running'
-       RETURNING id, queue, attempt, lease_worker
+       UPDATE job j SET state = 'succeeded', result = c.result, finished_at = clock_timestamp(),
+                        updated_at = clock_timestamp(), lease_expires_at = NULL, deadline_at = NULL
+       FROM unnest($1::uuid[], $2::bigint[], $3::jsonb[]) AS c(id, token, result)
+       WHERE j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
+       RETURNING j.id, j.queue, j.attempt, j.lease_worker
      ),
      events AS (
        INSERT INTO job_event (job_id, queue, type, attempt, data)
        SELECT id, queue, 'succeeded', attempt, '{}'::jsonb FROM completed
      )
-     SELECT lease_worker AS worker FROM completed`,
-    [jobId, leaseToken, resultJson],
+     SELECT id, lease_worker AS worker FROM completed`,
+    [completions.map((c) => c.jobId), completions.map((c) => c.leaseToken), completions.map((c) => c.resultJson)],
   );
-  const applied = result.rows[0];
-  if (applied) return { kind: "applied", workerId: applied.worker };
-  const current = await db.query<{ state: string; lease_token: string | null }>(
-    "SELECT state, lease_token::text FROM job WHERE id = $1",
-    [jobId],
-  );
-  const row = current.rows[0];
-  if (!row) return { kind: "not_found" };
-  return row.state === "succeeded" && row.lease_token === leaseToken ? { kind: "repeated" } : { kind: "lost" };
+  const applied = new Map(result.rows.map((row) => [row.id, row.worker]));
+  const unapplied = completions.filter((c) => !applied.has(c.jobId));
+  const current = new Map<string, { state: string; token: string | null }>();
+  if (unapplied.length > 0) {
+    const rows = await db.query<{ id: string; state: string; token: string | null }>(
+      "SELECT id, state, lease_token::text AS token FROM job WHERE id = ANY($1::uuid[])",
+      [unapplied.map((c) => c.jobId)],
+    );
+    for (const row of rows.rows) current.set(row.id, row);
+  }
+  return completions.map((c): LeaseReportOutcome => {
+    const worker = applied.get(c.jobId);
+    if (worker !== undefined) return { kind: "applied", workerId: worker };
+    const row = current.get(c.jobId);
+    if (!row) return { kind: "not_found" };
+    return row.state === "succeeded" && row.token === c.leaseToken ? { kind: "repeated" } : { kind: "lost" };
+  });
 }

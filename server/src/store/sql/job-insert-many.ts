@@ -31,10 +31,11 @@ export interface NewJob {
  * Inserts jobs, their phases, their `enqueued` events and any new queues in one statement,
  * so that all of it commits or none does. Rows are passed as parallel arrays and expanded
  * with `unnest`: one round trip whatever the batch size. Jobs whose start is in the future
- * are `scheduled`, the others `pending`. Returns the inserted jobs (without phases) when
- * `returning` is set, in no particular order; otherwise nothing.
+ * are `scheduled`, the others `pending`. `owners[i]` is the principal owning `jobs[i]`.
+ * Returns the inserted jobs (without phases) when `returning` is set, in no particular
+ * order; otherwise nothing.
  */
-export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owner: string, returning: boolean): Promise<Omit<JobRow, "phases">[]> {
+export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owners: readonly string[], returning: boolean): Promise<Omit<JobRow, "phases">[]> {
   const phaseJobIds: string[] = [];
   const phasePositions: number[] = [];
   const phaseNames: string[] = [];
@@ -54,10 +55,10 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
          END AS effective_run_at
        FROM clock, unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::jsonb[], $6::jsonb[],
                           $7::integer[], $8::bigint[], $9::bigint[], $10::float8[], $11::float8[],
-                          $12::integer[], $13::integer[], $14::timestamptz[], $15::float8[])
+                          $12::integer[], $13::integer[], $14::timestamptz[], $15::float8[], $16::text[])
          AS i(id, queue, kind, priority, payload, metadata, max_attempts, backoff_initial_ms,
               backoff_max_ms, backoff_multiplier, backoff_jitter, lease_timeout_ms,
-              execution_timeout_ms, run_at, delay_ms)
+              execution_timeout_ms, run_at, delay_ms, owner)
      ),
      new_queues AS (
        INSERT INTO queue (name) SELECT DISTINCT queue FROM input ON CONFLICT (name) DO NOTHING
@@ -68,7 +69,7 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
                         lease_timeout_ms, execution_timeout_ms, run_at, created_at, updated_at)
        SELECT i.id, i.queue, i.kind,
               (CASE WHEN i.effective_run_at > clock.now THEN 'scheduled' ELSE 'pending' END)::job_state,
-              i.priority, i.payload, i.metadata, $16, i.max_attempts, i.backoff_initial_ms,
+              i.priority, i.payload, i.metadata, i.owner, i.max_attempts, i.backoff_initial_ms,
               i.backoff_max_ms, i.backoff_multiplier, i.backoff_jitter, i.lease_timeout_ms,
               i.execution_timeout_ms, i.effective_run_at, clock.now, clock.now
        FROM input i, clock
@@ -81,7 +82,7 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
      events AS (
        INSERT INTO job_event (job_id, queue, type, attempt, data)
        SELECT j.id, j.queue, 'enqueued', 0,
-              jsonb_build_object('state', j.state, 'kind', j.kind, 'run_at', j.run_at, 'by', $16::text)
+              jsonb_build_object('state', j.state, 'kind', j.kind, 'run_at', j.run_at, 'by', j.owner)
        FROM j
      )
      SELECT ${returning ? jobColumns : "j.id"} FROM j ${returning ? "" : "LIMIT 0"}`,
@@ -101,7 +102,7 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
       jobs.map((j) => j.executionTimeoutMs),
       jobs.map((j) => j.runAt),
       jobs.map((j) => j.delayMs),
-      owner,
+      owners,
       phaseJobIds,
       phasePositions,
       phaseNames,
