@@ -97,8 +97,11 @@ async function serve(
   );
   await notifications.start();
   maintenance.start();
-  // The slow fallback: a wake-up for everything now and then, in case a claim failed.
-  const fallbackPoll = setInterval(() => dispatcher.wake(), config.fallbackPollMs);
+  // The slow fallback: now and then, recount every stream's leases and fill it, in case a
+  // wake-up or a lease-ended notice was lost or a claim failed.
+  const fallbackPoll = setInterval(() => {
+    dispatcher.reconcile().catch((error: unknown) => logger.warn({ err: error }, "reconciling worker streams failed"));
+  }, config.fallbackPollMs);
   const isReady = async () => {
     if (shutdown.signal.aborted) return false;
     try {

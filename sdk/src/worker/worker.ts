@@ -89,7 +89,6 @@ export class Worker {
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #heartbeatIntervalMs = 10_000;
   #registered: { resolve(): void; reject(error: unknown): void; promise: Promise<void> };
-  #slotFreed: (() => void) | undefined;
   #shutdown: Promise<ShutdownReport> | undefined;
 
   constructor(options: WorkerOptions) {
@@ -263,7 +262,6 @@ export class Worker {
     this.#running.set(lease.jobId, job);
     job.settled = this.#runJob(job, handler).finally(() => {
       this.#running.delete(lease.jobId);
-      this.#slotFreed?.();
     });
   }
 

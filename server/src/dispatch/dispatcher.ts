@@ -100,6 +100,29 @@ export class Dispatcher {
     return true;
   }
 
+  /**
+   * Drops leases that local streams count but that are no longer theirs in the database
+   * (the notice that a lease ended was lost, e.g. a replica died after its commit), then
+   * fills the streams. Run by the slow fallback poll.
+   */
+  async reconcile(): Promise<void> {
+    const streams = [...this.#streams.values()];
+    if (streams.length === 0) return;
+    // Only leases counted before the query can be judged by it.
+    const counted = streams.map((stream) => [stream, [...stream.outstanding]] as const);
+    const result = await this.pool.query<{ id: string; token: string }>(
+      "SELECT id, lease_token::text AS token FROM job WHERE state = 'running' AND lease_worker = ANY($1::text[])",
+      [streams.map((stream) => stream.id)],
+    );
+    const current = new Set(result.rows.map((row) => `${row.id}/${row.token}`));
+    for (const [stream, leases] of counted) {
+      for (const [jobId, token] of leases) {
+        if (!current.has(`${jobId}/${token}`) && stream.outstanding.get(jobId) === token) stream.outstanding.delete(jobId);
+      }
+      this.fill(stream);
+    }
+  }
+
   /** Closes every stream without releasing leases: workers reconnect and adopt them. */
   closeAll(): void {
     for (const stream of this.#streams.values()) stream.close();
