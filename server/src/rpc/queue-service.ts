@@ -14,6 +14,9 @@ import { checkStorableString } from "./json-value.js";
 import { decodePageToken, encodePageToken, filterFingerprint } from "./page-token.js";
 import { dateFromTimestamp } from "./proto-time.js";
 import { checkMetadata, checkName, newJobFromSpec } from "./validate-job-spec.js";
+import { jobSettingsFrom } from "./validate-job-settings.js";
+import { queueMessage } from "./queue-message.js";
+import { queueSelect, queueUpsertSettings } from "../store/sql/queue-settings.js";
 
 /** What the QueueService handlers need. */
 export interface QueueServiceDeps {
@@ -97,6 +100,20 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       const outcome = await cancelJob(db, deps.principalOf(context.requestHeader), id, request.reason);
       if (outcome.requestedLease) deps.cancelRequested(outcome.requestedLease, id, request.reason);
       return { job: jobMessage(outcome.job) };
+    },
+
+    async getQueue(request) {
+      const name = checkName(request.name, "name");
+      const queue = await queueSelect(db.pool, name);
+      if (!queue) throw new ConnectError(`queue ${name} not found`, Code.NotFound);
+      return { queue: queueMessage(queue) };
+    },
+
+    async updateQueue(request) {
+      const name = checkName(request.name, "name");
+      const defaults = request.defaults;
+      const settings = jobSettingsFrom(defaults?.retryPolicy, defaults?.leaseTimeout, defaults?.executionTimeout, "defaults");
+      return { queue: queueMessage(await queueUpsertSettings(db.pool, name, settings)) };
     },
 
     async retryJob(request, context) {

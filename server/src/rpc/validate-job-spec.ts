@@ -1,14 +1,16 @@
 import type { JobSpec } from "@jobwire/sdk/gen/jobwire/v1/job_pb";
 import { v7 as uuidv7 } from "uuid";
-import { jobDefaults, jobLimits, namePattern } from "../jobs/defaults.js";
+import { jobLimits, namePattern } from "../jobs/defaults.js";
 import type { NewJob } from "../store/sql/job-insert-many.js";
 import { invalidArgument } from "./connect-errors.js";
 import { checkStorableString, jsonTextFromValue } from "./json-value.js";
 import { dateFromTimestamp, millisFromDuration } from "./proto-time.js";
+import { jobSettingsFrom } from "./validate-job-settings.js";
 
 /**
- * Validates a JobSpec at the edge and fills in its defaults, giving the job its id (a
- * UUIDv7, so ids sort by creation time). Throws `INVALID_ARGUMENT` naming the first bad
+ * Validates a JobSpec at the edge, giving the job its id (a UUIDv7, so ids sort by
+ * creation time). Unset settings stay null: the insert fills them from the queue's
+ * defaults, then the server's. Throws `INVALID_ARGUMENT` naming the first bad
  * field under `field` (e.g. `jobs[3].retry_policy.max_attempts`); nothing is written.
  */
 export function newJobFromSpec(spec: JobSpec | undefined, field: string): NewJob {
@@ -20,37 +22,7 @@ export function newJobFromSpec(spec: JobSpec | undefined, field: string): NewJob
   }
   const payloadJson = jsonTextFromValue(spec.payload, `${field}.payload`, jobLimits.payloadMaxBytes);
   const metadataJson = JSON.stringify(checkMetadata(spec.metadata, `${field}.metadata`));
-  const policy = spec.retryPolicy;
-  const policyField = `${field}.retry_policy`;
-  const maxAttempts = policy?.maxAttempts || jobDefaults.maxAttempts;
-  if (maxAttempts < 1 || maxAttempts > jobLimits.maxAttemptsMax) {
-    throw invalidArgument(`${policyField}.max_attempts`, `must be between 1 and ${jobLimits.maxAttemptsMax}`);
-  }
-  const backoffInitialMs = policy?.initialBackoff
-    ? millisFromDuration(policy.initialBackoff, `${policyField}.initial_backoff`, 0, jobLimits.backoffInitialMaxMs)
-    : jobDefaults.backoffInitialMs;
-  const backoffMaxMs = policy?.maxBackoff
-    ? millisFromDuration(policy.maxBackoff, `${policyField}.max_backoff`, 0, jobLimits.backoffMaxMaxMs)
-    : Math.max(jobDefaults.backoffMaxMs, backoffInitialMs);
-  if (backoffMaxMs < backoffInitialMs) {
-    throw invalidArgument(`${policyField}.max_backoff`, "must be at least initial_backoff");
-  }
-  // NaN is falsy, so it must be refused before `||` would turn it into the default.
-  if (Number.isNaN(policy?.backoffMultiplier)) throw invalidArgument(`${policyField}.backoff_multiplier`, "must be a number");
-  const backoffMultiplier = policy?.backoffMultiplier || jobDefaults.backoffMultiplier;
-  if (!(backoffMultiplier >= 1 && backoffMultiplier <= jobLimits.backoffMultiplierMax)) {
-    throw invalidArgument(`${policyField}.backoff_multiplier`, `must be between 1 and ${jobLimits.backoffMultiplierMax}`);
-  }
-  const backoffJitter = policy?.jitter ?? jobDefaults.backoffJitter;
-  if (!(backoffJitter >= 0 && backoffJitter <= 1)) {
-    throw invalidArgument(`${policyField}.jitter`, "must be between 0 and 1");
-  }
-  const leaseTimeoutMs = spec.leaseTimeout
-    ? millisFromDuration(spec.leaseTimeout, `${field}.lease_timeout`, jobLimits.leaseTimeoutMinMs, jobLimits.leaseTimeoutMaxMs)
-    : jobDefaults.leaseTimeoutMs;
-  const executionTimeoutMs = spec.executionTimeout
-    ? millisFromDuration(spec.executionTimeout, `${field}.execution_timeout`, jobLimits.executionTimeoutMinMs, jobLimits.executionTimeoutMaxMs)
-    : null;
+  const settings = jobSettingsFrom(spec.retryPolicy, spec.leaseTimeout, spec.executionTimeout, field);
   let runAt: Date | null = null;
   let delayMs: number | null = null;
   if (spec.schedule.case === "runAt") runAt = dateFromTimestamp(spec.schedule.value, `${field}.run_at`);
@@ -62,13 +34,7 @@ export function newJobFromSpec(spec: JobSpec | undefined, field: string): NewJob
     priority: spec.priority,
     payloadJson,
     metadataJson,
-    maxAttempts,
-    backoffInitialMs,
-    backoffMaxMs,
-    backoffMultiplier,
-    backoffJitter,
-    leaseTimeoutMs,
-    executionTimeoutMs,
+    ...settings,
     runAt,
     delayMs,
     phases: checkPhases(spec.phases, `${field}.phases`),

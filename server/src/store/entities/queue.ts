@@ -1,11 +1,22 @@
 import { defineEntity, p } from "@mikro-orm/core";
 
-/** A queue (table `queue`, migration 0001); created on first use by Enqueue. */
+/**
+ * A queue (table `queue`, migrations 0001 and 0003); created on first use by Enqueue. Its
+ * defaults are null where the server's apply.
+ */
 export const QueueEntity = defineEntity({
   name: "Queue",
   tableName: "queue",
   properties: {
     name: p.text().primary(),
     createdAt: p.datetime().columnType("timestamptz"),
+    updatedAt: p.datetime().columnType("timestamptz"),
+    maxAttempts: p.integer().nullable(),
+    backoffInitialMs: p.bigint("number").nullable(),
+    backoffMaxMs: p.bigint("number").nullable(),
+    backoffMultiplier: p.double().nullable(),
+    backoffJitter: p.double().nullable(),
+    leaseTimeoutMs: p.integer().nullable(),
+    executionTimeoutMs: p.integer().nullable(),
   },
 });

@@ -1,5 +1,6 @@
 import { Migration0001InitialSchema } from "./0001-initial-schema.js";
 import { Migration0002Leases } from "./0002-leases.js";
+import { Migration0003QueueDefaults } from "./0003-queue-defaults.js";
 
 /**
  * Every migration, in order. Migrations are numbered, forward-only and never edited once
@@ -8,4 +9,5 @@ import { Migration0002Leases } from "./0002-leases.js";
 export const migrations = [
   { name: "0001-initial-schema", class: Migration0001InitialSchema },
   { name: "0002-leases", class: Migration0002Leases },
+  { name: "0003-queue-defaults", class: Migration0003QueueDefaults },
 ];

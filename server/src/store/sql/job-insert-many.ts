@@ -1,9 +1,24 @@
 import type { JobRow } from "../job-row.js";
 import type { Queryable } from "../transaction.js";
+import { jobDefaults } from "../../jobs/defaults.js";
 import { jobColumns, jobRowFromSql } from "./job-columns.js";
 
-/** A validated job to insert; see `jobs/job-spec.ts` for the defaults applied. */
-export interface NewJob {
+/**
+ * Retry policy and timeouts of a job or of a queue's defaults. Null means unset: a job
+ * takes its queue's value, and the queue the server's (`jobs/defaults.ts`).
+ */
+export interface JobSettings {
+  maxAttempts: number | null;
+  backoffInitialMs: number | null;
+  backoffMaxMs: number | null;
+  backoffMultiplier: number | null;
+  backoffJitter: number | null;
+  leaseTimeoutMs: number | null;
+  executionTimeoutMs: number | null;
+}
+
+/** A validated job to insert (see `rpc/validate-job-spec.ts`). */
+export interface NewJob extends JobSettings {
   id: string;
   queue: string;
   kind: string;
@@ -12,13 +27,6 @@ export interface NewJob {
   payloadJson: string;
   /** The metadata object, already encoded as JSON text. */
   metadataJson: string;
-  maxAttempts: number;
-  backoffInitialMs: number;
-  backoffMaxMs: number;
-  backoffMultiplier: number;
-  backoffJitter: number;
-  leaseTimeoutMs: number;
-  executionTimeoutMs: number | null;
   /** An absolute earliest start; null for now or for `delayMs`. */
   runAt: Date | null;
   /** A delay from the database's now; null for now or for `runAt`. */
@@ -29,6 +37,7 @@ export interface NewJob {
 
 /**
  * Inserts jobs, their phases, their `enqueued` events and any new queues in one statement,
+ * filling unset settings from the queue's defaults and then the server's,
  * so that all of it commits or none does. Rows are passed as parallel arrays and expanded
  * with `unnest`: one round trip whatever the batch size. Jobs whose start is in the future
  * are `scheduled`, the others `pending`. `owners[i]` is the principal owning `jobs[i]`.
@@ -49,7 +58,16 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
   const result = await db.query<Omit<JobRow, "phases">>(
     `WITH clock AS (SELECT clock_timestamp() AS now),
      input AS (
-       SELECT i.*, CASE
+       SELECT i.id, i.queue, i.kind, i.priority, i.payload, i.metadata, i.owner, i.run_at, i.delay_ms,
+         coalesce(i.max_attempts, q.max_attempts, ${jobDefaults.maxAttempts}) AS max_attempts,
+         coalesce(i.backoff_initial_ms, q.backoff_initial_ms, ${jobDefaults.backoffInitialMs}) AS backoff_initial_ms,
+         greatest(coalesce(i.backoff_max_ms, q.backoff_max_ms, ${jobDefaults.backoffMaxMs}),
+                  coalesce(i.backoff_initial_ms, q.backoff_initial_ms, ${jobDefaults.backoffInitialMs})) AS backoff_max_ms,
+         coalesce(i.backoff_multiplier, q.backoff_multiplier, ${jobDefaults.backoffMultiplier}) AS backoff_multiplier,
+         coalesce(i.backoff_jitter, q.backoff_jitter, ${jobDefaults.backoffJitter}) AS backoff_jitter,
+         coalesce(i.lease_timeout_ms, q.lease_timeout_ms, ${jobDefaults.leaseTimeoutMs}) AS lease_timeout_ms,
+         coalesce(i.execution_timeout_ms, q.execution_timeout_ms) AS execution_timeout_ms,
+         CASE
            WHEN i.delay_ms IS NOT NULL THEN clock.now + i.delay_ms * interval '1 millisecond'
            ELSE greatest(clock.now, coalesce(i.run_at, clock.now))
          END AS effective_run_at
@@ -59,6 +77,8 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
          AS i(id, queue, kind, priority, payload, metadata, max_attempts, backoff_initial_ms,
               backoff_max_ms, backoff_multiplier, backoff_jitter, lease_timeout_ms,
               execution_timeout_ms, run_at, delay_ms, owner)
+       -- A queue created by this very statement is not visible here: it has no defaults yet.
+       LEFT JOIN queue q ON q.name = i.queue
      ),
      new_queues AS (
        INSERT INTO queue (name) SELECT DISTINCT queue FROM input ON CONFLICT (name) DO NOTHING

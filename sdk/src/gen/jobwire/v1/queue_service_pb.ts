@@ -4,9 +4,9 @@
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
-import type { Timestamp } from "@bufbuild/protobuf/wkt";
-import { file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Job, JobSpec, JobState } from "./job_pb.js";
+import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
+import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
+import type { Job, JobSpec, JobState, RetryPolicy } from "./job_pb.js";
 import { file_jobwire_v1_job } from "./job_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,177 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file jobwire/v1/queue_service.proto.
  */
 export const file_jobwire_v1_queue_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5qb2J3aXJlL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEiMgoORW5xdWV1ZVJlcXVlc3QSIAoDam9iGAEgASgLMhMuam9id2lyZS52MS5Kb2JTcGVjIi8KD0VucXVldWVSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiI4ChNFbnF1ZXVlQmF0Y2hSZXF1ZXN0EiEKBGpvYnMYASADKAsyEy5qb2J3aXJlLnYxLkpvYlNwZWMiJwoURW5xdWV1ZUJhdGNoUmVzcG9uc2USDwoHam9iX2lkcxgBIAMoCSIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIi4KDkdldEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iItICCg9MaXN0Sm9ic1JlcXVlc3QSDgoGcXVldWVzGAEgAygJEg0KBWtpbmRzGAIgAygJEiQKBnN0YXRlcxgDIAMoDjIULmpvYndpcmUudjEuSm9iU3RhdGUSMQoNY3JlYXRlZF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjsKCG1ldGFkYXRhGAYgAygLMikuam9id2lyZS52MS5MaXN0Sm9ic1JlcXVlc3QuTWV0YWRhdGFFbnRyeRIRCglwYWdlX3NpemUYByABKAUSEgoKcGFnZV90b2tlbhgIIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSgoQTGlzdEpvYnNSZXNwb25zZRIdCgRqb2JzGAEgAygLMg8uam9id2lyZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi4KEENhbmNlbEpvYlJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIjEKEUNhbmNlbEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iIjEKD1JldHJ5Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCRISCgpmcm9tX3N0YXJ0GAIgASgIIjAKEFJldHJ5Sm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2IyyAMKDFF1ZXVlU2VydmljZRJCCgdFbnF1ZXVlEhouam9id2lyZS52MS5FbnF1ZXVlUmVxdWVzdBobLmpvYndpcmUudjEuRW5xdWV1ZVJlc3BvbnNlElEKDEVucXVldWVCYXRjaBIfLmpvYndpcmUudjEuRW5xdWV1ZUJhdGNoUmVxdWVzdBogLmpvYndpcmUudjEuRW5xdWV1ZUJhdGNoUmVzcG9uc2USRAoGR2V0Sm9iEhkuam9id2lyZS52MS5HZXRKb2JSZXF1ZXN0Ghouam9id2lyZS52MS5HZXRKb2JSZXNwb25zZSIDkAIBEkoKCExpc3RKb2JzEhsuam9id2lyZS52MS5MaXN0Sm9ic1JlcXVlc3QaHC5qb2J3aXJlLnYxLkxpc3RKb2JzUmVzcG9uc2UiA5ACARJICglDYW5jZWxKb2ISHC5qb2J3aXJlLnYxLkNhbmNlbEpvYlJlcXVlc3QaHS5qb2J3aXJlLnYxLkNhbmNlbEpvYlJlc3BvbnNlEkUKCFJldHJ5Sm9iEhsuam9id2lyZS52MS5SZXRyeUpvYlJlcXVlc3QaHC5qb2J3aXJlLnYxLlJldHJ5Sm9iUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_timestamp, file_jobwire_v1_job]);
+  fileDesc("Ch5qb2J3aXJlL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEipgEKDVF1ZXVlRGVmYXVsdHMSLQoMcmV0cnlfcG9saWN5GAEgASgLMhcuam9id2lyZS52MS5SZXRyeVBvbGljeRIwCg1sZWFzZV90aW1lb3V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjQKEWV4ZWN1dGlvbl90aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIqIBCgVRdWV1ZRIMCgRuYW1lGAEgASgJEisKCGRlZmF1bHRzGAIgASgLMhkuam9id2lyZS52MS5RdWV1ZURlZmF1bHRzEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIh8KD0dldFF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKEEdldFF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlIk8KElVwZGF0ZVF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEisKCGRlZmF1bHRzGAIgASgLMhkuam9id2lyZS52MS5RdWV1ZURlZmF1bHRzIjcKE1VwZGF0ZVF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlIjIKDkVucXVldWVSZXF1ZXN0EiAKA2pvYhgBIAEoCzITLmpvYndpcmUudjEuSm9iU3BlYyIvCg9FbnF1ZXVlUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2IiOAoTRW5xdWV1ZUJhdGNoUmVxdWVzdBIhCgRqb2JzGAEgAygLMhMuam9id2lyZS52MS5Kb2JTcGVjIicKFEVucXVldWVCYXRjaFJlc3BvbnNlEg8KB2pvYl9pZHMYASADKAkiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIuCg5HZXRKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiLSAgoPTGlzdEpvYnNSZXF1ZXN0Eg4KBnF1ZXVlcxgBIAMoCRINCgVraW5kcxgCIAMoCRIkCgZzdGF0ZXMYAyADKA4yFC5qb2J3aXJlLnYxLkpvYlN0YXRlEjEKDWNyZWF0ZWRfYWZ0ZXIYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7CghtZXRhZGF0YRgGIAMoCzIpLmpvYndpcmUudjEuTGlzdEpvYnNSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSEQoJcGFnZV9zaXplGAcgASgFEhIKCnBhZ2VfdG9rZW4YCCABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkoKEExpc3RKb2JzUmVzcG9uc2USHQoEam9icxgBIAMoCzIPLmpvYndpcmUudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIuChBDYW5jZWxKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIxChFDYW5jZWxKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiIxCg9SZXRyeUpvYlJlcXVlc3QSCgoCaWQYASABKAkSEgoKZnJvbV9zdGFydBgCIAEoCCIwChBSZXRyeUpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iMuQECgxRdWV1ZVNlcnZpY2USQgoHRW5xdWV1ZRIaLmpvYndpcmUudjEuRW5xdWV1ZVJlcXVlc3QaGy5qb2J3aXJlLnYxLkVucXVldWVSZXNwb25zZRJRCgxFbnF1ZXVlQmF0Y2gSHy5qb2J3aXJlLnYxLkVucXVldWVCYXRjaFJlcXVlc3QaIC5qb2J3aXJlLnYxLkVucXVldWVCYXRjaFJlc3BvbnNlEkQKBkdldEpvYhIZLmpvYndpcmUudjEuR2V0Sm9iUmVxdWVzdBoaLmpvYndpcmUudjEuR2V0Sm9iUmVzcG9uc2UiA5ACARJKCghMaXN0Sm9icxIbLmpvYndpcmUudjEuTGlzdEpvYnNSZXF1ZXN0Ghwuam9id2lyZS52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESSAoJQ2FuY2VsSm9iEhwuam9id2lyZS52MS5DYW5jZWxKb2JSZXF1ZXN0Gh0uam9id2lyZS52MS5DYW5jZWxKb2JSZXNwb25zZRJFCghSZXRyeUpvYhIbLmpvYndpcmUudjEuUmV0cnlKb2JSZXF1ZXN0Ghwuam9id2lyZS52MS5SZXRyeUpvYlJlc3BvbnNlEkoKCEdldFF1ZXVlEhsuam9id2lyZS52MS5HZXRRdWV1ZVJlcXVlc3QaHC5qb2J3aXJlLnYxLkdldFF1ZXVlUmVzcG9uc2UiA5ACARJOCgtVcGRhdGVRdWV1ZRIeLmpvYndpcmUudjEuVXBkYXRlUXVldWVSZXF1ZXN0Gh8uam9id2lyZS52MS5VcGRhdGVRdWV1ZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobwire_v1_job]);
+
+/**
+ * What a queue's jobs take for the settings their JobSpec leaves unset. Unset here means
+ * the server's default (documented on RetryPolicy and JobSpec).
+ *
+ * @generated from message jobwire.v1.QueueDefaults
+ */
+export type QueueDefaults = Message<"jobwire.v1.QueueDefaults"> & {
+  /**
+   * Retry policy defaults, field by field.
+   *
+   * @generated from field: jobwire.v1.RetryPolicy retry_policy = 1;
+   */
+  retryPolicy?: RetryPolicy | undefined;
+
+  /**
+   * Default lease timeout; range 1s..1h.
+   *
+   * @generated from field: google.protobuf.Duration lease_timeout = 2;
+   */
+  leaseTimeout?: Duration | undefined;
+
+  /**
+   * Default execution timeout; range 1s..7 days. Unset: no limit.
+   *
+   * @generated from field: google.protobuf.Duration execution_timeout = 3;
+   */
+  executionTimeout?: Duration | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.QueueDefaults.
+ * Use `create(QueueDefaultsSchema)` to create a new message.
+ */
+export const QueueDefaultsSchema: GenMessage<QueueDefaults> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 0);
+
+/**
+ * A queue.
+ *
+ * @generated from message jobwire.v1.Queue
+ */
+export type Queue = Message<"jobwire.v1.Queue"> & {
+  /**
+   * The queue's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Its defaults; unset fields are the server's defaults.
+   *
+   * @generated from field: jobwire.v1.QueueDefaults defaults = 2;
+   */
+  defaults?: QueueDefaults | undefined;
+
+  /**
+   * When the queue was first used.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 3;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When its defaults last changed.
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 4;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.Queue.
+ * Use `create(QueueSchema)` to create a new message.
+ */
+export const QueueSchema: GenMessage<Queue> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 1);
+
+/**
+ * Request of GetQueue.
+ *
+ * @generated from message jobwire.v1.GetQueueRequest
+ */
+export type GetQueueRequest = Message<"jobwire.v1.GetQueueRequest"> & {
+  /**
+   * Required. The queue's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message jobwire.v1.GetQueueRequest.
+ * Use `create(GetQueueRequestSchema)` to create a new message.
+ */
+export const GetQueueRequestSchema: GenMessage<GetQueueRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 2);
+
+/**
+ * Response of GetQueue.
+ *
+ * @generated from message jobwire.v1.GetQueueResponse
+ */
+export type GetQueueResponse = Message<"jobwire.v1.GetQueueResponse"> & {
+  /**
+   * The queue.
+   *
+   * @generated from field: jobwire.v1.Queue queue = 1;
+   */
+  queue?: Queue | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.GetQueueResponse.
+ * Use `create(GetQueueResponseSchema)` to create a new message.
+ */
+export const GetQueueResponseSchema: GenMessage<GetQueueResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 3);
+
+/**
+ * Request of UpdateQueue.
+ *
+ * @generated from message jobwire.v1.UpdateQueueRequest
+ */
+export type UpdateQueueRequest = Message<"jobwire.v1.UpdateQueueRequest"> & {
+  /**
+   * Required. The queue's name (same rules as JobSpec.queue).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * The queue's new defaults, replacing the old ones entirely; unset fields fall back to
+   * the server's defaults.
+   *
+   * @generated from field: jobwire.v1.QueueDefaults defaults = 2;
+   */
+  defaults?: QueueDefaults | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.UpdateQueueRequest.
+ * Use `create(UpdateQueueRequestSchema)` to create a new message.
+ */
+export const UpdateQueueRequestSchema: GenMessage<UpdateQueueRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 4);
+
+/**
+ * Response of UpdateQueue.
+ *
+ * @generated from message jobwire.v1.UpdateQueueResponse
+ */
+export type UpdateQueueResponse = Message<"jobwire.v1.UpdateQueueResponse"> & {
+  /**
+   * The queue after the change.
+   *
+   * @generated from field: jobwire.v1.Queue queue = 1;
+   */
+  queue?: Queue | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.UpdateQueueResponse.
+ * Use `create(UpdateQueueResponseSchema)` to create a new message.
+ */
+export const UpdateQueueResponseSchema: GenMessage<UpdateQueueResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 5);
 
 /**
  * Request of Enqueue.
@@ -35,7 +205,7 @@ export type EnqueueRequest = Message<"jobwire.v1.EnqueueRequest"> & {
  * Use `create(EnqueueRequestSchema)` to create a new message.
  */
 export const EnqueueRequestSchema: GenMessage<EnqueueRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 0);
+  messageDesc(file_jobwire_v1_queue_service, 6);
 
 /**
  * Response of Enqueue.
@@ -56,7 +226,7 @@ export type EnqueueResponse = Message<"jobwire.v1.EnqueueResponse"> & {
  * Use `create(EnqueueResponseSchema)` to create a new message.
  */
 export const EnqueueResponseSchema: GenMessage<EnqueueResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 1);
+  messageDesc(file_jobwire_v1_queue_service, 7);
 
 /**
  * Request of EnqueueBatch.
@@ -78,7 +248,7 @@ export type EnqueueBatchRequest = Message<"jobwire.v1.EnqueueBatchRequest"> & {
  * Use `create(EnqueueBatchRequestSchema)` to create a new message.
  */
 export const EnqueueBatchRequestSchema: GenMessage<EnqueueBatchRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 2);
+  messageDesc(file_jobwire_v1_queue_service, 8);
 
 /**
  * Response of EnqueueBatch.
@@ -99,7 +269,7 @@ export type EnqueueBatchResponse = Message<"jobwire.v1.EnqueueBatchResponse"> & 
  * Use `create(EnqueueBatchResponseSchema)` to create a new message.
  */
 export const EnqueueBatchResponseSchema: GenMessage<EnqueueBatchResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 3);
+  messageDesc(file_jobwire_v1_queue_service, 9);
 
 /**
  * Request of GetJob.
@@ -120,7 +290,7 @@ export type GetJobRequest = Message<"jobwire.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 4);
+  messageDesc(file_jobwire_v1_queue_service, 10);
 
 /**
  * Response of GetJob.
@@ -141,7 +311,7 @@ export type GetJobResponse = Message<"jobwire.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 5);
+  messageDesc(file_jobwire_v1_queue_service, 11);
 
 /**
  * Request of ListJobs. Filters combine with AND; a repeated filter matches any of its
@@ -213,7 +383,7 @@ export type ListJobsRequest = Message<"jobwire.v1.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 6);
+  messageDesc(file_jobwire_v1_queue_service, 12);
 
 /**
  * Response of ListJobs.
@@ -241,7 +411,7 @@ export type ListJobsResponse = Message<"jobwire.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 7);
+  messageDesc(file_jobwire_v1_queue_service, 13);
 
 /**
  * Request of CancelJob.
@@ -269,7 +439,7 @@ export type CancelJobRequest = Message<"jobwire.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 8);
+  messageDesc(file_jobwire_v1_queue_service, 14);
 
 /**
  * Response of CancelJob.
@@ -290,7 +460,7 @@ export type CancelJobResponse = Message<"jobwire.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 9);
+  messageDesc(file_jobwire_v1_queue_service, 15);
 
 /**
  * Request of RetryJob.
@@ -319,7 +489,7 @@ export type RetryJobRequest = Message<"jobwire.v1.RetryJobRequest"> & {
  * Use `create(RetryJobRequestSchema)` to create a new message.
  */
 export const RetryJobRequestSchema: GenMessage<RetryJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 10);
+  messageDesc(file_jobwire_v1_queue_service, 16);
 
 /**
  * Response of RetryJob.
@@ -340,7 +510,7 @@ export type RetryJobResponse = Message<"jobwire.v1.RetryJobResponse"> & {
  * Use `create(RetryJobResponseSchema)` to create a new message.
  */
 export const RetryJobResponseSchema: GenMessage<RetryJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 11);
+  messageDesc(file_jobwire_v1_queue_service, 17);
 
 /**
  * The producer side of Jobwire: create jobs, look at them, cancel and retry them.
@@ -410,6 +580,28 @@ export const QueueService: GenService<{
     methodKind: "unary";
     input: typeof RetryJobRequestSchema;
     output: typeof RetryJobResponseSchema;
+  },
+  /**
+   * Returns a queue and its defaults; NOT_FOUND if no job was ever enqueued to it and it
+   * was never configured.
+   *
+   * @generated from rpc jobwire.v1.QueueService.GetQueue
+   */
+  getQueue: {
+    methodKind: "unary";
+    input: typeof GetQueueRequestSchema;
+    output: typeof GetQueueResponseSchema;
+  },
+  /**
+   * Sets a queue's defaults (creating the queue if needed). They apply to jobs enqueued
+   * from then on; jobs already enqueued keep the settings they were created with.
+   *
+   * @generated from rpc jobwire.v1.QueueService.UpdateQueue
+   */
+  updateQueue: {
+    methodKind: "unary";
+    input: typeof UpdateQueueRequestSchema;
+    output: typeof UpdateQueueResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_jobwire_v1_queue_service, 0);
