@@ -126,13 +126,22 @@ export function createJobwireClient(options: ConnectionOptions): JobwireClient {
   return new JobwireClient(transportFor(options));
 }
 
+/**
+ * Payloads may nest 64 JSON levels, and each costs two message levels: raise the decoder's
+ * default recursion limit of 100 so that such payloads come back readable.
+ */
+export const deepJsonOptions = {
+  binaryOptions: { recursionLimit: 300 },
+  jsonOptions: { recursionLimit: 300 },
+} as const;
+
 /** The transport described by `options`. */
 export function transportFor(options: ConnectionOptions): Transport {
   if (options.transport) return options.transport;
   if (!options.baseUrl) throw new Error("baseUrl or transport is required");
   return options.protocol === "connect"
-    ? createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1" })
-    : createGrpcTransport({ baseUrl: options.baseUrl });
+    ? createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", ...deepJsonOptions })
+    : createGrpcTransport({ baseUrl: options.baseUrl, ...deepJsonOptions });
 }
 
 function jobSpec(job: BatchJob): JobSpec {

@@ -113,6 +113,10 @@ async function serve(
   const defaultPrincipal: Principal = { id: config.defaultPrincipal, admin: true };
   const handler = connectNodeAdapter({
     readMaxBytes: config.maxRequestBytes,
+    // A JSON payload level costs two message levels (Value and List/Struct), and the
+    // handlers refuse payloads deeper than 64 levels naming the field: let those reach them.
+    binaryOptions: { recursionLimit: 300 },
+    jsonOptions: { recursionLimit: 300 },
     interceptors: [errorMappingInterceptor(logger)],
     routes(router) {
       router.service(QueueService, queueServiceImpl({

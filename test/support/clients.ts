@@ -4,7 +4,7 @@ import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 
 /** A QueueService client speaking gRPC over h2c, as a polyglot service would. */
 export function grpcQueueClient(baseUrl: string): Client<typeof QueueService> {
-  return createClient(QueueService, createGrpcTransport({ baseUrl }));
+  return createClient(QueueService, createGrpcTransport({ baseUrl, binaryOptions: { recursionLimit: 300 } }));
 }
 
 /** The answer to a Connect-protocol unary call made with plain `fetch` and JSON. */

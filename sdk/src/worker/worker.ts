@@ -3,6 +3,7 @@ import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-no
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { PhaseState } from "../gen/jobwire/v1/job_pb.js";
 import { CancelReason, WorkerService, type Lease, type LeaseRef } from "../gen/jobwire/v1/worker_service_pb.js";
+import { deepJsonOptions } from "../client.js";
 import { durationFromMillis, millisFromDuration } from "../duration.js";
 import { jsonFromValue, valueFromJson, type JsonValue } from "../json.js";
 import { IllegalStateError, JobAbortedError, NonRetryableError, RetryAfterError, type AbortReason } from "./errors.js";
@@ -97,7 +98,7 @@ export class Worker {
     this.#options = { concurrency: 10, reportRetryMs: 60_000, ...options };
     this.#log = options.logger ?? silentLogger;
     this.#sessions = new Http2SessionManager(options.baseUrl, { pingIntervalMs: 5_000, pingTimeoutMs: 5_000 });
-    const transport: Transport = createGrpcTransport({ baseUrl: options.baseUrl, sessionManager: this.#sessions });
+    const transport: Transport = createGrpcTransport({ baseUrl: options.baseUrl, sessionManager: this.#sessions, ...deepJsonOptions });
     this.#client = createClient(WorkerService, transport);
     let resolve!: () => void;
     let reject!: (error: unknown) => void;

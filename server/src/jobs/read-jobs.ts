@@ -1,4 +1,4 @@
-import type { FilterQuery } from "@mikro-orm/core";
+import { raw, type FilterQuery } from "@mikro-orm/core";
 import type { Database } from "../store/orm.js";
 import { JobEntity, type JobRecord } from "../store/entities/job.js";
 import type { JobStateName } from "../store/entities/job-state.js";
@@ -18,8 +18,9 @@ export interface JobFilter {
   queues: string[];
   kinds: string[];
   states: JobStateName[];
-  createdAfter: Date | undefined;
-  createdBefore: Date | undefined;
+  /** RFC 3339 with microseconds (Postgres's precision); see `rfc3339FromTimestamp`. */
+  createdAfter: string | undefined;
+  createdBefore: string | undefined;
   metadata: Record<string, string>;
 }
 
@@ -36,8 +37,9 @@ export async function listJobs(db: Database, filter: JobFilter, limit: number, a
   if (filter.states.length > 0) where.state = { $in: filter.states };
   if (filter.createdAfter || filter.createdBefore) {
     where.createdAt = {
-      ...(filter.createdAfter ? { $gte: filter.createdAfter } : {}),
-      ...(filter.createdBefore ? { $lt: filter.createdBefore } : {}),
+      // Compared in SQL at microsecond precision: a JS Date would round to milliseconds.
+      ...(filter.createdAfter ? { $gte: raw("?::timestamptz", [filter.createdAfter]) } : {}),
+      ...(filter.createdBefore ? { $lt: raw("?::timestamptz", [filter.createdBefore]) } : {}),
     };
   }
   if (Object.keys(filter.metadata).length > 0) where.metadata = { $contains: filter.metadata } as never;

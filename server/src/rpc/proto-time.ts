@@ -31,6 +31,16 @@ export function dateFromTimestamp(timestamp: Timestamp, field: string): Date {
   return timestampDate(timestamp);
 }
 
+/**
+ * A Timestamp as RFC 3339 text with microseconds, Postgres's own precision, for filters
+ * that must not round (a JS Date keeps milliseconds only).
+ */
+export function rfc3339FromTimestamp(timestamp: Timestamp, field: string): string {
+  const date = dateFromTimestamp(timestamp, field);
+  const wholeSecond = new Date(Math.floor(date.getTime() / 1000) * 1000).toISOString().slice(0, 19);
+  return `${wholeSecond}.${String(Math.floor(timestamp.nanos / 1000)).padStart(6, "0")}Z`;
+}
+
 /** A Duration of `ms` milliseconds. */
 export function durationFromMillis(ms: number): Duration {
   return create(DurationSchema, { seconds: BigInt(Math.floor(ms / 1000)), nanos: (ms % 1000) * 1e6 });

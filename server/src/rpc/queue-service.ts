@@ -12,7 +12,7 @@ import { invalidArgument } from "./connect-errors.js";
 import { jobMessage, jobStateName } from "./job-message.js";
 import { checkStorableString } from "./json-value.js";
 import { decodePageToken, encodePageToken, filterFingerprint } from "./page-token.js";
-import { dateFromTimestamp } from "./proto-time.js";
+import { rfc3339FromTimestamp } from "./proto-time.js";
 import { checkMetadata, checkName, newJobFromSpec } from "./validate-job-spec.js";
 import { jobSettingsFrom } from "./validate-job-settings.js";
 import { queueMessage } from "./queue-message.js";
@@ -141,8 +141,8 @@ function jobFilterFrom(request: ListJobsRequest): JobFilter {
     if (!name) throw invalidArgument(`states[${index}]`, "must be a job state other than UNSPECIFIED");
     return name;
   });
-  const createdAfter = request.createdAfter ? dateFromTimestamp(request.createdAfter, "created_after") : undefined;
-  const createdBefore = request.createdBefore ? dateFromTimestamp(request.createdBefore, "created_before") : undefined;
+  const createdAfter = request.createdAfter ? rfc3339FromTimestamp(request.createdAfter, "created_after") : undefined;
+  const createdBefore = request.createdBefore ? rfc3339FromTimestamp(request.createdBefore, "created_before") : undefined;
   return {
     queues: request.queues.map((queue, index) => checkName(queue, `queues[${index}]`)).sort(),
     kinds: request.kinds.map((kind, index) => checkName(kind, `kinds[${index}]`)).sort(),
