@@ -75,7 +75,7 @@ async function serve(
     db.pool,
     {
       jobsReady: (queue) => dispatcher.wake(queue),
-      jobScheduled: (epochMs) => maintenance.dueAt(epochMs),
+      dueAt: (epochMs) => maintenance.dueAt(epochMs),
       workerNotice: (notice) => dispatcher.onWorkerNotice(notice),
     },
     logger.child({ component: "wakeups" }),
@@ -125,8 +125,11 @@ async function serve(
         maxBatchSize: config.maxBatchSize,
         jobsReady: (queues) => wakeups.jobsReady(queues),
         jobScheduled: (runAt) => wakeups.jobScheduled(runAt),
-        cancelRequested: (lease, jobId, reason) =>
-          wakeups.workerNotice({ type: "cancel", worker: lease.workerId, job: jobId, lease_token: lease.leaseToken, reason }),
+        cancelRequested: (lease, jobId, reason) => {
+          wakeups.workerNotice({ type: "cancel", worker: lease.workerId, job: jobId, lease_token: lease.leaseToken, reason });
+          // If the worker has not stopped by then, the lease is revoked.
+          wakeups.dueAt(new Date(Date.now() + config.cancelGraceMs));
+        },
       }));
       router.service(WorkerService, workerServiceImpl({
         db,

@@ -113,7 +113,11 @@ export async function startWorkerProcess(options: WorkerProcessOptions): Promise
     pending = texts.pop() ?? "";
     for (const text of texts) {
       if (!text.startsWith("{")) continue;
-      lines.push(JSON.parse(text) as WorkerLine);
+      try {
+        lines.push(JSON.parse(text) as WorkerLine);
+      } catch {
+        // Not one of the fixture's lines; it stays in output() for failure messages.
+      }
     }
     for (const wake of waiters) wake();
   });

@@ -1,7 +1,19 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 
-/** Codes after which the same report may succeed if sent again. */
-const transientCodes = new Set([Code.Unavailable, Code.DeadlineExceeded, Code.Unknown, Code.Internal, Code.Aborted, Code.ResourceExhausted]);
+/**
+ * Codes after which the same report may succeed if sent again. `Canceled` is among them:
+ * reports are never cancelled by the SDK, so it only comes from a connection that broke
+ * (an HTTP/2 stream reset when the server died).
+ */
+const transientCodes = new Set([
+  Code.Canceled,
+  Code.Unavailable,
+  Code.DeadlineExceeded,
+  Code.Unknown,
+  Code.Internal,
+  Code.Aborted,
+  Code.ResourceExhausted,
+]);
 
 /** What became of a report. */
 export type ReportOutcome<T> = { ok: true; value: T } | { ok: false; error: ConnectError };

@@ -89,6 +89,7 @@ export class Worker {
   #streamLoop: Promise<void> | undefined;
   #heartbeatTimer: NodeJS.Timeout | undefined;
   #heartbeatIntervalMs = 10_000;
+  #heartbeatDueAt = Number.POSITIVE_INFINITY;
   #registered: { resolve(): void; reject(error: unknown): void; promise: Promise<void> };
   #shutdown: Promise<ShutdownReport> | undefined;
 
@@ -262,8 +263,11 @@ export class Worker {
     const job: RunningJob = { lease, ref, controller, phase: undefined, settled: Promise.resolve() };
     this.#running.set(lease.jobId, job);
     job.settled = this.#runJob(job, handler).finally(() => {
-      this.#running.delete(lease.jobId);
+      // A later attempt of the same job may have been leased here meanwhile (this one was
+      // lost or timed out): only remove our own entry.
+      if (this.#running.get(lease.jobId) === job) this.#running.delete(lease.jobId);
     });
+    this.#heartbeatBy(Date.now() + heartbeatIntervalOf(lease, this.#heartbeatIntervalMs));
   }
 
   async #runJob(job: RunningJob, handler: JobHandler<any, any> | undefined): Promise<void> {
@@ -354,14 +358,24 @@ export class Worker {
     };
   }
 
-  /** Heartbeats every lease in flight, at the interval the server suggested or faster. */
+  /**
+   * Heartbeats every lease in flight, at the interval the server suggested or faster: a
+   * third of the shortest lease timeout among the jobs running.
+   */
   #scheduleHeartbeat(): void {
-    if (this.#stop.signal.aborted) return;
-    const shortestLease = Math.min(...[...this.#running.values()].map((job) => millisFromDuration(job.lease.leaseTimeout) || Infinity));
-    const interval = Math.max(50, Math.min(this.#heartbeatIntervalMs, shortestLease / 3));
+    const intervals = [...this.#running.values()].map((job) => heartbeatIntervalOf(job.lease, this.#heartbeatIntervalMs));
+    this.#heartbeatBy(Date.now() + Math.min(this.#heartbeatIntervalMs, ...intervals));
+  }
+
+  /** Makes sure the next heartbeat happens by `epochMs` (re-arming only to go sooner). */
+  #heartbeatBy(epochMs: number): void {
+    if (this.#stop.signal.aborted || (this.#heartbeatTimer !== undefined && epochMs >= this.#heartbeatDueAt)) return;
+    clearTimeout(this.#heartbeatTimer);
+    this.#heartbeatDueAt = epochMs;
     this.#heartbeatTimer = setTimeout(() => {
+      this.#heartbeatTimer = undefined;
       this.#heartbeat().finally(() => this.#scheduleHeartbeat());
-    }, interval);
+    }, Math.max(0, epochMs - Date.now()));
   }
 
   async #heartbeat(): Promise<void> {
@@ -375,6 +389,12 @@ export class Worker {
       this.#log.warn("heartbeat failed", { error: String(error) });
     }
   }
+}
+
+/** A third of the lease's timeout (at least 50 ms), capped by the server's suggestion. */
+function heartbeatIntervalOf(lease: Lease, suggestedMs: number): number {
+  const leaseMs = millisFromDuration(lease.leaseTimeout) || Number.POSITIVE_INFINITY;
+  return Math.max(50, Math.min(suggestedMs, leaseMs / 3));
 }
 
 function abort(job: RunningJob, reason: AbortReason): void {

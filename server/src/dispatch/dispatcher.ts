@@ -159,6 +159,9 @@ export class Dispatcher {
         stream.outstanding.set(job.id, job.leaseToken);
         stream.send({ case: "lease", value: leaseMessage(job) });
       }
+      const due = jobs.flatMap((job) => (job.deadlineAt ? [job.leaseExpiresAt, job.deadlineAt] : [job.leaseExpiresAt]));
+      // The maintenance loop wakes for the earliest expiry or deadline of these leases.
+      if (due.length > 0) this.#wakeups?.dueAt(new Date(Math.min(...due.map((d) => d.getTime()))));
     } while (stream.claimAgain);
   }
 

@@ -7,8 +7,8 @@ import { channels, type WorkerNotice } from "./notification-listener.js";
 export interface LocalWakeTargets {
   /** Jobs of `queue` became pending. */
   jobsReady(queue: string): void;
-  /** A job is scheduled for `epochMs`. */
-  jobScheduled(epochMs: number): void;
+  /** Something timed is due at `epochMs` (a run_at, a lease expiry, a deadline, a grace end). */
+  dueAt(epochMs: number): void;
   /** A notice for a worker stream; returns false when the stream is not on this replica. */
   workerNotice(notice: WorkerNotice): boolean;
 }
@@ -47,9 +47,18 @@ export class Wakeups {
   /** A job was scheduled to run at `runAt`. */
   jobScheduled(runAt: Date): void {
     const epochMs = runAt.getTime();
-    this.local.jobScheduled(epochMs);
+    this.local.dueAt(epochMs);
     this.#earliestScheduled = Math.min(this.#earliestScheduled, epochMs);
     this.#flush();
+  }
+
+  /**
+   * Something this replica just committed falls due at `at` (a lease expiry, an execution
+   * deadline, the end of a cancel grace period): its maintenance loop is armed for it. The
+   * other replicas need not hear of it; should this one die, their fallback poll finds it.
+   */
+  dueAt(at: Date): void {
+    this.local.dueAt(at.getTime());
   }
 
   /** Delivers a notice to its worker stream, here or on another replica. */

@@ -79,7 +79,8 @@ export async function jobEndAttempts(db: Queryable, selector: AttemptSelector, f
               CASE
                 WHEN j.cancel_requested_at IS NOT NULL OR $1 = 'cancel_revoked' THEN 'cancelled'
                 WHEN NOT $2 OR j.attempt >= j.max_attempts THEN 'failed'
-                WHEN $6 THEN 'pending'
+                -- Immediate, or a retry-after of zero: ready again at once, no promotion hop.
+                WHEN $6 OR $5::float8 = 0 THEN 'pending'
                 ELSE 'scheduled'
               END::job_state AS next_state,
               clock_timestamp() + coalesce($5::float8,
