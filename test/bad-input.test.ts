@@ -8,6 +8,7 @@ import type { JobwireServer } from "@jobwire/server";
 import { beforeAll, describe, expect, it } from "vitest";
 import { grpcQueueClient, postJson } from "./support/clients.js";
 import { startTestServer } from "./support/server.js";
+import { failureOf } from "./support/failure-of.js";
 
 let server: JobwireServer;
 let client: ReturnType<typeof grpcQueueClient>;
@@ -41,16 +42,6 @@ async function expectNothingWritten<T>(call: () => Promise<T>, target: JobwireSe
   const result = await call();
   expect(await rowCounts(target)).toEqual(before);
   return result;
-}
-
-/** The ConnectError a call failed with; fails the test if the call succeeded. */
-async function failureOf(call: Promise<unknown>): Promise<ConnectError> {
-  const outcome = await call.then(
-    () => undefined,
-    (error: unknown) => ConnectError.from(error),
-  );
-  if (!outcome) throw new Error("expected the call to fail, but it succeeded");
-  return outcome;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { JobwireServer } from "@jobwire/server";
 import { beforeAll, describe, expect, it } from "vitest";
 import { grpcQueueClient } from "./support/clients.js";
 import { startTestServer } from "./support/server.js";
+import { failureOf } from "./support/failure-of.js";
 
 let server: JobwireServer;
 let client: ReturnType<typeof grpcQueueClient>;
@@ -116,16 +117,6 @@ async function phaseRows(id: string): Promise<{ name: string; state: string; res
     [id],
   );
   return rows;
-}
-
-/** The ConnectError a call failed with; fails the test if the call succeeded. */
-async function failureOf(call: Promise<unknown>): Promise<ConnectError> {
-  const outcome = await call.then(
-    () => undefined,
-    (error: unknown) => ConnectError.from(error),
-  );
-  if (!outcome) throw new Error("expected the call to fail, but it succeeded");
-  return outcome;
 }
 
 function phaseSummary(job: Job | undefined) {

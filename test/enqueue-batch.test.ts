@@ -5,6 +5,7 @@ import type { JobwireServer } from "@jobwire/server";
 import { beforeAll, describe, expect, it } from "vitest";
 import { grpcQueueClient, postJson } from "./support/clients.js";
 import { startTestServer } from "./support/server.js";
+import { failureOf } from "./support/failure-of.js";
 
 let server: JobwireServer;
 let client: ReturnType<typeof grpcQueueClient>;
@@ -33,16 +34,6 @@ async function rowCounts(): Promise<{ job: number; job_phase: number; job_event:
   );
   const counts = rows[0]!;
   return { job: Number(counts.job), job_phase: Number(counts.job_phase), job_event: Number(counts.job_event), queue: Number(counts.queue) };
-}
-
-/** The ConnectError a call failed with; fails the test if the call succeeded. */
-async function failureOf(call: Promise<unknown>): Promise<ConnectError> {
-  const outcome = await call.then(
-    () => undefined,
-    (error: unknown) => ConnectError.from(error),
-  );
-  if (!outcome) throw new Error("expected the call to fail, but it succeeded");
-  return outcome;
 }
 
 describe("EnqueueBatch", () => {

@@ -1,12 +1,13 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import { JobState, type Job, type JobSpecSchema } from "@jobwire/sdk/gen/jobwire/v1/job_pb";
 import type { ListJobsRequestSchema } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 import type { JobwireServer } from "@jobwire/server";
 import { beforeAll, describe, expect, it } from "vitest";
 import { grpcQueueClient, postJson } from "./support/clients.js";
 import { startTestServer } from "./support/server.js";
+import { failureOf } from "./support/failure-of.js";
 
 let server: JobwireServer;
 let client: ReturnType<typeof grpcQueueClient>;
@@ -54,16 +55,6 @@ async function walkPages(request: ListInit): Promise<string[][]> {
 /** Ids newest first, the order ListJobs promises (UUIDv7 ids sort by creation). */
 function newestFirst(ids: string[]): string[] {
   return [...ids].sort().reverse();
-}
-
-/** The ConnectError a call failed with; fails the test if the call succeeded. */
-async function failureOf(call: Promise<unknown>): Promise<ConnectError> {
-  const outcome = await call.then(
-    () => undefined,
-    (error: unknown) => ConnectError.from(error),
-  );
-  if (!outcome) throw new Error("expected the call to fail, but it succeeded");
-  return outcome;
 }
 
 describe("ListJobs filters", () => {

@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { grpcQueueClient, postJson } from "./support/clients.js";
 import { createTestDatabase } from "./support/database.js";
 import { embeddedDataDir, startServerProcess, withTimeout, type ServerProcess } from "./support/server-process.js";
+import { waitUntilBlockedBy } from "./support/row-locks.js";
 
 const servers = new Set<JobwireServer>();
 const clients = new Set<pg.Client>();
@@ -47,25 +48,6 @@ async function lockJobRow(holder: pg.Client, id: string): Promise<void> {
   await holder.query("BEGIN");
   const locked = await holder.query("SELECT id FROM job WHERE id = $1 FOR UPDATE", [id]);
   expect(locked.rowCount).toBe(1);
-}
-
-/**
- * Resolves once some other backend is waiting for a lock that `holder` holds: a request
- * is then inside its transaction, blocked on the row. Polls pg_locks (live, unlike
- * pg_stat_activity, which is a snapshot per transaction) from `observer`.
- */
-async function waitUntilBlockedBy(observer: pg.Client, holder: pg.Client): Promise<void> {
-  let waiting = true;
-  const blocked = (async () => {
-    while (waiting) {
-      const { rows } = await observer.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted AND $1 = ANY(pg_blocking_pids(pid))",
-        [(holder as unknown as { processID: number }).processID],
-      );
-      if (rows[0]!.n > 0) return;
-    }
-  })();
-  await withTimeout(blocked, 15_000, "a request to wait on the held row lock").finally(() => (waiting = false));
 }
 
 /** Opens a TCP connection and closes it again; rejects with the socket error (e.g. ECONNREFUSED). */

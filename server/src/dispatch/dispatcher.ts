@@ -152,7 +152,7 @@ export class Dispatcher {
       const { queues, kinds } = stream.registration;
       const jobs = await jobClaimAvailable(this.pool, { workerId: stream.id, queues, kinds, limit: free });
       if (stream.closed) {
-        await this.#releaseUnsent(stream, jobs);
+        await this.#releaseUnsent(jobs);
         return;
       }
       for (const job of jobs) {
@@ -166,7 +166,7 @@ export class Dispatcher {
   }
 
   /** The stream closed while a claim ran: give its jobs back at once. */
-  async #releaseUnsent(stream: WorkerStream, jobs: ClaimedJob[]): Promise<void> {
+  async #releaseUnsent(jobs: ClaimedJob[]): Promise<void> {
     for (const job of jobs) {
       const ended = await jobEndAttempts(
         this.pool,

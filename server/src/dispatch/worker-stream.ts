@@ -1,4 +1,3 @@
-import type { LeaseJobsResponse } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { LeaseJobsResponseSchema } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
 

@@ -31,6 +31,11 @@ const phaseStates: Record<PhaseStateName, PhaseState> = {
   cancelled: PhaseState.CANCELLED,
 };
 
+/** The proto JobState of a stored state name. */
+export function jobStateMessage(name: JobStateName): JobState {
+  return jobStates[name];
+}
+
 /** The stored state name of a proto JobState; undefined for UNSPECIFIED or unknown numbers. */
 export function jobStateName(state: JobState): JobStateName | undefined {
   return (Object.keys(jobStates) as JobStateName[]).find((name) => jobStates[name] === state);

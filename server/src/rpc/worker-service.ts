@@ -1,6 +1,5 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { JobState } from "@jobwire/sdk/gen/jobwire/v1/job_pb";
 import { WorkerService, type LeaseRef } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
 import { v7 as uuidv7 } from "uuid";
 import { WorkerStream } from "../dispatch/worker-stream.js";
@@ -21,6 +20,7 @@ import {
   type LeaseKey,
 } from "../store/sql/job-lease-report.js";
 import { invalidArgument } from "./connect-errors.js";
+import { jobStateMessage } from "./job-message.js";
 import { checkStorableString, jsonTextFromValue } from "./json-value.js";
 import { durationFromMillis, millisFromDuration } from "./proto-time.js";
 import { checkMetadata, checkName } from "./validate-job-spec.js";
@@ -50,17 +50,6 @@ const limits = {
 };
 
 const jobIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-const jobStates: Record<JobStateName, JobState> = {
-  scheduled: JobState.SCHEDULED,
-  pending: JobState.PENDING,
-  blocked: JobState.BLOCKED,
-  paused: JobState.PAUSED,
-  running: JobState.RUNNING,
-  succeeded: JobState.SUCCEEDED,
-  failed: JobState.FAILED,
-  cancelled: JobState.CANCELLED,
-};
 
 /**
  * The WorkerService handlers. LeaseJobs registers a stream with the dispatcher and yields
@@ -186,7 +175,7 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
       });
       if (ended) {
         wakeups.attemptsEnded([ended], "failed");
-        return { state: jobStates[ended.state] };
+        return { state: jobStateMessage(ended.state) };
       }
       // Not applied: a repeat of the same report is answered with the state it led to.
       const current = await db.pool.query<{ state: JobStateName; token: string | null }>(
@@ -195,7 +184,7 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
       );
       const row = current.rows[0];
       if (!row) throw new ConnectError(`job ${lease.jobId} not found`, Code.NotFound);
-      if (row.state !== "running" && row.token === lease.leaseToken) return { state: jobStates[row.state] };
+      if (row.state !== "running" && row.token === lease.leaseToken) return { state: jobStateMessage(row.state) };
       throw leaseNotCurrent(lease);
     },
   };
