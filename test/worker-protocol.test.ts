@@ -22,10 +22,19 @@ function openStream(queue: string, capacity: number) {
   const abort = new AbortController();
   const iterator = workers.leaseJobs({ workerName: "raw", queues: [queue], capacity }, { signal: abort.signal })[Symbol.asyncIterator]();
   onTestFinished(() => abort.abort());
+  // A claim of several jobs arrives as one lease batch: hand its leases out one by one.
+  const buffered: Lease[] = [];
   const next = async (): Promise<LeaseJobsResponse["message"]> => {
+    const lease = buffered.shift();
+    if (lease) return { case: "lease", value: lease };
     for (;;) {
       const { value, done } = await iterator.next();
       if (done) throw new Error("stream ended");
+      if (value.message.case === "leaseBatch") {
+        const [first, ...rest] = value.message.value.leases;
+        buffered.push(...rest);
+        return { case: "lease", value: first! };
+      }
       if (value.message.case !== "keepAlive") return value.message;
     }
   };

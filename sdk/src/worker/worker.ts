@@ -2,7 +2,9 @@ import { Code, ConnectError, createClient, type Client, type Transport } from "@
 import { createGrpcTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { PhaseState } from "../gen/jobwire/v1/job_pb.js";
-import { CancelReason, WorkerService, type Lease, type LeaseRef } from "../gen/jobwire/v1/worker_service_pb.js";
+import { CancelReason, ReportOutcome, WorkerService, type Lease, type LeaseRef } from "../gen/jobwire/v1/worker_service_pb.js";
+import { CompletionBatcher } from "./completion-batcher.js";
+import { HandlerSlots } from "./handler-slots.js";
 import { deepJsonOptions } from "../client.js";
 import { durationFromMillis, millisFromDuration } from "../duration.js";
 import { jsonFromValue, valueFromJson, type JsonValue } from "../json.js";
@@ -26,8 +28,16 @@ export interface WorkerOptions {
   queues: string[];
   /** A handler per job kind; the worker only leases kinds it has a handler for. */
   handlers: Record<string, JobHandler<any, any>>;
-  /** Most jobs run at once (the lease capacity). Default 10. */
+  /** Most handlers running at once. Default 10. */
   concurrency?: number;
+  /**
+   * Leases held ready beyond `concurrency`, so that a handler slot that frees up starts the
+   * next job at once instead of waiting for a claim round trip: the worker registers a lease
+   * capacity of `concurrency + prefetch`. Ready jobs are heartbeated like running ones; when
+   * the worker shuts down, those not yet started are handed back at once. Default
+   * `concurrency`; 0 turns prefetching off.
+   */
+  prefetch?: number;
   /** A name for logs and operators. Default `host:pid`. */
   name?: string;
   /** Labels sent with the registration. */
@@ -64,6 +74,8 @@ interface RunningJob {
   ref: LeaseRef;
   controller: AbortController;
   phase: string | undefined;
+  /** The handler was called (a prefetched job waits for a handler slot first). */
+  started: boolean;
   settled: Promise<void>;
 }
 
@@ -79,10 +91,12 @@ const sdkVersion = "@jobwire/sdk 0.1.0";
 export class Worker {
   #state: WorkerState = "new";
   readonly #options: Required<Pick<WorkerOptions, "concurrency" | "reportRetryMs">> & WorkerOptions;
+  readonly #handlerSlots: HandlerSlots;
   readonly #log: WorkerLogger;
   readonly #sessions: Http2SessionManager;
   readonly #client: Client<typeof WorkerService>;
   readonly #running = new Map<string, RunningJob>();
+  readonly #completions: CompletionBatcher;
   readonly #stop = new AbortController();
   #workerId = "";
   #streamAbort: AbortController | undefined;
@@ -97,10 +111,15 @@ export class Worker {
     if (options.queues.length === 0) throw new Error("queues: at least one queue is required");
     if (Object.keys(options.handlers).length === 0) throw new Error("handlers: at least one handler is required");
     this.#options = { concurrency: 10, reportRetryMs: 60_000, ...options };
+    this.#handlerSlots = new HandlerSlots(this.#options.concurrency);
     this.#log = options.logger ?? silentLogger;
     this.#sessions = new Http2SessionManager(options.baseUrl, { pingIntervalMs: 5_000, pingTimeoutMs: 5_000 });
     const transport: Transport = createGrpcTransport({ baseUrl: options.baseUrl, sessionManager: this.#sessions, ...deepJsonOptions });
     this.#client = createClient(WorkerService, transport);
+    this.#completions = new CompletionBatcher(
+      async (completions) => (await this.#client.completeJobs({ completions })).outcomes,
+      this.#options.reportRetryMs,
+    );
     let resolve!: () => void;
     let reject!: (error: unknown) => void;
     const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
@@ -155,6 +174,8 @@ export class Worker {
           this.#log.warn("could not tell the server the worker is draining", { error: String(error) });
         });
       }
+      // Prefetched jobs not started yet go back at once rather than wait for a slot.
+      for (const job of this.#running.values()) if (!job.started) abort(job, "SHUTDOWN");
       if (!(await this.#allSettled(graceMs))) {
         report.timedOut = true;
         report.aborted = this.#running.size;
@@ -206,7 +227,7 @@ export class Worker {
             workerName: this.#options.name ?? `${process.env.HOSTNAME ?? "worker"}:${process.pid}`,
             queues: this.#options.queues,
             kinds: Object.keys(this.#options.handlers),
-            capacity: this.#options.concurrency,
+            capacity: this.#options.concurrency + (this.#options.prefetch ?? this.#options.concurrency),
             labels: this.#options.labels ?? {},
             sdkVersion,
             heldLeases: [...this.#running.values()].map((job) => job.ref),
@@ -227,6 +248,9 @@ export class Worker {
               break;
             case "lease":
               this.#startJob(message.value);
+              break;
+            case "leaseBatch":
+              for (const lease of message.value.leases) this.#startJob(lease);
               break;
             case "cancel":
               if (message.value.lease) this.#abortLease(message.value.lease, abortReasonOf(message.value.reason));
@@ -260,7 +284,7 @@ export class Worker {
     const handler = this.#options.handlers[lease.kind];
     const ref: LeaseRef = { $typeName: "jobwire.v1.LeaseRef", jobId: lease.jobId, leaseToken: lease.leaseToken };
     const controller = new AbortController();
-    const job: RunningJob = { lease, ref, controller, phase: undefined, settled: Promise.resolve() };
+    const job: RunningJob = { lease, ref, controller, phase: undefined, started: false, settled: Promise.resolve() };
     this.#running.set(lease.jobId, job);
     job.settled = this.#runJob(job, handler).finally(() => {
       // A later attempt of the same job may have been leased here meanwhile (this one was
@@ -279,12 +303,21 @@ export class Worker {
     }
     try {
       if (!handler) throw new NonRetryableError(`no handler for job kind ${JSON.stringify(lease.kind)}`);
-      const result = (await handler(jsonFromValue(lease.payload), this.#context(job))) as JsonValue | undefined;
-      const outcome = await reportWithRetry(
-        () => this.#client.completeJob({ lease: job.ref, result: valueFromJson(result ?? undefined) }),
-        this.#options.reportRetryMs,
-      );
-      if (!outcome.ok) this.#reportFailed("CompleteJob", job, outcome.error);
+      // A prefetched job waits here for a handler slot; a cancel or shutdown meanwhile
+      // skips the handler and goes straight to the report.
+      const release = await this.#handlerSlots.acquire(controller.signal);
+      let result: JsonValue | undefined;
+      try {
+        controller.signal.throwIfAborted();
+        job.started = true;
+        result = (await handler(jsonFromValue(lease.payload), this.#context(job))) as JsonValue | undefined;
+      } finally {
+        release();
+      }
+      const completion = await this.#completions.complete({ lease: job.ref, result: valueFromJson(result ?? undefined) });
+      if ("error" in completion) this.#reportFailed("CompleteJob", job, completion.error);
+      else if (completion.outcome === ReportOutcome.LEASE_LOST) this.#reportRefused(job, Code.FailedPrecondition);
+      else if (completion.outcome === ReportOutcome.NOT_FOUND) this.#reportRefused(job, Code.NotFound);
     } catch (error) {
       const abortReason = abortReasonFromSignal(controller.signal);
       // Lost or timed-out leases were already ended by the server; a report would be refused.
@@ -310,6 +343,10 @@ export class Worker {
     } finally {
       clearTimeout(deadlineTimer);
     }
+  }
+
+  #reportRefused(job: RunningJob, code: Code): void {
+    this.#reportFailed("CompleteJob", job, new ConnectError("the server refused the completion", code));
   }
 
   #reportFailed(call: string, job: RunningJob, error: ConnectError): void {

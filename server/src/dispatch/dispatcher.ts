@@ -12,14 +12,19 @@ import type { WorkerNotice } from "./notification-listener.js";
 import type { Wakeups } from "./wakeups.js";
 import type { WorkerStream } from "./worker-stream.js";
 
+/** Claims that may run at once for one stream. */
+const maxClaimsInFlight = 2;
+
 /**
  * Leases jobs to the worker streams connected to this replica. Claims are driven by
  * wake-ups (a queue got pending jobs, a slot freed, a resync) and are set-based: one
- * statement leases as many jobs as the stream has free slots. At most one claim runs per
- * stream; a wake-up during it makes it run again, so none is lost.
+ * statement leases as many jobs as the stream has free slots. A wake-up that arrives while
+ * no claim can start makes the next one run, so none is lost.
  */
 export class Dispatcher {
   readonly #streams = new Map<string, WorkerStream>();
+  /** Which local stream holds each lease it was given: job id → stream. */
+  readonly #holders = new Map<string, WorkerStream>();
   #wakeups: Wakeups | undefined;
 
   constructor(
@@ -35,12 +40,17 @@ export class Dispatcher {
   /** Adds a stream and fills it. */
   register(stream: WorkerStream): void {
     this.#streams.set(stream.id, stream);
+    // Leases adopted from the worker's previous stream.
+    for (const jobId of stream.outstanding.keys()) this.#holders.set(jobId, stream);
     this.fill(stream);
   }
 
   /** Removes a stream (its leases are the caller's business). */
   unregister(stream: WorkerStream): void {
     if (this.#streams.get(stream.id) === stream) this.#streams.delete(stream.id);
+    for (const jobId of stream.outstanding.keys()) {
+      if (this.#holders.get(jobId) === stream) this.#holders.delete(jobId);
+    }
   }
 
   /** The local stream of a worker id, if it is connected here. */
@@ -57,7 +67,18 @@ export class Dispatcher {
 
   /** A lease of a local stream ended (reported, reaped or revoked): free its slot. */
   leaseEnded(stream: WorkerStream, jobId: string): void {
+    if (this.#holders.get(jobId) === stream) this.#holders.delete(jobId);
     if (stream.outstanding.delete(jobId)) this.fill(stream);
+  }
+
+  /**
+   * A worker reported the outcome of a lease (completed or failed it): the worker is no
+   * longer running that job, so its stream's slot is free at once, before the report
+   * commits. The database still guards the report itself by the lease.
+   */
+  reportReceived(jobId: string, leaseToken: string): void {
+    const stream = this.#holders.get(jobId);
+    if (stream && stream.outstanding.get(jobId) === leaseToken) this.leaseEnded(stream, jobId);
   }
 
   /**
@@ -127,42 +148,56 @@ export class Dispatcher {
   closeAll(): void {
     for (const stream of this.#streams.values()) stream.close();
     this.#streams.clear();
+    this.#holders.clear();
   }
 
-  /** Claims jobs for a stream's free slots, again and again while wake-ups keep coming. */
+  /**
+   * Claims jobs for a stream's free slots. Up to {@link maxClaimsInFlight} claims run at
+   * once for a stream, each for the slots free when it starts, so that one claim's commit
+   * overlaps the next; a claim that filled all its slots, or a wake-up that arrived when no
+   * claim could start, leads to another.
+   */
   fill(stream: WorkerStream): void {
-    if (stream.claiming) {
+    if (stream.closed) return;
+    if (stream.claimsInFlight >= maxClaimsInFlight) {
       stream.claimAgain = true;
       return;
     }
-    if (stream.freeSlots() <= 0) return;
-    stream.claiming = true;
-    this.#claimLoop(stream)
+    const free = stream.freeSlots();
+    if (free <= 0) return;
+    stream.claimsInFlight++;
+    stream.reserved += free;
+    stream.claimAgain = false;
+    let claimed = 0;
+    this.#claim(stream, free)
+      .then((count) => (claimed = count))
       .catch((error: unknown) => this.log.error({ err: error, worker: stream.id }, "claiming jobs failed; the fallback poll retries"))
       .finally(() => {
-        stream.claiming = false;
+        stream.claimsInFlight--;
+        stream.reserved -= free;
+        if (claimed === free || stream.claimAgain) this.fill(stream);
       });
   }
 
-  async #claimLoop(stream: WorkerStream): Promise<void> {
-    do {
-      stream.claimAgain = false;
-      const free = stream.freeSlots();
-      if (free <= 0) return;
-      const { queues, kinds } = stream.registration;
-      const jobs = await jobClaimAvailable(this.pool, { workerId: stream.id, queues, kinds, limit: free });
-      if (stream.closed) {
-        await this.#releaseUnsent(jobs);
-        return;
-      }
-      for (const job of jobs) {
-        stream.outstanding.set(job.id, job.leaseToken);
-        stream.send({ case: "lease", value: leaseMessage(job) });
-      }
-      const due = jobs.flatMap((job) => (job.deadlineAt ? [job.leaseExpiresAt, job.deadlineAt] : [job.leaseExpiresAt]));
-      // The maintenance loop wakes for the earliest expiry or deadline of these leases.
-      if (due.length > 0) this.#wakeups?.dueAt(new Date(Math.min(...due.map((d) => d.getTime()))));
-    } while (stream.claimAgain);
+  /** One claim for `limit` slots of `stream`; returns how many jobs it leased. */
+  async #claim(stream: WorkerStream, limit: number): Promise<number> {
+    const { queues, kinds } = stream.registration;
+    const jobs = await jobClaimAvailable(this.pool, { workerId: stream.id, queues, kinds, limit });
+    if (stream.closed) {
+      await this.#releaseUnsent(jobs);
+      return jobs.length;
+    }
+    for (const job of jobs) {
+      stream.outstanding.set(job.id, job.leaseToken);
+      this.#holders.set(job.id, stream);
+    }
+    // One message for the whole claim: one frame and one write instead of one per job.
+    if (jobs.length === 1) stream.send({ case: "lease", value: leaseMessage(jobs[0]!) });
+    if (jobs.length > 1) stream.send({ case: "leaseBatch", value: { leases: jobs.map(leaseMessage) } });
+    const due = jobs.flatMap((job) => (job.deadlineAt ? [job.leaseExpiresAt, job.deadlineAt] : [job.leaseExpiresAt]));
+    // The maintenance loop wakes for the earliest expiry or deadline of these leases.
+    if (due.length > 0) this.#wakeups?.dueAt(new Date(Math.min(...due.map((d) => d.getTime()))));
+    return jobs.length;
   }
 
   /** The stream closed while a claim ran: give its jobs back at once. */

@@ -23,9 +23,11 @@ export class WorkerStream {
   readonly outstanding = new Map<string, string>();
   /** Set by a drain heartbeat: no new leases. */
   draining = false;
-  /** A claim for this stream is running. */
-  claiming = false;
-  /** A wake-up arrived during the claim: claim again when it ends. */
+  /** Claims running for this stream right now. */
+  claimsInFlight = 0;
+  /** Slots those claims may fill: not free for another claim meanwhile. */
+  reserved = 0;
+  /** A wake-up arrived while no further claim could start: claim again when one ends. */
   claimAgain = false;
   #closed = false;
   #outbox: StreamMessage[] = [];
@@ -44,7 +46,7 @@ export class WorkerStream {
   /** Leases the dispatcher may still grant to this stream. */
   freeSlots(): number {
     if (this.#closed || this.draining) return 0;
-    return this.registration.capacity - this.outstanding.size;
+    return this.registration.capacity - this.outstanding.size - this.reserved;
   }
 
   /** Whether this stream takes jobs from `queue`. */

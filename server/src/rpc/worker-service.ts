@@ -1,6 +1,6 @@
 import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { WorkerService, type LeaseRef } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
+import { ReportOutcome, WorkerService, type LeaseRef } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
 import { v7 as uuidv7 } from "uuid";
 import { WorkerStream } from "../dispatch/worker-stream.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
@@ -43,10 +43,18 @@ const limits = {
   kindsMax: 1000,
   capacityMax: 10_000,
   leasesMax: 10_000,
+  completionsMax: 1000,
   progressMaxBytes: 64 * 1024,
   detailsMaxBytes: 64 * 1024,
   messageMax: 4096,
   retryAfterMaxMs: 30 * 86_400_000,
+};
+
+const reportOutcomes: Record<LeaseReportOutcome["kind"], ReportOutcome> = {
+  applied: ReportOutcome.APPLIED,
+  repeated: ReportOutcome.REPEATED,
+  lost: ReportOutcome.LEASE_LOST,
+  not_found: ReportOutcome.NOT_FOUND,
 };
 
 const jobIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -61,7 +69,7 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
   // Completions arriving together share one statement and one commit.
   const completions = new StatementBatcher<Completion, LeaseReportOutcome>((items) => jobCompleteMany(db.pool, items), {
     maxBatchSize: 1000,
-    maxInFlight: 2,
+    maxInFlight: 4,
   });
 
   return {
@@ -149,12 +157,32 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
     async completeJob(request) {
       const lease = leaseKey(request.lease, "lease");
       const result = jsonTextFromValue(request.result, "result", jobLimits.payloadMaxBytes);
+      dispatcher.reportReceived(lease.jobId, lease.leaseToken);
       const outcome = await completions.submit({ ...lease, resultJson: result });
       if (outcome.kind === "not_found") throw new ConnectError(`job ${lease.jobId} not found`, Code.NotFound);
       if (outcome.kind === "lost") throw leaseNotCurrent(lease);
       // Frees the stream's slot, on this replica directly or on another by NOTIFY.
       if (outcome.kind === "applied") wakeups.workerNotice({ type: "lease_ended", worker: outcome.workerId, job: lease.jobId, lease_token: lease.leaseToken });
       return {};
+    },
+
+    async completeJobs(request) {
+      if (request.completions.length === 0) throw invalidArgument("completions", "must not be empty");
+      if (request.completions.length > limits.completionsMax) {
+        throw invalidArgument("completions", `must have at most ${limits.completionsMax} entries`);
+      }
+      const items = request.completions.map((completion, index) => ({
+        ...leaseKey(completion.lease, `completions[${index}].lease`),
+        resultJson: jsonTextFromValue(completion.result, `completions[${index}].result`, jobLimits.payloadMaxBytes),
+      }));
+      for (const item of items) dispatcher.reportReceived(item.jobId, item.leaseToken);
+      const outcomes = await Promise.all(items.map((item) => completions.submit(item)));
+      outcomes.forEach((outcome, index) => {
+        if (outcome.kind !== "applied") return;
+        const item = items[index]!;
+        wakeups.workerNotice({ type: "lease_ended", worker: outcome.workerId, job: item.jobId, lease_token: item.leaseToken });
+      });
+      return { outcomes: outcomes.map((outcome) => reportOutcomes[outcome.kind]) };
     },
 
     async failJob(request) {
@@ -165,6 +193,7 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
       const details = jsonTextFromValue(request.details, "details", limits.detailsMaxBytes);
       const retryAfterMs = request.retryAfter ? millisFromDuration(request.retryAfter, "retry_after", 0, limits.retryAfterMaxMs) : undefined;
       const phase = request.phase === "" ? undefined : checkName(request.phase, "phase");
+      dispatcher.reportReceived(lease.jobId, lease.leaseToken);
       const [ended] = await jobEndAttempts(db.pool, { by: "lease", ...lease }, {
         cause: "failed",
         message: request.message,

@@ -36,14 +36,24 @@ export interface ClaimRequest {
  * and the state guard make concurrent claimers on any replica take disjoint sets.
  */
 export async function jobClaimAvailable(db: Queryable, request: ClaimRequest): Promise<ClaimedJob[]> {
-  const result = await db.query<ClaimedJob>(
-    `WITH picked AS (
-       SELECT id FROM job
-       WHERE state = 'pending' AND queue = ANY($1::text[])
-         AND (cardinality($2::text[]) = 0 OR kind = ANY($2::text[]))
-       ORDER BY priority DESC, run_at, id
-       LIMIT $3
-       FOR UPDATE SKIP LOCKED
+  const result = await db.query<ClaimedJob>({
+    name: "jobwire_job_claim",
+    text: `WITH candidates AS (
+       -- One index scan per queue: with "queue = ANY(...)" Postgres cannot walk
+       -- job_claim_idx in order and would sort every pending row instead.
+       SELECT c.id, c.priority, c.run_at
+       FROM unnest($1::text[]) AS q(name)
+       CROSS JOIN LATERAL (
+         SELECT id, priority, run_at FROM job
+         WHERE state = 'pending' AND queue = q.name
+           AND (cardinality($2::text[]) = 0 OR kind = ANY($2::text[]))
+         ORDER BY priority DESC, run_at, id
+         LIMIT $3
+         FOR UPDATE SKIP LOCKED
+       ) AS c
+     ),
+     picked AS (
+       SELECT id FROM candidates ORDER BY priority DESC, run_at, id LIMIT $3
      ),
      leased AS (
        UPDATE job j SET state = 'running', attempt = j.attempt + 1,
@@ -71,8 +81,8 @@ export async function jobClaimAvailable(db: Queryable, request: ClaimRequest): P
             ), '[]') AS phases
      FROM leased l
      ORDER BY l.priority DESC, l.run_at, l.id`,
-    [request.queues, request.kinds, request.limit, request.workerId],
-  );
+    values: [request.queues, request.kinds, request.limit, request.workerId],
+  });
   return result.rows.map((row) => ({
     ...row,
     leaseExpiresAt: new Date(row.leaseExpiresAt),

@@ -25,8 +25,9 @@ export interface Completion {
  * succeeded with this very lease) from a lost lease. Results are in the order given.
  */
 export async function jobCompleteMany(db: Queryable, completions: readonly Completion[]): Promise<LeaseReportOutcome[]> {
-  const result = await db.query<{ id: string; worker: string }>(
-    `WITH completed AS (
+  const result = await db.query<{ id: string; worker: string }>({
+    name: "jobwire_job_complete_many",
+    text: `WITH completed AS (
        UPDATE job j SET state = 'succeeded', result = c.result, finished_at = clock_timestamp(),
                         updated_at = clock_timestamp(), lease_expires_at = NULL, deadline_at = NULL
        FROM unnest($1::uuid[], $2::bigint[], $3::jsonb[]) AS c(id, token, result)
@@ -38,8 +39,8 @@ export async function jobCompleteMany(db: Queryable, completions: readonly Compl
        SELECT id, queue, 'succeeded', attempt, '{}'::jsonb FROM completed
      )
      SELECT id, lease_worker AS worker FROM completed`,
-    [completions.map((c) => c.jobId), completions.map((c) => c.leaseToken), completions.map((c) => c.resultJson)],
-  );
+    values: [completions.map((c) => c.jobId), completions.map((c) => c.leaseToken), completions.map((c) => c.resultJson)],
+  });
   const applied = new Map(result.rows.map((row) => [row.id, row.worker]));
   const unapplied = completions.filter((c) => !applied.has(c.jobId));
   const current = new Map<string, { state: string; token: string | null }>();

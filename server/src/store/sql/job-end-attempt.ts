@@ -73,8 +73,9 @@ export async function jobEndAttempts(db: Queryable, selector: AttemptSelector, f
     : selector.by === "worker" ? [selector.workerId]
     : selector.by === "cancel_grace" ? [selector.graceMs]
     : [];
-  const result = await db.query<EndedAttempt>(
-    `WITH target AS (
+  const result = await db.query<EndedAttempt>({
+    name: `jobwire_job_end_attempts_${selector.by}`,
+    text: `WITH target AS (
        SELECT j.id, j.lease_worker, j.lease_token,
               CASE
                 WHEN j.cancel_requested_at IS NOT NULL OR $1 = 'cancel_revoked' THEN 'cancelled'
@@ -128,7 +129,7 @@ export async function jobEndAttempts(db: Queryable, selector: AttemptSelector, f
      SELECT e.id, e.queue, e.state, e.attempt, e.lease_worker AS "workerId", e.lease_token::text AS "leaseToken",
             e.run_at AS "runAt"
      FROM ended e`,
-    [
+    values: [
       failure.cause,
       failure.retryable,
       failure.message,
@@ -139,7 +140,7 @@ export async function jobEndAttempts(db: Queryable, selector: AttemptSelector, f
       // Only the selector's own parameters ($8, $9): Postgres must see every one used.
       ...selectorParams,
     ],
-  );
+  });
   return result.rows.map((row) => ({ ...row, runAt: new Date(row.runAt) }));
 }
 

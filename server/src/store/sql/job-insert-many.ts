@@ -55,8 +55,9 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
       phaseNames.push(name);
     });
   }
-  const result = await db.query<Omit<JobRow, "phases">>(
-    `WITH clock AS (SELECT clock_timestamp() AS now),
+  const result = await db.query<Omit<JobRow, "phases">>({
+    name: returning ? "jobwire_job_insert_returning" : "jobwire_job_insert",
+    text: `WITH clock AS (SELECT clock_timestamp() AS now),
      input AS (
        SELECT i.id, i.queue, i.kind, i.priority, i.payload, i.metadata, i.owner, i.run_at, i.delay_ms,
          coalesce(i.max_attempts, q.max_attempts, ${jobDefaults.maxAttempts}) AS max_attempts,
@@ -106,7 +107,7 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
        FROM j
      )
      SELECT ${returning ? jobColumns : "j.id"} FROM j ${returning ? "" : "LIMIT 0"}`,
-    [
+    values: [
       jobs.map((j) => j.id),
       jobs.map((j) => j.queue),
       jobs.map((j) => j.kind),
@@ -127,6 +128,6 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
       phasePositions,
       phaseNames,
     ],
-  );
+  });
   return result.rows.map(jobRowFromSql);
 }

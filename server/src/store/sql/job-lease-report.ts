@@ -17,14 +17,15 @@ export interface ExtendedLeaseRow extends LeaseKey {
  * not current are simply not returned. A heartbeat is not a change of state: no event.
  */
 export async function jobLeaseExtendMany(db: Queryable, leases: readonly LeaseKey[]): Promise<ExtendedLeaseRow[]> {
-  const result = await db.query<ExtendedLeaseRow>(
-    `UPDATE job j SET lease_expires_at = clock_timestamp() + j.lease_timeout_ms * interval '1 millisecond'
+  const result = await db.query<ExtendedLeaseRow>({
+    name: "jobwire_job_lease_extend",
+    text: `UPDATE job j SET lease_expires_at = clock_timestamp() + j.lease_timeout_ms * interval '1 millisecond'
      FROM unnest($1::uuid[], $2::bigint[]) AS l(id, token)
      WHERE j.id = l.id AND j.lease_token = l.token AND j.state = 'running'
      RETURNING j.id AS "jobId", j.lease_token::text AS "leaseToken", j.lease_expires_at AS "leaseExpiresAt",
                j.cancel_requested_at IS NOT NULL AS "cancelRequested"`,
-    [leases.map((l) => l.jobId), leases.map((l) => l.leaseToken)],
-  );
+    values: [leases.map((l) => l.jobId), leases.map((l) => l.leaseToken)],
+  });
   return result.rows.map((row) => ({ ...row, leaseExpiresAt: new Date(row.leaseExpiresAt) }));
 }
 

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file jobwire/v1/worker_service.proto.
  */
 export const file_jobwire_v1_worker_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch9qb2J3aXJlL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgpqb2J3aXJlLnYxIi8KCExlYXNlUmVmEg4KBmpvYl9pZBgBIAEoCRITCgtsZWFzZV90b2tlbhgCIAEoAyKBAgoQTGVhc2VKb2JzUmVxdWVzdBITCgt3b3JrZXJfbmFtZRgBIAEoCRIOCgZxdWV1ZXMYAiADKAkSDQoFa2luZHMYAyADKAkSEAoIY2FwYWNpdHkYBCABKAUSOAoGbGFiZWxzGAUgAygLMiguam9id2lyZS52MS5MZWFzZUpvYnNSZXF1ZXN0LkxhYmVsc0VudHJ5EhMKC3Nka192ZXJzaW9uGAYgASgJEikKC2hlbGRfbGVhc2VzGAcgAygLMhQuam9id2lyZS52MS5MZWFzZVJlZhotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIsgBChFMZWFzZUpvYnNSZXNwb25zZRIsCgpyZWdpc3RlcmVkGAEgASgLMhYuam9id2lyZS52MS5SZWdpc3RlcmVkSAASIgoFbGVhc2UYAiABKAsyES5qb2J3aXJlLnYxLkxlYXNlSAASKQoGY2FuY2VsGAMgASgLMhcuam9id2lyZS52MS5DYW5jZWxMZWFzZUgAEisKCmtlZXBfYWxpdmUYBCABKAsyFS5qb2J3aXJlLnYxLktlZXBBbGl2ZUgAQgkKB21lc3NhZ2UigQEKClJlZ2lzdGVyZWQSEQoJd29ya2VyX2lkGAEgASgJEjUKEmhlYXJ0YmVhdF9pbnRlcnZhbBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIpCgtsb3N0X2xlYXNlcxgDIAMoCzIULmpvYndpcmUudjEuTGVhc2VSZWYiigQKBUxlYXNlEg4KBmpvYl9pZBgBIAEoCRINCgVxdWV1ZRgCIAEoCRIMCgRraW5kGAMgASgJEicKB3BheWxvYWQYBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHYXR0ZW1wdBgFIAEoBRIUCgxtYXhfYXR0ZW1wdHMYBiABKAUSEwoLbGVhc2VfdG9rZW4YByABKAMSNAoQbGVhc2VfZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoNbGVhc2VfdGltZW91dBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIsCghkZWFkbGluZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIQoGcGhhc2VzGAsgAygLMhEuam9id2lyZS52MS5QaGFzZRIxCghtZXRhZGF0YRgMIAMoCzIfLmpvYndpcmUudjEuTGVhc2UuTWV0YWRhdGFFbnRyeRIoCgpsYXN0X2Vycm9yGA0gASgLMhQuam9id2lyZS52MS5Kb2JFcnJvchIoCghwcm9ncmVzcxgOIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEibQoLQ2FuY2VsTGVhc2USIwoFbGVhc2UYASABKAsyFC5qb2J3aXJlLnYxLkxlYXNlUmVmEigKBnJlYXNvbhgCIAEoDjIYLmpvYndpcmUudjEuQ2FuY2VsUmVhc29uEg8KB21lc3NhZ2UYAyABKAkiCwoJS2VlcEFsaXZlIl0KEEhlYXJ0YmVhdFJlcXVlc3QSJAoGbGVhc2VzGAEgAygLMhQuam9id2lyZS52MS5MZWFzZVJlZhIRCgl3b3JrZXJfaWQYAiABKAkSEAoIZHJhaW5pbmcYAyABKAgijQEKEUhlYXJ0YmVhdFJlc3BvbnNlEisKCGV4dGVuZGVkGAEgAygLMhkuam9id2lyZS52MS5FeHRlbmRlZExlYXNlEicKCWNhbmNlbGxlZBgCIAMoCzIULmpvYndpcmUudjEuTGVhc2VSZWYSIgoEbG9zdBgDIAMoCzIULmpvYndpcmUudjEuTGVhc2VSZWYiagoNRXh0ZW5kZWRMZWFzZRIjCgVsZWFzZRgBIAEoCzIULmpvYndpcmUudjEuTGVhc2VSZWYSNAoQbGVhc2VfZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiZgoVUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0EiMKBWxlYXNlGAEgASgLMhQuam9id2lyZS52MS5MZWFzZVJlZhIoCghwcm9ncmVzcxgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSIYChZSZXBvcnRQcm9ncmVzc1Jlc3BvbnNlInIKFENvbXBsZXRlUGhhc2VSZXF1ZXN0EiMKBWxlYXNlGAEgASgLMhQuam9id2lyZS52MS5MZWFzZVJlZhINCgVwaGFzZRgCIAEoCRImCgZyZXN1bHQYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUiFwoVQ29tcGxldGVQaGFzZVJlc3BvbnNlImEKEkNvbXBsZXRlSm9iUmVxdWVzdBIjCgVsZWFzZRgBIAEoCzIULmpvYndpcmUudjEuTGVhc2VSZWYSJgoGcmVzdWx0GAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIhUKE0NvbXBsZXRlSm9iUmVzcG9uc2Ui5wEKDkZhaWxKb2JSZXF1ZXN0EiMKBWxlYXNlGAEgASgLMhQuam9id2lyZS52MS5MZWFzZVJlZhIPCgdtZXNzYWdlGAIgASgJEicKB2RldGFpbHMYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSFgoJcmV0cnlhYmxlGAQgASgISACIAQESLgoLcmV0cnlfYWZ0ZXIYBSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SDQoFcGhhc2UYBiABKAkSEQoJY2FuY2VsbGVkGAcgASgIQgwKCl9yZXRyeWFibGUiNgoPRmFpbEpvYlJlc3BvbnNlEiMKBXN0YXRlGAEgASgOMhQuam9id2lyZS52MS5Kb2JTdGF0ZSqDAQoMQ2FuY2VsUmVhc29uEh0KGUNBTkNFTF9SRUFTT05fVU5TUEVDSUZJRUQQABIbChdDQU5DRUxfUkVBU09OX0NBTkNFTExFRBABEhkKFUNBTkNFTF9SRUFTT05fVElNRU9VVBACEhwKGENBTkNFTF9SRUFTT05fTEVBU0VfTE9TVBADMugDCg1Xb3JrZXJTZXJ2aWNlEkoKCUxlYXNlSm9icxIcLmpvYndpcmUudjEuTGVhc2VKb2JzUmVxdWVzdBodLmpvYndpcmUudjEuTGVhc2VKb2JzUmVzcG9uc2UwARJICglIZWFydGJlYXQSHC5qb2J3aXJlLnYxLkhlYXJ0YmVhdFJlcXVlc3QaHS5qb2J3aXJlLnYxLkhlYXJ0YmVhdFJlc3BvbnNlElcKDlJlcG9ydFByb2dyZXNzEiEuam9id2lyZS52MS5SZXBvcnRQcm9ncmVzc1JlcXVlc3QaIi5qb2J3aXJlLnYxLlJlcG9ydFByb2dyZXNzUmVzcG9uc2USVAoNQ29tcGxldGVQaGFzZRIgLmpvYndpcmUudjEuQ29tcGxldGVQaGFzZVJlcXVlc3QaIS5qb2J3aXJlLnYxLkNvbXBsZXRlUGhhc2VSZXNwb25zZRJOCgtDb21wbGV0ZUpvYhIeLmpvYndpcmUudjEuQ29tcGxldGVKb2JSZXF1ZXN0Gh8uam9id2lyZS52MS5Db21wbGV0ZUpvYlJlc3BvbnNlEkIKB0ZhaWxKb2ISGi5qb2J3aXJlLnYxLkZhaWxKb2JSZXF1ZXN0Ghsuam9id2lyZS52MS5GYWlsSm9iUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_jobwire_v1_job]);
+  fileDesc("Ch9qb2J3aXJlL3YxL3dvcmtlcl9zZXJ2aWNlLnByb3RvEgpqb2J3aXJlLnYxIi8KCExlYXNlUmVmEg4KBmpvYl9pZBgBIAEoCRITCgtsZWFzZV90b2tlbhgCIAEoAyKBAgoQTGVhc2VKb2JzUmVxdWVzdBITCgt3b3JrZXJfbmFtZRgBIAEoCRIOCgZxdWV1ZXMYAiADKAkSDQoFa2luZHMYAyADKAkSEAoIY2FwYWNpdHkYBCABKAUSOAoGbGFiZWxzGAUgAygLMiguam9id2lyZS52MS5MZWFzZUpvYnNSZXF1ZXN0LkxhYmVsc0VudHJ5EhMKC3Nka192ZXJzaW9uGAYgASgJEikKC2hlbGRfbGVhc2VzGAcgAygLMhQuam9id2lyZS52MS5MZWFzZVJlZhotCgtMYWJlbHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIvcBChFMZWFzZUpvYnNSZXNwb25zZRIsCgpyZWdpc3RlcmVkGAEgASgLMhYuam9id2lyZS52MS5SZWdpc3RlcmVkSAASIgoFbGVhc2UYAiABKAsyES5qb2J3aXJlLnYxLkxlYXNlSAASKQoGY2FuY2VsGAMgASgLMhcuam9id2lyZS52MS5DYW5jZWxMZWFzZUgAEisKCmtlZXBfYWxpdmUYBCABKAsyFS5qb2J3aXJlLnYxLktlZXBBbGl2ZUgAEi0KC2xlYXNlX2JhdGNoGAUgASgLMhYuam9id2lyZS52MS5MZWFzZUJhdGNoSABCCQoHbWVzc2FnZSIvCgpMZWFzZUJhdGNoEiEKBmxlYXNlcxgBIAMoCzIRLmpvYndpcmUudjEuTGVhc2UigQEKClJlZ2lzdGVyZWQSEQoJd29ya2VyX2lkGAEgASgJEjUKEmhlYXJ0YmVhdF9pbnRlcnZhbBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIpCgtsb3N0X2xlYXNlcxgDIAMoCzIULmpvYndpcmUudjEuTGVhc2VSZWYiigQKBUxlYXNlEg4KBmpvYl9pZBgBIAEoCRINCgVxdWV1ZRgCIAEoCRIMCgRraW5kGAMgASgJEicKB3BheWxvYWQYBCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHYXR0ZW1wdBgFIAEoBRIUCgxtYXhfYXR0ZW1wdHMYBiABKAUSEwoLbGVhc2VfdG9rZW4YByABKAMSNAoQbGVhc2VfZXhwaXJlc19hdBgIIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoNbGVhc2VfdGltZW91dBgJIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIsCghkZWFkbGluZRgKIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASIQoGcGhhc2VzGAsgAygLMhEuam9id2lyZS52MS5QaGFzZRIxCghtZXRhZGF0YRgMIAMoCzIfLmpvYndpcmUudjEuTGVhc2UuTWV0YWRhdGFFbnRyeRIoCgpsYXN0X2Vycm9yGA0gASgLMhQuam9id2lyZS52MS5Kb2JFcnJvchIoCghwcm9ncmVzcxgOIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEibQoLQ2FuY2VsTGVhc2USIwoFbGVhc2UYASABKAsyFC5qb2J3aXJlLnYxLkxlYXNlUmVmEigKBnJlYXNvbhgCIAEoDjIYLmpvYndpcmUudjEuQ2FuY2VsUmVhc29uEg8KB21lc3NhZ2UYAyABKAkiCwoJS2VlcEFsaXZlIl0KEEhlYXJ0YmVhdFJlcXVlc3QSJAoGbGVhc2VzGAEgAygLMhQuam9id2lyZS52MS5MZWFzZVJlZhIRCgl3b3JrZXJfaWQYAiABKAkSEAoIZHJhaW5pbmcYAyABKAgijQEKEUhlYXJ0YmVhdFJlc3BvbnNlEisKCGV4dGVuZGVkGAEgAygLMhkuam9id2lyZS52MS5FeHRlbmRlZExlYXNlEicKCWNhbmNlbGxlZBgCIAMoCzIULmpvYndpcmUudjEuTGVhc2VSZWYSIgoEbG9zdBgDIAMoCzIULmpvYndpcmUudjEuTGVhc2VSZWYiagoNRXh0ZW5kZWRMZWFzZRIjCgVsZWFzZRgBIAEoCzIULmpvYndpcmUudjEuTGVhc2VSZWYSNAoQbGVhc2VfZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiZgoVUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0EiMKBWxlYXNlGAEgASgLMhQuam9id2lyZS52MS5MZWFzZVJlZhIoCghwcm9ncmVzcxgCIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZSIYChZSZXBvcnRQcm9ncmVzc1Jlc3BvbnNlInIKFENvbXBsZXRlUGhhc2VSZXF1ZXN0EiMKBWxlYXNlGAEgASgLMhQuam9id2lyZS52MS5MZWFzZVJlZhINCgVwaGFzZRgCIAEoCRImCgZyZXN1bHQYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUiFwoVQ29tcGxldGVQaGFzZVJlc3BvbnNlImEKEkNvbXBsZXRlSm9iUmVxdWVzdBIjCgVsZWFzZRgBIAEoCzIULmpvYndpcmUudjEuTGVhc2VSZWYSJgoGcmVzdWx0GAIgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlIhUKE0NvbXBsZXRlSm9iUmVzcG9uc2UiSgoTQ29tcGxldGVKb2JzUmVxdWVzdBIzCgtjb21wbGV0aW9ucxgBIAMoCzIeLmpvYndpcmUudjEuQ29tcGxldGVKb2JSZXF1ZXN0IkMKFENvbXBsZXRlSm9ic1Jlc3BvbnNlEisKCG91dGNvbWVzGAEgAygOMhkuam9id2lyZS52MS5SZXBvcnRPdXRjb21lIucBCg5GYWlsSm9iUmVxdWVzdBIjCgVsZWFzZRgBIAEoCzIULmpvYndpcmUudjEuTGVhc2VSZWYSDwoHbWVzc2FnZRgCIAEoCRInCgdkZXRhaWxzGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhYKCXJldHJ5YWJsZRgEIAEoCEgAiAEBEi4KC3JldHJ5X2FmdGVyGAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEg0KBXBoYXNlGAYgASgJEhEKCWNhbmNlbGxlZBgHIAEoCEIMCgpfcmV0cnlhYmxlIjYKD0ZhaWxKb2JSZXNwb25zZRIjCgVzdGF0ZRgBIAEoDjIULmpvYndpcmUudjEuSm9iU3RhdGUqgwEKDENhbmNlbFJlYXNvbhIdChlDQU5DRUxfUkVBU09OX1VOU1BFQ0lGSUVEEAASGwoXQ0FOQ0VMX1JFQVNPTl9DQU5DRUxMRUQQARIZChVDQU5DRUxfUkVBU09OX1RJTUVPVVQQAhIcChhDQU5DRUxfUkVBU09OX0xFQVNFX0xPU1QQAyqlAQoNUmVwb3J0T3V0Y29tZRIeChpSRVBPUlRfT1VUQ09NRV9VTlNQRUNJRklFRBAAEhoKFlJFUE9SVF9PVVRDT01FX0FQUExJRUQQARIbChdSRVBPUlRfT1VUQ09NRV9SRVBFQVRFRBACEh0KGVJFUE9SVF9PVVRDT01FX0xFQVNFX0xPU1QQAxIcChhSRVBPUlRfT1VUQ09NRV9OT1RfRk9VTkQQBDK7BAoNV29ya2VyU2VydmljZRJKCglMZWFzZUpvYnMSHC5qb2J3aXJlLnYxLkxlYXNlSm9ic1JlcXVlc3QaHS5qb2J3aXJlLnYxLkxlYXNlSm9ic1Jlc3BvbnNlMAESSAoJSGVhcnRiZWF0Ehwuam9id2lyZS52MS5IZWFydGJlYXRSZXF1ZXN0Gh0uam9id2lyZS52MS5IZWFydGJlYXRSZXNwb25zZRJXCg5SZXBvcnRQcm9ncmVzcxIhLmpvYndpcmUudjEuUmVwb3J0UHJvZ3Jlc3NSZXF1ZXN0GiIuam9id2lyZS52MS5SZXBvcnRQcm9ncmVzc1Jlc3BvbnNlElQKDUNvbXBsZXRlUGhhc2USIC5qb2J3aXJlLnYxLkNvbXBsZXRlUGhhc2VSZXF1ZXN0GiEuam9id2lyZS52MS5Db21wbGV0ZVBoYXNlUmVzcG9uc2USTgoLQ29tcGxldGVKb2ISHi5qb2J3aXJlLnYxLkNvbXBsZXRlSm9iUmVxdWVzdBofLmpvYndpcmUudjEuQ29tcGxldGVKb2JSZXNwb25zZRJRCgxDb21wbGV0ZUpvYnMSHy5qb2J3aXJlLnYxLkNvbXBsZXRlSm9ic1JlcXVlc3QaIC5qb2J3aXJlLnYxLkNvbXBsZXRlSm9ic1Jlc3BvbnNlEkIKB0ZhaWxKb2ISGi5qb2J3aXJlLnYxLkZhaWxKb2JSZXF1ZXN0Ghsuam9id2lyZS52MS5GYWlsSm9iUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp, file_jobwire_v1_job]);
 
 /**
  * Names a lease: the job and the fencing token it was leased with.
@@ -152,6 +152,15 @@ export type LeaseJobsResponse = Message<"jobwire.v1.LeaseJobsResponse"> & {
      */
     value: KeepAlive;
     case: "keepAlive";
+  } | {
+    /**
+     * Several jobs to run, leased together (one claim); the same as that many `lease`
+     * messages, in order.
+     *
+     * @generated from field: jobwire.v1.LeaseBatch lease_batch = 5;
+     */
+    value: LeaseBatch;
+    case: "leaseBatch";
   } | { case: undefined; value?: undefined };
 };
 
@@ -161,6 +170,27 @@ export type LeaseJobsResponse = Message<"jobwire.v1.LeaseJobsResponse"> & {
  */
 export const LeaseJobsResponseSchema: GenMessage<LeaseJobsResponse> = /*@__PURE__*/
   messageDesc(file_jobwire_v1_worker_service, 2);
+
+/**
+ * Jobs leased together.
+ *
+ * @generated from message jobwire.v1.LeaseBatch
+ */
+export type LeaseBatch = Message<"jobwire.v1.LeaseBatch"> & {
+  /**
+   * The leases, in lease order (priority, then run_at, then id).
+   *
+   * @generated from field: repeated jobwire.v1.Lease leases = 1;
+   */
+  leases: Lease[];
+};
+
+/**
+ * Describes the message jobwire.v1.LeaseBatch.
+ * Use `create(LeaseBatchSchema)` to create a new message.
+ */
+export const LeaseBatchSchema: GenMessage<LeaseBatch> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_worker_service, 3);
 
 /**
  * The registration was accepted.
@@ -196,7 +226,7 @@ export type Registered = Message<"jobwire.v1.Registered"> & {
  * Use `create(RegisteredSchema)` to create a new message.
  */
 export const RegisteredSchema: GenMessage<Registered> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 3);
+  messageDesc(file_jobwire_v1_worker_service, 4);
 
 /**
  * A leased job.
@@ -308,7 +338,7 @@ export type Lease = Message<"jobwire.v1.Lease"> & {
  * Use `create(LeaseSchema)` to create a new message.
  */
 export const LeaseSchema: GenMessage<Lease> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 4);
+  messageDesc(file_jobwire_v1_worker_service, 5);
 
 /**
  * Asks the worker to stop running a leased job.
@@ -343,7 +373,7 @@ export type CancelLease = Message<"jobwire.v1.CancelLease"> & {
  * Use `create(CancelLeaseSchema)` to create a new message.
  */
 export const CancelLeaseSchema: GenMessage<CancelLease> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 5);
+  messageDesc(file_jobwire_v1_worker_service, 6);
 
 /**
  * Nothing to say; keeps the connection open through idle-timeout proxies.
@@ -358,7 +388,7 @@ export type KeepAlive = Message<"jobwire.v1.KeepAlive"> & {
  * Use `create(KeepAliveSchema)` to create a new message.
  */
 export const KeepAliveSchema: GenMessage<KeepAlive> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 6);
+  messageDesc(file_jobwire_v1_worker_service, 7);
 
 /**
  * Request of Heartbeat.
@@ -394,7 +424,7 @@ export type HeartbeatRequest = Message<"jobwire.v1.HeartbeatRequest"> & {
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 7);
+  messageDesc(file_jobwire_v1_worker_service, 8);
 
 /**
  * Response of Heartbeat.
@@ -429,7 +459,7 @@ export type HeartbeatResponse = Message<"jobwire.v1.HeartbeatResponse"> & {
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 8);
+  messageDesc(file_jobwire_v1_worker_service, 9);
 
 /**
  * A lease that a heartbeat extended.
@@ -457,7 +487,7 @@ export type ExtendedLease = Message<"jobwire.v1.ExtendedLease"> & {
  * Use `create(ExtendedLeaseSchema)` to create a new message.
  */
 export const ExtendedLeaseSchema: GenMessage<ExtendedLease> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 9);
+  messageDesc(file_jobwire_v1_worker_service, 10);
 
 /**
  * Request of ReportProgress.
@@ -485,7 +515,7 @@ export type ReportProgressRequest = Message<"jobwire.v1.ReportProgressRequest"> 
  * Use `create(ReportProgressRequestSchema)` to create a new message.
  */
 export const ReportProgressRequestSchema: GenMessage<ReportProgressRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 10);
+  messageDesc(file_jobwire_v1_worker_service, 11);
 
 /**
  * Response of ReportProgress.
@@ -500,7 +530,7 @@ export type ReportProgressResponse = Message<"jobwire.v1.ReportProgressResponse"
  * Use `create(ReportProgressResponseSchema)` to create a new message.
  */
 export const ReportProgressResponseSchema: GenMessage<ReportProgressResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 11);
+  messageDesc(file_jobwire_v1_worker_service, 12);
 
 /**
  * Request of CompletePhase.
@@ -535,7 +565,7 @@ export type CompletePhaseRequest = Message<"jobwire.v1.CompletePhaseRequest"> & 
  * Use `create(CompletePhaseRequestSchema)` to create a new message.
  */
 export const CompletePhaseRequestSchema: GenMessage<CompletePhaseRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 12);
+  messageDesc(file_jobwire_v1_worker_service, 13);
 
 /**
  * Response of CompletePhase.
@@ -550,7 +580,7 @@ export type CompletePhaseResponse = Message<"jobwire.v1.CompletePhaseResponse"> 
  * Use `create(CompletePhaseResponseSchema)` to create a new message.
  */
 export const CompletePhaseResponseSchema: GenMessage<CompletePhaseResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 13);
+  messageDesc(file_jobwire_v1_worker_service, 14);
 
 /**
  * Request of CompleteJob.
@@ -578,7 +608,7 @@ export type CompleteJobRequest = Message<"jobwire.v1.CompleteJobRequest"> & {
  * Use `create(CompleteJobRequestSchema)` to create a new message.
  */
 export const CompleteJobRequestSchema: GenMessage<CompleteJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 14);
+  messageDesc(file_jobwire_v1_worker_service, 15);
 
 /**
  * Response of CompleteJob.
@@ -593,7 +623,49 @@ export type CompleteJobResponse = Message<"jobwire.v1.CompleteJobResponse"> & {
  * Use `create(CompleteJobResponseSchema)` to create a new message.
  */
 export const CompleteJobResponseSchema: GenMessage<CompleteJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 15);
+  messageDesc(file_jobwire_v1_worker_service, 16);
+
+/**
+ * Request of CompleteJobs.
+ *
+ * @generated from message jobwire.v1.CompleteJobsRequest
+ */
+export type CompleteJobsRequest = Message<"jobwire.v1.CompleteJobsRequest"> & {
+  /**
+   * Required. 1..1000 completions, each as in CompleteJob.
+   *
+   * @generated from field: repeated jobwire.v1.CompleteJobRequest completions = 1;
+   */
+  completions: CompleteJobRequest[];
+};
+
+/**
+ * Describes the message jobwire.v1.CompleteJobsRequest.
+ * Use `create(CompleteJobsRequestSchema)` to create a new message.
+ */
+export const CompleteJobsRequestSchema: GenMessage<CompleteJobsRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_worker_service, 17);
+
+/**
+ * Response of CompleteJobs.
+ *
+ * @generated from message jobwire.v1.CompleteJobsResponse
+ */
+export type CompleteJobsResponse = Message<"jobwire.v1.CompleteJobsResponse"> & {
+  /**
+   * One outcome per completion, in the order of the request.
+   *
+   * @generated from field: repeated jobwire.v1.ReportOutcome outcomes = 1;
+   */
+  outcomes: ReportOutcome[];
+};
+
+/**
+ * Describes the message jobwire.v1.CompleteJobsResponse.
+ * Use `create(CompleteJobsResponseSchema)` to create a new message.
+ */
+export const CompleteJobsResponseSchema: GenMessage<CompleteJobsResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_worker_service, 18);
 
 /**
  * Request of FailJob.
@@ -659,7 +731,7 @@ export type FailJobRequest = Message<"jobwire.v1.FailJobRequest"> & {
  * Use `create(FailJobRequestSchema)` to create a new message.
  */
 export const FailJobRequestSchema: GenMessage<FailJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 16);
+  messageDesc(file_jobwire_v1_worker_service, 19);
 
 /**
  * Response of FailJob.
@@ -680,7 +752,7 @@ export type FailJobResponse = Message<"jobwire.v1.FailJobResponse"> & {
  * Use `create(FailJobResponseSchema)` to create a new message.
  */
 export const FailJobResponseSchema: GenMessage<FailJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_worker_service, 17);
+  messageDesc(file_jobwire_v1_worker_service, 20);
 
 /**
  * Why a lease is to stop.
@@ -722,6 +794,54 @@ export enum CancelReason {
  */
 export const CancelReasonSchema: GenEnum<CancelReason> = /*@__PURE__*/
   enumDesc(file_jobwire_v1_worker_service, 0);
+
+/**
+ * How one report of a batch went.
+ *
+ * @generated from enum jobwire.v1.ReportOutcome
+ */
+export enum ReportOutcome {
+  /**
+   * Never sent.
+   *
+   * @generated from enum value: REPORT_OUTCOME_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * The report changed the job.
+   *
+   * @generated from enum value: REPORT_OUTCOME_APPLIED = 1;
+   */
+  APPLIED = 1,
+
+  /**
+   * The same report had already been applied with this lease; nothing changed.
+   *
+   * @generated from enum value: REPORT_OUTCOME_REPEATED = 2;
+   */
+  REPEATED = 2,
+
+  /**
+   * The lease is no longer current (what CompleteJob answers with FAILED_PRECONDITION).
+   *
+   * @generated from enum value: REPORT_OUTCOME_LEASE_LOST = 3;
+   */
+  LEASE_LOST = 3,
+
+  /**
+   * No such job (what CompleteJob answers with NOT_FOUND).
+   *
+   * @generated from enum value: REPORT_OUTCOME_NOT_FOUND = 4;
+   */
+  NOT_FOUND = 4,
+}
+
+/**
+ * Describes the enum jobwire.v1.ReportOutcome.
+ */
+export const ReportOutcomeSchema: GenEnum<ReportOutcome> = /*@__PURE__*/
+  enumDesc(file_jobwire_v1_worker_service, 1);
 
 /**
  * The worker side of Jobwire. A worker opens one LeaseJobs stream to register and receive
@@ -783,6 +903,17 @@ export const WorkerService: GenService<{
     methodKind: "unary";
     input: typeof CompleteJobRequestSchema;
     output: typeof CompleteJobResponseSchema;
+  },
+  /**
+   * Completes many jobs in one call, each guarded by its own lease and answered on its own:
+   * one lost lease does not fail the others. The SDK sends completions this way.
+   *
+   * @generated from rpc jobwire.v1.WorkerService.CompleteJobs
+   */
+  completeJobs: {
+    methodKind: "unary";
+    input: typeof CompleteJobsRequestSchema;
+    output: typeof CompleteJobsResponseSchema;
   },
   /**
    * Fails the attempt; the job is retried by its policy unless the failure is not
