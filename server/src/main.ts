@@ -181,22 +181,29 @@ async function serve(
 async function main(): Promise<void> {
   const config = configFromEnv();
   const logger = createLogger(config.logLevel);
-  const server = await startJobwire(config, logger);
+  // Handlers go in before anything starts: a signal during startup must not kill the
+  // process with an embedded Postgres half started. Such a stop waits for startup, then
+  // closes what it started.
+  let starting: Promise<JobwireServer> | undefined;
   let signalled = false;
   const stop = (signal: NodeJS.Signals) => {
     if (signalled) return;
     signalled = true;
     logger.info({ signal }, "shutting down");
-    server.close().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    (starting ?? Promise.reject(new Error("not started")))
+      .then((server) => server.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
+  starting = startJobwire(config, logger);
+  await starting;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
