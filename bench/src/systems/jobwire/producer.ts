@@ -1,0 +1,20 @@
+/**
+ * Jobwire's producer role process: the SDK's client over gRPC, `enqueue` for one job per
+ * call and `enqueueBatch` for batches. See `role/producer-role.ts` for the protocol.
+ */
+import { createJobwireClient, type JobwireClient, type JsonValue } from "@jobwire/sdk";
+import { jobKind, queueName, type JobPayload } from "../../role/payload.js";
+import { runProducer } from "../../role/producer-role.js";
+
+let client: JobwireClient;
+const asJson = (payload: JobPayload) => payload as unknown as JsonValue;
+
+runProducer({
+  async connect(endpoint) {
+    if (!endpoint.jobwireUrl) throw new Error("the Jobwire producer needs jobwireUrl");
+    client = createJobwireClient({ baseUrl: endpoint.jobwireUrl });
+  },
+  enqueueOne: (payload) => client.enqueue(queueName, jobKind, asJson(payload)),
+  enqueueMany: (payloads) => client.enqueueBatch(payloads.map((payload) => ({ queue: queueName, kind: jobKind, payload: asJson(payload) }))),
+  close: async () => undefined,
+});
