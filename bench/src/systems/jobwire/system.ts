@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import type { BenchSystem, Deployment } from "../bench-system.js";
 import { packageVersion } from "../package-version.js";
 import { startJobwireServer, type JobwireServerProcess } from "./server-process.js";
+import { jobwirePrefetch } from "./settings.js";
 
 /**
  * Jobwire as users run it: the server (`server/src/main.ts`) as its own process on a fresh
@@ -14,7 +15,7 @@ export const jobwire: BenchSystem = {
   version: `@jobwire/server@${packageVersion("@jobwire/server")} (working tree)`,
   configuration: [
     "server: its own process (node --conditions=source --import tsx server/src/main.ts), DATABASE_URL, JOBWIRE_LOG_LEVEL=warn, every other setting at its default (pool 20)",
-    "worker: @jobwire/sdk Worker in its own process, concurrency 32 (16 per worker with two replicas), gRPC over loopback",
+    `worker: @jobwire/sdk Worker in its own process, concurrency 32 (16 per worker with two replicas), prefetch ${jobwirePrefetch} (the README's setting for throughput on short jobs, like graphile-worker's local queue of 500), gRPC over loopback`,
     "producer: @jobwire/sdk createJobwireClient (gRPC): enqueue() per job, enqueueBatch() for batches",
   ],
   producerScript: fileURLToPath(new URL("./producer.ts", import.meta.url)),

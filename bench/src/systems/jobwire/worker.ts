@@ -5,6 +5,7 @@
 import { Worker } from "@jobwire/sdk";
 import { jobKind, queueName, type JobPayload } from "../../role/payload.js";
 import { runWorker } from "../../role/worker-role.js";
+import { jobwirePrefetch } from "./settings.js";
 
 let worker: Worker | undefined;
 
@@ -15,6 +16,7 @@ runWorker({
       baseUrl: endpoint.jobwireUrl,
       queues: [queueName],
       concurrency,
+      prefetch: jobwirePrefetch,
       handlers: { [jobKind]: async (payload) => void handler(payload as unknown as JobPayload) },
     });
     await worker.start();
