@@ -8,7 +8,7 @@ import { boundRun, cleanUpAndExit, cleanUpPostgres, installCleanupHooks, runStop
 import { describeMachine } from "./harness/machine.js";
 import { HelpRequested, parseOptions, type BenchOptions } from "./harness/options.js";
 import { PostgresCluster } from "./harness/postgres-cluster.js";
-import { findRedisServer, redisInstallCommand, redisVersion } from "./harness/redis-server.js";
+import { findRedisServer, installRedisServer, redisInstallCommand, redisVersion } from "./harness/redis-server.js";
 import { renderReport } from "./harness/report.js";
 import { Results } from "./harness/results.js";
 import { writeResultsFile } from "./harness/results-file.js";
@@ -59,8 +59,13 @@ async function main(): Promise<void> {
   const workloads = allWorkloads.filter((workload) => !options.workloads || options.workloads.includes(workload.id));
   if (options.quick) log("QUICK mode: smaller sizes, 1 repetition, and no 1,000,000-job backlog (run without --quick for it)");
 
-  const redisBinary = findRedisServer();
-  if (!redisBinary) log(`redis-server is not installed: BullMQ will not run. Install it with:\n    ${redisInstallCommand}`);
+  let redisBinary = findRedisServer();
+  if (!redisBinary) {
+    log("redis-server is not installed: installing Debian's package for BullMQ");
+    const failure = installRedisServer();
+    redisBinary = findRedisServer();
+    if (!redisBinary) log(`could not install redis-server (${failure}): BullMQ will not run. Install it with:\n    ${redisInstallCommand}`);
+  }
   log("starting the embedded Postgres (default settings: fsync and synchronous_commit on)");
   const postgres = await PostgresCluster.start();
   cleanUpPostgres(postgres);

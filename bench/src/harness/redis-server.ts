@@ -18,6 +18,26 @@ export type RedisPersistence = "none" | "aof-always";
 export const redisInstallCommand =
   userInfo().uid === 0 ? "apt-get update && apt-get install -y redis-server" : "sudo apt-get update && sudo apt-get install -y redis-server";
 
+/**
+ * Installs Debian's `redis-server` when the harness runs as root (as on CI and the project's
+ * machines) and it is missing; returns the install's output on failure, undefined on success.
+ * Without root, nothing is installed: the caller prints {@link redisInstallCommand}.
+ */
+export function installRedisServer(): string | undefined {
+  if (userInfo().uid !== 0) return "not root: cannot install packages";
+  try {
+    execFileSync("sh", ["-c", "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server"], {
+      stdio: "pipe",
+      timeout: 300_000,
+    });
+    // The package enables and starts a system service; the harness runs its own servers.
+    execFileSync("sh", ["-c", "service redis-server stop >/dev/null 2>&1 || true"], { stdio: "ignore" });
+    return undefined;
+  } catch (error) {
+    return String(error);
+  }
+}
+
 /** The path of Debian's `redis-server`, or `undefined` when it is not installed. */
 export function findRedisServer(): string | undefined {
   const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/bin", "/usr/sbin", "/usr/local/bin"];
