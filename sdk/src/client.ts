@@ -5,6 +5,7 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { JobSpecSchema, type Job, type JobSpec, type JobState } from "./gen/jobwire/v1/job_pb.js";
 import { QueueService } from "./gen/jobwire/v1/queue_service_pb.js";
 import { durationFromMillis } from "./duration.js";
+import { noDelaySessionOptions } from "./no-delay.js";
 import { valueFromJson, type JsonValue } from "./json.js";
 
 /** How to reach a Jobwire server. */
@@ -141,7 +142,7 @@ export function transportFor(options: ConnectionOptions): Transport {
   if (!options.baseUrl) throw new Error("baseUrl or transport is required");
   return options.protocol === "connect"
     ? createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", ...deepJsonOptions })
-    : createGrpcTransport({ baseUrl: options.baseUrl, ...deepJsonOptions });
+    : createGrpcTransport({ baseUrl: options.baseUrl, nodeOptions: noDelaySessionOptions(options.baseUrl), ...deepJsonOptions });
 }
 
 function jobSpec(job: BatchJob): JobSpec {

@@ -7,6 +7,7 @@ import { CompletionBatcher } from "./completion-batcher.js";
 import { HandlerSlots } from "./handler-slots.js";
 import { deepJsonOptions } from "../client.js";
 import { durationFromMillis, millisFromDuration } from "../duration.js";
+import { noDelaySessionOptions } from "../no-delay.js";
 import { jsonFromValue, valueFromJson, type JsonValue } from "../json.js";
 import { IllegalStateError, JobAbortedError, NonRetryableError, RetryAfterError, type AbortReason } from "./errors.js";
 import type { JobContext, JobHandler } from "./job-context.js";
@@ -113,7 +114,11 @@ export class Worker {
     this.#options = { concurrency: 10, reportRetryMs: 60_000, ...options };
     this.#handlerSlots = new HandlerSlots(this.#options.concurrency);
     this.#log = options.logger ?? silentLogger;
-    this.#sessions = new Http2SessionManager(options.baseUrl, { pingIntervalMs: 5_000, pingTimeoutMs: 5_000 });
+    this.#sessions = new Http2SessionManager(
+      options.baseUrl,
+      { pingIntervalMs: 5_000, pingTimeoutMs: 5_000 },
+      noDelaySessionOptions(options.baseUrl),
+    );
     const transport: Transport = createGrpcTransport({ baseUrl: options.baseUrl, sessionManager: this.#sessions, ...deepJsonOptions });
     this.#client = createClient(WorkerService, transport);
     this.#completions = new CompletionBatcher(

@@ -53,7 +53,8 @@ export async function listenHttp1AndH2c(handler: DualHandler, host: string, port
     session.once("close", () => sessions.delete(session));
   });
 
-  const server = net.createServer((socket) => {
+  // No Nagle: small frames (a lease, a unary answer) must leave at once, not wait for an ACK.
+  const server = net.createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
