@@ -4,6 +4,8 @@ import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { JobSpecSchema, type Job, type JobSpec, type JobState } from "./gen/jobwire/v1/job_pb.js";
 import { QueueService } from "./gen/jobwire/v1/queue_service_pb.js";
+import { EventService, type Event } from "./gen/jobwire/v1/event_service_pb.js";
+import { streamEvents, type StreamEventsOptions } from "./event-stream.js";
 import { durationFromMillis } from "./duration.js";
 import { noDelaySessionOptions } from "./no-delay.js";
 import { valueFromJson, type JsonValue } from "./json.js";
@@ -75,9 +77,20 @@ export interface ListJobsOptions {
 export class JobwireClient {
   /** The generated client, for anything the helpers do not cover. */
   readonly raw: Client<typeof QueueService>;
+  /** The generated EventService client. */
+  readonly events: Client<typeof EventService>;
 
   constructor(transport: Transport) {
     this.raw = createClient(QueueService, transport);
+    this.events = createClient(EventService, transport);
+  }
+
+  /**
+   * Lifecycle events as an async iterator that reconnects by itself and resumes after the
+   * last event delivered: `for await (const event of client.streamEvents({ jobIds: [id] }))`.
+   */
+  streamEvents(options: StreamEventsOptions = {}): AsyncGenerator<Event> {
+    return streamEvents(this.events, options);
   }
 
   /** Enqueues one job and returns it as stored. */

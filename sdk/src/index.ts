@@ -5,6 +5,8 @@
 export { createJobwireClient, JobwireClient, transportFor } from "./client.js";
 export type { BatchJob, ConnectionOptions, EnqueueOptions, ListJobsOptions } from "./client.js";
 export type { JsonValue } from "./json.js";
+export type { StreamEventsOptions } from "./event-stream.js";
+export { EventType, type Event } from "./gen/jobwire/v1/event_service_pb.js";
 export { Worker } from "./worker/worker.js";
 export type { ShutdownOptions, ShutdownReport, WorkerLogger, WorkerOptions } from "./worker/worker.js";
 export type { JobContext, JobHandler } from "./worker/job-context.js";

@@ -2,12 +2,15 @@ import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "@jobwire/sdk/gen/grpc/health/v1/health_pb";
 import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 import { WorkerService } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
+import { EventService } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
 import { pathToFileURL } from "node:url";
 import { configFromEnv, type ServerConfig } from "./config.js";
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "./db/embedded-postgres.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
 import { NotificationListener } from "./dispatch/notification-listener.js";
 import { Wakeups } from "./dispatch/wakeups.js";
+import { EventSignal } from "./events/event-signal.js";
+import { eventServiceImpl } from "./rpc/event-service.js";
 import { listenHttp1AndH2c, type DualHandler } from "./http/listener.js";
 import { probeHandler } from "./http/probes.js";
 import type { Principal } from "./jobs/principal.js";
@@ -71,9 +74,11 @@ async function serve(
     { cancelGraceMs: config.cancelGraceMs, fallbackPollMs: config.fallbackPollMs },
     logger.child({ component: "maintenance" }),
   );
+  const eventSignal = new EventSignal();
   const wakeups = new Wakeups(
     db.pool,
     {
+      eventsCommitted: () => eventSignal.wake(),
       jobsReady: (queue) => dispatcher.wake(queue),
       dueAt: (epochMs) => maintenance.dueAt(epochMs),
       workerNotice: (notice) => dispatcher.onWorkerNotice(notice),
@@ -88,7 +93,9 @@ async function serve(
       onReady: (queue) => dispatcher.wake(queue),
       onScheduled: (epochMs) => maintenance.dueAt(epochMs),
       onWorkerNotice: (notice) => dispatcher.onWorkerNotice(notice),
+      onEvents: () => eventSignal.wake(),
       onResync: () => {
+        eventSignal.wake();
         dispatcher.wake();
         maintenance.runSoon();
       },
@@ -125,6 +132,7 @@ async function serve(
         maxBatchSize: config.maxBatchSize,
         jobsReady: (queues) => wakeups.jobsReady(queues),
         jobScheduled: (runAt) => wakeups.jobScheduled(runAt),
+        eventsCommitted: () => wakeups.eventsCommitted(),
         cancelRequested: (lease, jobId, reason) => {
           wakeups.workerNotice({ type: "cancel", worker: lease.workerId, job: jobId, lease_token: lease.leaseToken, reason });
           // If the worker has not stopped by then, the lease is revoked.
@@ -139,8 +147,15 @@ async function serve(
         shutdownSignal: shutdown.signal,
         keepAliveMs: config.keepAliveMs,
       }));
+      router.service(EventService, eventServiceImpl({
+        db,
+        signal: eventSignal,
+        shutdownSignal: shutdown.signal,
+        keepAliveMs: config.keepAliveMs,
+        recheckMs: Math.min(config.fallbackPollMs, 1_000),
+      }));
       router.service(Health, healthServiceImpl({
-        services: [QueueService.typeName, WorkerService.typeName],
+        services: [QueueService.typeName, WorkerService.typeName, EventService.typeName],
         isReady,
         shutdownSignal: shutdown.signal,
       }));

@@ -191,6 +191,7 @@ export class Dispatcher {
       stream.outstanding.set(job.id, job.leaseToken);
       this.#holders.set(job.id, stream);
     }
+    if (jobs.length > 0) this.#wakeups?.eventsCommitted();
     // One message for the whole claim: one frame and one write instead of one per job.
     if (jobs.length === 1) stream.send({ case: "lease", value: leaseMessage(jobs[0]!) });
     if (jobs.length > 1) stream.send({ case: "leaseBatch", value: { leases: jobs.map(leaseMessage) } });

@@ -9,6 +9,8 @@ export const channels = {
   scheduled: "jobwire_scheduled",
   /** Payload: JSON {@link WorkerNotice} for the replica holding a worker's stream. */
   worker: "jobwire_worker",
+  /** Payload: none. Events may have committed: event streams read again. */
+  events: "jobwire_events",
 } as const;
 
 /** A message for the worker stream named by `worker`, on whichever replica holds it. */
@@ -22,6 +24,7 @@ export interface NotificationHandlers {
   onReady(queue: string): void;
   onScheduled(runAtEpochMs: number): void;
   onWorkerNotice(notice: WorkerNotice): void;
+  onEvents(): void;
   /** After (re)connecting: notifications may have been missed, so look at the rows again. */
   onResync(): void;
 }
@@ -57,7 +60,7 @@ export class NotificationListener {
     });
     client.on("end", () => this.#reconnectLater(client));
     await client.connect();
-    await client.query(`LISTEN ${channels.ready}; LISTEN ${channels.scheduled}; LISTEN ${channels.worker};`);
+    await client.query(`LISTEN ${channels.ready}; LISTEN ${channels.scheduled}; LISTEN ${channels.worker}; LISTEN ${channels.events};`);
     this.#client = client;
     this.#failures = 0;
     this.handlers.onResync();
@@ -82,6 +85,7 @@ export class NotificationListener {
       if (channel === channels.ready) this.handlers.onReady(payload);
       else if (channel === channels.scheduled) this.handlers.onScheduled(Number(payload));
       else if (channel === channels.worker) this.handlers.onWorkerNotice(JSON.parse(payload) as WorkerNotice);
+      else if (channel === channels.events) this.handlers.onEvents();
     } catch (error) {
       this.log.error({ err: error, channel }, "handling a notification failed");
     }

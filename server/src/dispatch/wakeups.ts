@@ -11,6 +11,8 @@ export interface LocalWakeTargets {
   dueAt(epochMs: number): void;
   /** A notice for a worker stream; returns false when the stream is not on this replica. */
   workerNotice(notice: WorkerNotice): boolean;
+  /** Events committed: wake this replica's event streams. */
+  eventsCommitted(): void;
 }
 
 /**
@@ -27,6 +29,7 @@ export class Wakeups {
   #readyQueues = new Set<string>();
   #earliestScheduled = Number.POSITIVE_INFINITY;
   #notices: WorkerNotice[] = [];
+  #events = false;
   #sending = false;
 
   constructor(
@@ -35,13 +38,23 @@ export class Wakeups {
     private readonly log: Logger,
   ) {}
 
+  /**
+   * A commit wrote events (every change of a job does): event streams here and on the
+   * other replicas read again. The other methods call it too, for the changes they announce.
+   */
+  eventsCommitted(): void {
+    this.local.eventsCommitted();
+    this.#events = true;
+    this.#flush();
+  }
+
   /** Jobs of these queues became pending. */
   jobsReady(queues: Iterable<string>): void {
     for (const queue of queues) {
       this.local.jobsReady(queue);
       this.#readyQueues.add(queue);
     }
-    this.#flush();
+    this.eventsCommitted();
   }
 
   /** A job was scheduled to run at `runAt`. */
@@ -49,7 +62,7 @@ export class Wakeups {
     const epochMs = runAt.getTime();
     this.local.dueAt(epochMs);
     this.#earliestScheduled = Math.min(this.#earliestScheduled, epochMs);
-    this.#flush();
+    this.eventsCommitted();
   }
 
   /**
@@ -63,6 +76,7 @@ export class Wakeups {
 
   /** Delivers a notice to its worker stream, here or on another replica. */
   workerNotice(notice: WorkerNotice): void {
+    if (notice.type !== "drain") this.eventsCommitted();
     if (this.local.workerNotice(notice)) return;
     this.#notices.push(notice);
     this.#flush();
@@ -90,15 +104,18 @@ export class Wakeups {
     const queues = [...this.#readyQueues];
     const scheduled = this.#earliestScheduled;
     const notices = this.#notices;
-    if (queues.length === 0 && scheduled === Number.POSITIVE_INFINITY && notices.length === 0) return;
+    const events = this.#events;
+    if (queues.length === 0 && scheduled === Number.POSITIVE_INFINITY && notices.length === 0 && !events) return;
     this.#readyQueues = new Set();
     this.#earliestScheduled = Number.POSITIVE_INFINITY;
     this.#notices = [];
+    this.#events = false;
     this.#sending = true;
     const payloads: [string, string][] = [
       ...queues.map((queue): [string, string] => [channels.ready, queue]),
       ...(scheduled === Number.POSITIVE_INFINITY ? [] : [[channels.scheduled, String(scheduled)] as [string, string]]),
       ...notices.map((notice): [string, string] => [channels.worker, JSON.stringify(notice)]),
+      ...(events ? [[channels.events, ""] as [string, string]] : []),
     ];
     this.pool
       .query("SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)", [payloads.map((p) => p[0]), payloads.map((p) => p[1])])

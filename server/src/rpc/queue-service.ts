@@ -33,6 +33,8 @@ export interface QueueServiceDeps {
   jobsReady(queues: Iterable<string>): void;
   /** Called after a commit that scheduled a job for `runAt`. */
   jobScheduled(runAt: Date): void;
+  /** Called after any other commit that wrote events: event streams read again. */
+  eventsCommitted(): void;
   /** Called after a commit that requested the cancel of a running job: tell its worker. */
   cancelRequested(lease: { workerId: string; leaseToken: string }, jobId: string, reason: string): void;
 }
@@ -99,6 +101,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       checkStorableString(request.reason, "reason");
       const outcome = await cancelJob(db, deps.principalOf(context.requestHeader), id, request.reason);
       if (outcome.requestedLease) deps.cancelRequested(outcome.requestedLease, id, request.reason);
+      else deps.eventsCommitted();
       return { job: jobMessage(outcome.job) };
     },
 

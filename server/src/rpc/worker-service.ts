@@ -141,6 +141,7 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
       const lease = leaseKey(request.lease, "lease");
       const progress = jsonTextFromValue(request.progress, "progress", limits.progressMaxBytes);
       if (!(await jobProgressSet(db.pool, lease, progress))) await throwLeaseNotCurrent(db, lease);
+      wakeups.eventsCommitted();
       return {};
     },
 
@@ -151,6 +152,7 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
       const outcome = await jobPhaseComplete(db.pool, lease, phase, result);
       if (outcome === "unknown_phase") throw invalidArgument("phase", `job ${lease.jobId} declares no phase ${JSON.stringify(phase)}`);
       if (outcome === "lost") await throwLeaseNotCurrent(db, lease);
+      if (outcome === "applied") wakeups.eventsCommitted();
       return {};
     },
 

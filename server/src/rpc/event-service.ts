@@ -1,0 +1,97 @@
+import type { ServiceImpl } from "@connectrpc/connect";
+import { EventService, type EventFilter } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
+import type { EventSignal } from "../events/event-signal.js";
+import type { Database } from "../store/orm.js";
+import { eventCursorNow, eventSelectAfter, startOfLog, type EventCursor, type EventFilterRow } from "../store/sql/event-select.js";
+import { invalidArgument } from "./connect-errors.js";
+import { decodeEventCursor, encodeEventCursor, eventMessage, eventTypeName } from "./event-message.js";
+import { checkName } from "./validate-job-spec.js";
+
+/** What the EventService handlers need. */
+export interface EventServiceDeps {
+  db: Database;
+  /** Woken when events may have committed, here or on another replica. */
+  signal: EventSignal;
+  /** Aborted when the server shuts down: streams end, clients resume from their cursor. */
+  shutdownSignal: AbortSignal;
+  /** How often an idle stream says something. */
+  keepAliveMs: number;
+  /** Longest time a caught-up stream waits before reading again without a wake-up. */
+  recheckMs: number;
+}
+
+const readBatch = 500;
+const limits = { jobIds: 1000, queues: 100, pageSizeDefault: 100, pageSizeMax: 1000 };
+const jobIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/**
+ * The EventService handlers. Streams read the log from the database in batches (memory per
+ * stream is one batch, however far behind the client is) and wait for a wake-up when they
+ * have caught up.
+ */
+export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof EventService> {
+  const { db } = deps;
+  return {
+    async *streamEvents(request, context) {
+      const filter = filterFrom(request.filter);
+      let cursor: EventCursor;
+      if (request.start.case === "afterCursor") cursor = decodeEventCursor(request.start.value, "after_cursor");
+      else if (request.start.case === "fromOldest") cursor = startOfLog;
+      else cursor = await eventCursorNow(db.pool);
+      const done = AbortSignal.any([context.signal, deps.shutdownSignal]);
+      yield { message: { case: "keepAlive", value: { cursor: encodeEventCursor(cursor) } } };
+      let lastSent = Date.now();
+      while (!done.aborted) {
+        const seen = deps.signal.generation;
+        const events = await eventSelectAfter(db.pool, cursor, filter, readBatch);
+        for (const event of events) {
+          yield { message: { case: "event", value: eventMessage(event) } };
+          cursor = event.cursor;
+        }
+        if (events.length > 0) lastSent = Date.now();
+        if (events.length === readBatch) continue;
+        const waitMs = Math.max(0, Math.min(deps.recheckMs, lastSent + deps.keepAliveMs - Date.now()));
+        const woken = await deps.signal.waitAfter(seen, waitMs, done);
+        if (!woken && !done.aborted && Date.now() - lastSent >= deps.keepAliveMs) {
+          yield { message: { case: "keepAlive", value: { cursor: encodeEventCursor(cursor) } } };
+          lastSent = Date.now();
+        }
+      }
+    },
+
+    async listEvents(request) {
+      const filter = filterFrom(request.filter);
+      const pageSize = request.pageSize || limits.pageSizeDefault;
+      if (pageSize < 1 || pageSize > limits.pageSizeMax) {
+        throw invalidArgument("page_size", `must be between 0 and ${limits.pageSizeMax}`);
+      }
+      const after = request.pageToken ? decodeEventCursor(request.pageToken, "page_token") : startOfLog;
+      const events = await eventSelectAfter(db.pool, after, filter, pageSize);
+      const last = events.at(-1);
+      return {
+        events: events.map(eventMessage),
+        nextPageToken: events.length === pageSize && last ? encodeEventCursor(last.cursor) : "",
+      };
+    },
+  };
+}
+
+function filterFrom(filter: EventFilter | undefined): EventFilterRow {
+  const jobIds = filter?.jobIds ?? [];
+  const queues = filter?.queues ?? [];
+  if (jobIds.length > limits.jobIds) throw invalidArgument("filter.job_ids", `must have at most ${limits.jobIds} entries`);
+  if (queues.length > limits.queues) throw invalidArgument("filter.queues", `must have at most ${limits.queues} entries`);
+  return {
+    jobIds: jobIds.map((id, index) => {
+      const normalized = id.toLowerCase();
+      if (!jobIdPattern.test(normalized)) throw invalidArgument(`filter.job_ids[${index}]`, "must be a job id (a UUID)");
+      return normalized;
+    }),
+    queues: queues.map((queue, index) => checkName(queue, `filter.queues[${index}]`)),
+    types: (filter?.types ?? []).map((type, index) => {
+      const name = eventTypeName(type);
+      if (!name) throw invalidArgument(`filter.types[${index}]`, "must be an event type other than UNSPECIFIED");
+      return name;
+    }),
+  };
+}
