@@ -12,6 +12,8 @@ import { Wakeups } from "./dispatch/wakeups.js";
 import { EventSignal } from "./events/event-signal.js";
 import { eventServiceImpl } from "./rpc/event-service.js";
 import { listenHttp1AndH2c, type DualHandler } from "./http/listener.js";
+import { eventSourceHandler } from "./http/event-source.js";
+import { plainHttpRoutes } from "./http/plain-routes.js";
 import { probeHandler } from "./http/probes.js";
 import type { Principal } from "./jobs/principal.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -160,7 +162,14 @@ async function serve(
         shutdownSignal: shutdown.signal,
       }));
     },
-    fallback: probeHandler({ isReady }) as never,
+    fallback: plainHttpRoutes(probeHandler({ isReady }), eventSourceHandler({
+      db,
+      signal: eventSignal,
+      shutdownSignal: shutdown.signal,
+      keepAliveMs: config.keepAliveMs,
+      recheckMs: Math.min(config.fallbackPollMs, 1_000),
+      log: logger.child({ component: "sse" }),
+    })) as never,
   }) as unknown as DualHandler;
   const listener = await listenHttp1AndH2c(handler, config.host, config.port);
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;

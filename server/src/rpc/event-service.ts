@@ -2,6 +2,7 @@ import type { ServiceImpl } from "@connectrpc/connect";
 import { EventService, type EventFilter } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
 import type { EventSignal } from "../events/event-signal.js";
 import type { Database } from "../store/orm.js";
+import { eventFeed } from "../events/event-feed.js";
 import { eventCursorNow, eventSelectAfter, startOfLog, type EventCursor, type EventFilterRow } from "../store/sql/event-select.js";
 import { invalidArgument } from "./connect-errors.js";
 import { decodeEventCursor, encodeEventCursor, eventMessage, eventTypeName } from "./event-message.js";
@@ -20,14 +21,11 @@ export interface EventServiceDeps {
   recheckMs: number;
 }
 
-const readBatch = 500;
 const limits = { jobIds: 1000, queues: 100, pageSizeDefault: 100, pageSizeMax: 1000 };
 const jobIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
- * The EventService handlers. Streams read the log from the database in batches (memory per
- * stream is one batch, however far behind the client is) and wait for a wake-up when they
- * have caught up.
+ * The EventService handlers; streams are {@link eventFeed}s.
  */
 export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof EventService> {
   const { db } = deps;
@@ -39,23 +37,10 @@ export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof Eve
       else if (request.start.case === "fromOldest") cursor = startOfLog;
       else cursor = await eventCursorNow(db.pool);
       const done = AbortSignal.any([context.signal, deps.shutdownSignal]);
-      yield { message: { case: "keepAlive", value: { cursor: encodeEventCursor(cursor) } } };
-      let lastSent = Date.now();
-      while (!done.aborted) {
-        const seen = deps.signal.generation;
-        const events = await eventSelectAfter(db.pool, cursor, filter, readBatch);
-        for (const event of events) {
-          yield { message: { case: "event", value: eventMessage(event) } };
-          cursor = event.cursor;
-        }
-        if (events.length > 0) lastSent = Date.now();
-        if (events.length === readBatch) continue;
-        const waitMs = Math.max(0, Math.min(deps.recheckMs, lastSent + deps.keepAliveMs - Date.now()));
-        const woken = await deps.signal.waitAfter(seen, waitMs, done);
-        if (!woken && !done.aborted && Date.now() - lastSent >= deps.keepAliveMs) {
-          yield { message: { case: "keepAlive", value: { cursor: encodeEventCursor(cursor) } } };
-          lastSent = Date.now();
-        }
+      const feed = eventFeed({ ...deps, pool: db.pool, filter, after: cursor, done });
+      for await (const item of feed) {
+        if ("event" in item) yield { message: { case: "event", value: eventMessage(item.event) } };
+        else yield { message: { case: "keepAlive", value: { cursor: encodeEventCursor(item.keepAlive) } } };
       }
     },
 
@@ -76,7 +61,8 @@ export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof Eve
   };
 }
 
-function filterFrom(filter: EventFilter | undefined): EventFilterRow {
+/** Validates an event filter (from StreamEvents, ListEvents or the SSE query string). */
+export function filterFrom(filter: Pick<EventFilter, "jobIds" | "queues" | "types"> | undefined): EventFilterRow {
   const jobIds = filter?.jobIds ?? [];
   const queues = filter?.queues ?? [];
   if (jobIds.length > limits.jobIds) throw invalidArgument("filter.job_ids", `must have at most ${limits.jobIds} entries`);

@@ -1,0 +1,51 @@
+import type pg from "pg";
+import { eventSelectAfter, type EventCursor, type EventFilterRow, type EventRow } from "../store/sql/event-select.js";
+import type { EventSignal } from "./event-signal.js";
+
+/** What {@link eventFeed} yields: the next event, or a keep-alive with the current position. */
+export type FeedItem = { event: EventRow } | { keepAlive: EventCursor };
+
+/** Options of {@link eventFeed}. */
+export interface EventFeedOptions {
+  pool: pg.Pool;
+  signal: EventSignal;
+  filter: EventFilterRow;
+  /** Where to start (exclusive). */
+  after: EventCursor;
+  /** Ends the feed. */
+  done: AbortSignal;
+  /** How often an idle feed yields a keep-alive. */
+  keepAliveMs: number;
+  /** Longest wait before reading again without a wake-up. */
+  recheckMs: number;
+}
+
+const readBatch = 500;
+
+/**
+ * The live event log as an async iterator, shared by StreamEvents and the SSE endpoint:
+ * first a keep-alive carrying the starting position, then every matching event in commit
+ * order, read from the database in batches (memory stays one batch however far behind the
+ * reader is), waiting for a wake-up when caught up.
+ */
+export async function* eventFeed(options: EventFeedOptions): AsyncGenerator<FeedItem> {
+  let cursor = options.after;
+  yield { keepAlive: cursor };
+  let lastSent = Date.now();
+  while (!options.done.aborted) {
+    const seen = options.signal.generation;
+    const events = await eventSelectAfter(options.pool, cursor, options.filter, readBatch);
+    for (const event of events) {
+      yield { event };
+      cursor = event.cursor;
+    }
+    if (events.length > 0) lastSent = Date.now();
+    if (events.length === readBatch) continue;
+    const waitMs = Math.max(0, Math.min(options.recheckMs, lastSent + options.keepAliveMs - Date.now()));
+    const woken = await options.signal.waitAfter(seen, waitMs, options.done);
+    if (!woken && !options.done.aborted && Date.now() - lastSent >= options.keepAliveMs) {
+      yield { keepAlive: cursor };
+      lastSent = Date.now();
+    }
+  }
+}
