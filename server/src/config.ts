@@ -44,6 +44,15 @@ export interface ServerConfig {
   fallbackPollMs: number;
   /** `JOBWIRE_KEEPALIVE_MS`: how often an idle LeaseJobs stream sends a keep-alive. Default 15 s. */
   keepAliveMs: number;
+  /**
+   * `JOBWIRE_RETENTION_MS`: how long finished jobs are kept, unless their queue says
+   * otherwise (UpdateQueue). Default 7 days.
+   */
+  retentionMs: number;
+  /** `JOBWIRE_EVENT_RETENTION_MS`: how long lifecycle events are kept. Default 30 days. */
+  eventRetentionMs: number;
+  /** `JOBWIRE_RETENTION_INTERVAL_MS`: how often retention runs. Default 60 s. */
+  retentionIntervalMs: number;
 }
 
 /** The documented defaults, also used by tests that start servers in-process. */
@@ -62,6 +71,9 @@ export const defaultServerConfig: ServerConfig = {
   cancelGraceMs: 30_000,
   fallbackPollMs: 5_000,
   keepAliveMs: 15_000,
+  retentionMs: 7 * 86_400_000,
+  eventRetentionMs: 30 * 86_400_000,
+  retentionIntervalMs: 60_000,
 };
 
 /** Reads the configuration from `env`, failing loudly on values that do not parse. */
@@ -82,6 +94,9 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     cancelGraceMs: intFromEnv(env, "JOBWIRE_CANCEL_GRACE_MS", d.cancelGraceMs, 0, 86_400_000),
     fallbackPollMs: intFromEnv(env, "JOBWIRE_FALLBACK_POLL_MS", d.fallbackPollMs, 10, 3_600_000),
     keepAliveMs: intFromEnv(env, "JOBWIRE_KEEPALIVE_MS", d.keepAliveMs, 10, 3_600_000),
+    retentionMs: intFromEnv(env, "JOBWIRE_RETENTION_MS", d.retentionMs, 1_000, 3650 * 86_400_000),
+    eventRetentionMs: intFromEnv(env, "JOBWIRE_EVENT_RETENTION_MS", d.eventRetentionMs, 1_000, 3650 * 86_400_000),
+    retentionIntervalMs: intFromEnv(env, "JOBWIRE_RETENTION_INTERVAL_MS", d.retentionIntervalMs, 10, 86_400_000),
   };
 }
 

@@ -73,7 +73,13 @@ async function serve(
   const dispatcher = new Dispatcher(db.pool, logger.child({ component: "dispatcher" }));
   const maintenance = new MaintenanceLoop(
     db.pool,
-    { cancelGraceMs: config.cancelGraceMs, fallbackPollMs: config.fallbackPollMs },
+    {
+      cancelGraceMs: config.cancelGraceMs,
+      fallbackPollMs: config.fallbackPollMs,
+      retentionMs: config.retentionMs,
+      eventRetentionMs: config.eventRetentionMs,
+      retentionIntervalMs: config.retentionIntervalMs,
+    },
     logger.child({ component: "maintenance" }),
   );
   const eventSignal = new EventSignal();

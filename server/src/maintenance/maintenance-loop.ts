@@ -3,6 +3,7 @@ import type { Wakeups } from "../dispatch/wakeups.js";
 import type { Logger } from "../logger.js";
 import { jobEndAttempts, mayHaveMore, type AttemptFailure, type AttemptSelector } from "../store/sql/job-end-attempt.js";
 import { jobNextWakeupMs, jobPromoteDue } from "../store/sql/job-schedule.js";
+import { eventDeleteExpired, jobDeleteExpired } from "../store/sql/retention.js";
 
 /** Options of {@link MaintenanceLoop}. */
 export interface MaintenanceOptions {
@@ -10,13 +11,21 @@ export interface MaintenanceOptions {
   cancelGraceMs: number;
   /** Longest sleep between passes when nothing is due: the slow fallback poll. */
   fallbackPollMs: number;
+  /** Finished jobs older than this (unless their queue says otherwise) are deleted. */
+  retentionMs: number;
+  /** Events older than this are deleted. */
+  eventRetentionMs: number;
+  /** Retention runs at most this often. */
+  retentionIntervalMs: number;
 }
 
 const promoteBatchSize = 1000;
+const retentionBatchSize = 1000;
 
 /**
- * Acts on time: makes due scheduled jobs pending, and ends running attempts whose lease
- * expired, whose execution deadline passed, or whose cancel grace period ran out. It sleeps
+ * Acts on time: makes due scheduled jobs pending; ends running attempts whose lease
+ * expired, whose execution deadline passed, or whose cancel grace period ran out; and,
+ * every `retentionIntervalMs`, deletes finished jobs and events past their retention. It sleeps
  * until the next such moment (asked of the database, whose clock all times use), is woken
  * earlier when a job is scheduled sooner, and polls slowly as a fallback. Every replica runs
  * one; their statements skip each other's locked rows, so each job is handled once.
@@ -27,6 +36,7 @@ export class MaintenanceLoop {
   #running: Promise<void> | undefined;
   #again = false;
   #stopped = false;
+  #retentionDueAt = 0;
 
   #wakeups: Wakeups | undefined;
 
@@ -85,7 +95,8 @@ export class MaintenanceLoop {
         nextMs = this.options.fallbackPollMs;
       }
     } while (this.#again && !this.#stopped);
-    if (this.#armedAt === Number.POSITIVE_INFINITY) this.#arm(nextMs);
+    // Sooner than a timer armed during the pass (dueAt may have armed a later one), never later.
+    this.dueAt(Date.now() + nextMs);
   }
 
   /** One pass; returns milliseconds until the next thing is due (capped by the poll). */
@@ -104,11 +115,33 @@ export class MaintenanceLoop {
     await this.#endAll({ by: "expired" }, {
       cause: "lease_expired", message: "lease expired: no heartbeat within the lease timeout", retryable: true,
     });
+    await this.#retention();
     const next = await jobNextWakeupMs(this.pool, this.options.cancelGraceMs);
-    const candidates = [next.scheduled, next.running, this.options.fallbackPollMs].filter((ms): ms is number => ms !== null);
+    const untilRetention = Math.max(0, this.#retentionDueAt - Date.now());
+    const candidates = [next.scheduled, next.running, this.options.fallbackPollMs, untilRetention].filter((ms): ms is number => ms !== null);
     // A few milliseconds late rather than early: a timer that fires before the row is due
     // would just run an empty pass and re-arm.
     return Math.max(0, Math.min(...candidates) + 2);
+  }
+
+  /**
+   * Deletes finished jobs past their retention (each with a DELETED event) and events past
+   * theirs, in bounded batches, at most every `retentionIntervalMs`.
+   */
+  async #retention(): Promise<void> {
+    if (Date.now() < this.#retentionDueAt) return;
+    this.#retentionDueAt = Date.now() + this.options.retentionIntervalMs;
+    let deleted = 0;
+    for (;;) {
+      const batch = await jobDeleteExpired(this.pool, this.options.retentionMs, retentionBatchSize);
+      deleted += batch;
+      if (batch < retentionBatchSize || this.#stopped) break;
+    }
+    if (deleted > 0) {
+      this.log.info({ jobs: deleted }, "deleted finished jobs past their retention");
+      this.#wakeups?.eventsCommitted();
+    }
+    while ((await eventDeleteExpired(this.pool, this.options.eventRetentionMs, retentionBatchSize * 5)) === retentionBatchSize * 5 && !this.#stopped);
   }
 
   async #endAll(selector: AttemptSelector, failure: AttemptFailure): Promise<void> {

@@ -20,6 +20,7 @@ const eventTypes: Record<string, EventType> = {
   timeout: EventType.TIMEOUT,
   released: EventType.RELEASED,
   retried: EventType.RETRIED,
+  deleted: EventType.DELETED,
 };
 
 /** The stored name of a wire event type; undefined for UNSPECIFIED or unknown numbers. */

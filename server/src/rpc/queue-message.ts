@@ -19,6 +19,7 @@ export function queueMessage(row: QueueRow): Queue {
       },
       leaseTimeout: duration(row.leaseTimeoutMs),
       executionTimeout: duration(row.executionTimeoutMs),
+      retention: duration(row.retentionMs),
     },
     createdAt: timestampFromDate(row.createdAt),
     updatedAt: timestampFromDate(row.updatedAt),

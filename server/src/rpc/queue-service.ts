@@ -12,7 +12,7 @@ import { invalidArgument } from "./connect-errors.js";
 import { jobMessage, jobStateName } from "./job-message.js";
 import { checkStorableString } from "./json-value.js";
 import { decodePageToken, encodePageToken, filterFingerprint } from "./page-token.js";
-import { rfc3339FromTimestamp } from "./proto-time.js";
+import { millisFromDuration, rfc3339FromTimestamp } from "./proto-time.js";
 import { checkMetadata, checkName, newJobFromSpec } from "./validate-job-spec.js";
 import { jobSettingsFrom } from "./validate-job-settings.js";
 import { queueMessage } from "./queue-message.js";
@@ -116,7 +116,10 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       const name = checkName(request.name, "name");
       const defaults = request.defaults;
       const settings = jobSettingsFrom(defaults?.retryPolicy, defaults?.leaseTimeout, defaults?.executionTimeout, "defaults");
-      return { queue: queueMessage(await queueUpsertSettings(db.pool, name, settings)) };
+      const retentionMs = defaults?.retention
+        ? millisFromDuration(defaults.retention, "defaults.retention", 1_000, 3650 * 86_400_000)
+        : null;
+      return { queue: queueMessage(await queueUpsertSettings(db.pool, name, settings, retentionMs)) };
     },
 
     async retryJob(request, context) {

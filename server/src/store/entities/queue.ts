@@ -1,7 +1,7 @@
 import { defineEntity, p } from "@mikro-orm/core";
 
 /**
- * A queue (table `queue`, migrations 0001 and 0003); created on first use by Enqueue. Its
+ * A queue (table `queue`, migrations 0001, 0003 and 0005); created on first use by Enqueue. Its
  * defaults are null where the server's apply.
  */
 export const QueueEntity = defineEntity({
@@ -18,5 +18,6 @@ export const QueueEntity = defineEntity({
     backoffJitter: p.double().nullable(),
     leaseTimeoutMs: p.integer().nullable(),
     executionTimeoutMs: p.integer().nullable(),
+    retentionMs: p.bigint("number").nullable(),
   },
 });

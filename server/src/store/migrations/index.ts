@@ -2,6 +2,7 @@ import { Migration0001InitialSchema } from "./0001-initial-schema.js";
 import { Migration0002Leases } from "./0002-leases.js";
 import { Migration0003QueueDefaults } from "./0003-queue-defaults.js";
 import { Migration0004EventCommitOrder } from "./0004-event-commit-order.js";
+import { Migration0005Retention } from "./0005-retention.js";
 
 /**
  * Every migration, in order. Migrations are numbered, forward-only and never edited once
@@ -12,4 +13,5 @@ export const migrations = [
   { name: "0002-leases", class: Migration0002Leases },
   { name: "0003-queue-defaults", class: Migration0003QueueDefaults },
   { name: "0004-event-commit-order", class: Migration0004EventCommitOrder },
+  { name: "0005-retention", class: Migration0005Retention },
 ];

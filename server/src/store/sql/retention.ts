@@ -1,0 +1,46 @@
+import type { Queryable } from "../transaction.js";
+
+/**
+ * Deletes up to `limit` finished jobs (succeeded, failed, cancelled) that finished longer
+ * ago than their queue's retention (or `defaultRetentionMs`), with their phases, writing a
+ * `deleted` event for each in the same statement. Rows other replicas are deleting are
+ * skipped. Running, scheduled, pending and blocked jobs are never touched. Returns how many
+ * were deleted.
+ */
+export async function jobDeleteExpired(db: Queryable, defaultRetentionMs: number, limit: number): Promise<number> {
+  const result = await db.query({
+    name: "jobwire_job_delete_expired",
+    text: `WITH doomed AS (
+             SELECT j.id FROM job j LEFT JOIN queue q ON q.name = j.queue
+             WHERE j.state IN ('succeeded', 'failed', 'cancelled')
+               AND j.finished_at < clock_timestamp() - coalesce(q.retention_ms, $1::bigint) * interval '1 millisecond'
+             ORDER BY j.finished_at
+             LIMIT $2
+             FOR UPDATE OF j SKIP LOCKED
+           ),
+           deleted AS (
+             DELETE FROM job j USING doomed WHERE j.id = doomed.id RETURNING j.id, j.queue, j.attempt
+           )
+           INSERT INTO job_event (job_id, queue, type, attempt, data)
+           SELECT id, queue, 'deleted', attempt, '{}'::jsonb FROM deleted`,
+    values: [defaultRetentionMs, limit],
+  });
+  return result.rowCount ?? 0;
+}
+
+/**
+ * Deletes up to `limit` of the oldest events written longer ago than `retentionMs`. Looks
+ * only at the `limit` oldest rows (by id), so a log with nothing to prune costs one short
+ * index walk. Returns how many were deleted.
+ */
+export async function eventDeleteExpired(db: Queryable, retentionMs: number, limit: number): Promise<number> {
+  const result = await db.query({
+    name: "jobwire_event_delete_expired",
+    text: `DELETE FROM job_event WHERE id IN (
+             SELECT id FROM (SELECT id, at FROM job_event ORDER BY id LIMIT $2) AS oldest
+             WHERE at < clock_timestamp() - $1::bigint * interval '1 millisecond'
+           )`,
+    values: [retentionMs, limit],
+  });
+  return result.rowCount ?? 0;
+}
