@@ -41,9 +41,10 @@ export interface EventRow {
  * returned). The price: an open transaction delays the events of later ones until it ends.
  */
 export async function eventSelectAfter(db: Queryable, after: EventCursor, filter: EventFilterRow, limit: number): Promise<EventRow[]> {
-  const result = await db.query<{ tx_id: string; id: string; type: string; job_id: string; queue: string; attempt: number; at: Date | string; data: Record<string, unknown> }>({
+  const result = await db.query<{ tx_text: string; id_text: string; type: string; job_id: string; queue: string; attempt: number; at: Date | string; data: Record<string, unknown> }>({
     name: "jobwire_event_select_after",
-    text: `SELECT tx_id::text, id::text, type, job_id, queue, attempt, at, data
+    // The text forms get their own names: ORDER BY would otherwise sort by them, as text.
+    text: `SELECT tx_id::text AS tx_text, id::text AS id_text, type, job_id, queue, attempt, at, data
            FROM job_event
            WHERE (tx_id, id) > ($1::xid8, $2::bigint)
              AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -55,7 +56,7 @@ export async function eventSelectAfter(db: Queryable, after: EventCursor, filter
     values: [after.txId, after.id, filter.jobIds, filter.queues, filter.types, limit],
   });
   return result.rows.map((row) => ({
-    cursor: { txId: row.tx_id, id: row.id },
+    cursor: { txId: row.tx_text, id: row.id_text },
     type: row.type,
     jobId: row.job_id,
     queue: row.queue,
