@@ -110,6 +110,25 @@ describe("StreamEvents", () => {
   });
 });
 
+describe("job snapshots", () => {
+  it("attach the job as it is now to each event when asked", async () => {
+    const job = await client.enqueue("snapshots", "k", { v: 1 }, { delayMs: 60_000 });
+    await client.cancelJob(job.id, "done with it");
+    const abort = new AbortController();
+    const stream = client.streamEvents({ jobIds: [job.id], fromOldest: true, includeJob: true, signal: abort.signal });
+    const [enqueued, cancelled] = await take(stream, 2);
+    abort.abort();
+    // Both carry the job as it is when read: already cancelled.
+    expect(enqueued!.job?.id).toBe(job.id);
+    expect(enqueued!.job?.cancelReason).toBe("done with it");
+    expect(cancelled!.job?.cancelReason).toBe("done with it");
+    const plain = client.streamEvents({ jobIds: [job.id], fromOldest: true });
+    const [withoutJob] = await take(plain, 1);
+    await plain.return(undefined);
+    expect(withoutJob!.job).toBeUndefined();
+  });
+});
+
 describe("ListEvents", () => {
   it("pages through a job's history oldest first, each event once", async () => {
     const job = await client.enqueue("history", "k", null, { delayMs: 60_000 });

@@ -13,6 +13,8 @@ export interface StreamEventsOptions {
   afterCursor?: string;
   /** Start with the oldest retained event instead of now. */
   fromOldest?: boolean;
+  /** Attach each event's job as it is when the event is read. */
+  includeJob?: boolean;
   /** Ends the iteration. */
   signal?: AbortSignal;
   /** Reconnect backoff after the stream drops: first delay and cap. Default 100 ms, 5 s. */
@@ -42,7 +44,8 @@ export async function* streamEvents(client: Client<typeof EventService>, options
         cursor !== undefined ? { case: "afterCursor" as const, value: cursor }
         : fromOldest ? { case: "fromOldest" as const, value: true }
         : { case: undefined };
-      for await (const response of client.streamEvents({ filter, start }, { signal: local.signal })) {
+      const request = { filter, start, includeJob: options.includeJob ?? false };
+      for await (const response of client.streamEvents(request, { signal: local.signal })) {
         failures = 0;
         if (response.message.case === "keepAlive") {
           cursor = response.message.value.cursor || cursor;

@@ -1,9 +1,14 @@
 import type pg from "pg";
 import { eventSelectAfter, type EventCursor, type EventFilterRow, type EventRow } from "../store/sql/event-select.js";
+import type { JobRow } from "../store/job-row.js";
+import { jobSelectByIds } from "../store/sql/job-select.js";
 import type { EventSignal } from "./event-signal.js";
 
-/** What {@link eventFeed} yields: the next event, or a keep-alive with the current position. */
-export type FeedItem = { event: EventRow } | { keepAlive: EventCursor };
+/**
+ * What {@link eventFeed} yields: the next event (with its job's current snapshot when asked
+ * for and the job still exists), or a keep-alive with the current position.
+ */
+export type FeedItem = { event: EventRow; job?: JobRow } | { keepAlive: EventCursor };
 
 /** Options of {@link eventFeed}. */
 export interface EventFeedOptions {
@@ -18,6 +23,8 @@ export interface EventFeedOptions {
   keepAliveMs: number;
   /** Longest wait before reading again without a wake-up. */
   recheckMs: number;
+  /** Attach each event's job as it is now. */
+  includeJob?: boolean;
 }
 
 const readBatch = 500;
@@ -35,8 +42,11 @@ export async function* eventFeed(options: EventFeedOptions): AsyncGenerator<Feed
   while (!options.done.aborted) {
     const seen = options.signal.generation;
     const events = await eventSelectAfter(options.pool, cursor, options.filter, readBatch);
+    const jobs = options.includeJob
+      ? new Map((await jobSelectByIds(options.pool, [...new Set(events.map((e) => e.jobId))])).map((job) => [job.id, job]))
+      : undefined;
     for (const event of events) {
-      yield { event };
+      yield { event, job: jobs?.get(event.jobId) };
       cursor = event.cursor;
     }
     if (events.length > 0) lastSent = Date.now();

@@ -2,7 +2,9 @@ import { create, type JsonObject } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { EventSchema, EventType, type Event } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
 import type { EventCursor, EventRow } from "../store/sql/event-select.js";
+import type { JobRow } from "../store/job-row.js";
 import { invalidArgument } from "./connect-errors.js";
+import { jobMessage } from "./job-message.js";
 
 /** Stored event type names and their wire enum. */
 const eventTypes: Record<string, EventType> = {
@@ -28,8 +30,8 @@ export function eventTypeName(type: EventType): string | undefined {
   return Object.keys(eventTypes).find((name) => eventTypes[name] === type);
 }
 
-/** The wire form of an event. */
-export function eventMessage(row: EventRow): Event {
+/** The wire form of an event, with its job's snapshot when given. */
+export function eventMessage(row: EventRow, job?: JobRow): Event {
   return create(EventSchema, {
     cursor: encodeEventCursor(row.cursor),
     type: eventTypes[row.type] ?? EventType.UNSPECIFIED,
@@ -38,6 +40,7 @@ export function eventMessage(row: EventRow): Event {
     attempt: row.attempt,
     at: timestampFromDate(row.at),
     data: row.data as JsonObject,
+    job: job ? jobMessage(job) : undefined,
   });
 }
 

@@ -37,9 +37,9 @@ export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof Eve
       else if (request.start.case === "fromOldest") cursor = startOfLog;
       else cursor = await eventCursorNow(db.pool);
       const done = AbortSignal.any([context.signal, deps.shutdownSignal]);
-      const feed = eventFeed({ ...deps, pool: db.pool, filter, after: cursor, done });
+      const feed = eventFeed({ ...deps, pool: db.pool, filter, after: cursor, done, includeJob: request.includeJob });
       for await (const item of feed) {
-        if ("event" in item) yield { message: { case: "event", value: eventMessage(item.event) } };
+        if ("event" in item) yield { message: { case: "event", value: eventMessage(item.event, item.job) } };
         else yield { message: { case: "keepAlive", value: { cursor: encodeEventCursor(item.keepAlive) } } };
       }
     },
@@ -54,7 +54,7 @@ export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof Eve
       const events = await eventSelectAfter(db.pool, after, filter, pageSize);
       const last = events.at(-1);
       return {
-        events: events.map(eventMessage),
+        events: events.map((event) => eventMessage(event)),
         nextPageToken: events.length === pageSize && last ? encodeEventCursor(last.cursor) : "",
       };
     },

@@ -15,3 +15,13 @@ export async function jobSelectById(db: Queryable, id: string, forUpdate: boolea
   const row = result.rows[0];
   return row && jobRowFromSql(row);
 }
+
+/** Reads jobs with their phases, by id; ids with no job are left out. */
+export async function jobSelectByIds(db: Queryable, ids: readonly string[]): Promise<JobRow[]> {
+  if (ids.length === 0) return [];
+  const result = await db.query<JobRow>(
+    `SELECT ${jobColumns}, ${jobPhasesColumn} FROM job j WHERE j.id = ANY($1::uuid[])`,
+    [ids],
+  );
+  return result.rows.map(jobRowFromSql);
+}
