@@ -190,6 +190,7 @@ async function serve(
       closing ??= (async () => {
         shutdown.abort();
         clearInterval(fallbackPoll);
+        wakeups.stop();
         // Worker streams end now, keeping their leases: the workers reconnect and adopt them.
         dispatcher.closeAll();
         try {

@@ -3,6 +3,9 @@ import type { Logger } from "../logger.js";
 import type { AttemptEndCause, EndedAttempt } from "../store/sql/job-end-attempt.js";
 import { channels, type WorkerNotice } from "./notification-listener.js";
 
+/** Longest delay before other replicas hear that events were committed here. */
+const eventsNotifyIntervalMs = 5;
+
 /** What to wake on this replica, without a round trip through Postgres. */
 export interface LocalWakeTargets {
   /** Jobs of `queue` became pending. */
@@ -30,6 +33,7 @@ export class Wakeups {
   #earliestScheduled = Number.POSITIVE_INFINITY;
   #notices: WorkerNotice[] = [];
   #events = false;
+  #eventsTimer: NodeJS.Timeout | undefined;
   #sending = false;
 
   constructor(
@@ -44,8 +48,20 @@ export class Wakeups {
    */
   eventsCommitted(): void {
     this.local.eventsCommitted();
-    this.#events = true;
-    this.#flush();
+    if (this.#events || this.#eventsTimer) return;
+    // Under load every statement writes events: tell the other replicas at most every
+    // few milliseconds rather than once per statement. Streams here were woken just above.
+    this.#eventsTimer = setTimeout(() => {
+      this.#eventsTimer = undefined;
+      this.#events = true;
+      this.#flush();
+    }, eventsNotifyIntervalMs);
+  }
+
+  /** Stops the pending events NOTIFY timer (shutdown). */
+  stop(): void {
+    clearTimeout(this.#eventsTimer);
+    this.#eventsTimer = undefined;
   }
 
   /** Jobs of these queues became pending. */

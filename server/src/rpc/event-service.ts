@@ -51,7 +51,9 @@ export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof Eve
         throw invalidArgument("page_size", `must be between 0 and ${limits.pageSizeMax}`);
       }
       const after = request.pageToken ? decodeEventCursor(request.pageToken, "page_token") : startOfLog;
-      const events = await eventSelectAfter(db.pool, after, filter, pageSize);
+      // History shows every committed event at once; only streams wait for older open
+      // transactions, to guarantee a resumed reader misses nothing.
+      const events = await eventSelectAfter(db.pool, after, filter, pageSize, false);
       const last = events.at(-1);
       return {
         events: events.map((event) => eventMessage(event)),

@@ -38,16 +38,24 @@ export interface EventRow {
  * ended: `tx_id < pg_snapshot_xmin(...)`. Every transaction with an id below the snapshot's
  * xmin has committed or aborted, so no event can later appear before the last one returned
  * (any still running transaction has an id at or above xmin, hence above every tx_id
- * returned). The price: an open transaction delays the events of later ones until it ends.
+ * returned). The price: an open transaction anywhere on the cluster delays the events of
+ * later ones until it ends. With `settledOnly: false` (history listings) every committed
+ * event is returned at once, in the same order, without that guarantee.
  */
-export async function eventSelectAfter(db: Queryable, after: EventCursor, filter: EventFilterRow, limit: number): Promise<EventRow[]> {
+export async function eventSelectAfter(
+  db: Queryable,
+  after: EventCursor,
+  filter: EventFilterRow,
+  limit: number,
+  settledOnly = true,
+): Promise<EventRow[]> {
   const result = await db.query<{ tx_text: string; id_text: string; type: string; job_id: string; queue: string; attempt: number; at: Date | string; data: Record<string, unknown> }>({
-    name: "jobwire_event_select_after",
+    name: settledOnly ? "jobwire_event_select_settled_after" : "jobwire_event_select_after",
     // The text forms get their own names: ORDER BY would otherwise sort by them, as text.
     text: `SELECT tx_id::text AS tx_text, id::text AS id_text, type, job_id, queue, attempt, at, data
            FROM job_event
            WHERE (tx_id, id) > ($1::xid8, $2::bigint)
-             AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+             ${settledOnly ? "AND tx_id < pg_snapshot_xmin(pg_current_snapshot())" : ""}
              AND (cardinality($3::uuid[]) = 0 OR job_id = ANY($3::uuid[]))
              AND (cardinality($4::text[]) = 0 OR queue = ANY($4::text[]))
              AND (cardinality($5::text[]) = 0 OR type = ANY($5::text[]))

@@ -444,7 +444,10 @@ export const EventService: GenService<{
     output: typeof StreamEventsResponseSchema;
   },
   /**
-   * Lists events matching a filter, oldest first, a page at a time.
+   * Lists committed events matching a filter, in commit-safe order, a page at a time. Unlike
+   * StreamEvents it does not wait for open transactions, so a page token resumed later can
+   * miss events of a transaction that was still open when the page was read: follow the
+   * stream, not the list, to see every event.
    *
    * @generated from rpc jobwire.v1.EventService.ListEvents
    */
