@@ -5,6 +5,7 @@ import type { Database } from "../store/orm.js";
 import { eventFeed } from "../events/event-feed.js";
 import { eventCursorNow, eventSelectAfter, startOfLog, type EventCursor, type EventFilterRow } from "../store/sql/event-select.js";
 import { invalidArgument } from "./connect-errors.js";
+import { checkJobId } from "./job-id.js";
 import { decodeEventCursor, encodeEventCursor, eventMessage, eventTypeName } from "./event-message.js";
 import { checkName } from "./validate-job-spec.js";
 
@@ -22,7 +23,6 @@ export interface EventServiceDeps {
 }
 
 const limits = { jobIds: 1000, queues: 100, pageSizeDefault: 100, pageSizeMax: 1000 };
-const jobIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * The EventService handlers; streams are {@link eventFeed}s.
@@ -70,11 +70,7 @@ export function filterFrom(filter: Pick<EventFilter, "jobIds" | "queues" | "type
   if (jobIds.length > limits.jobIds) throw invalidArgument("filter.job_ids", `must have at most ${limits.jobIds} entries`);
   if (queues.length > limits.queues) throw invalidArgument("filter.queues", `must have at most ${limits.queues} entries`);
   return {
-    jobIds: jobIds.map((id, index) => {
-      const normalized = id.toLowerCase();
-      if (!jobIdPattern.test(normalized)) throw invalidArgument(`filter.job_ids[${index}]`, "must be a job id (a UUID)");
-      return normalized;
-    }),
+    jobIds: jobIds.map((id, index) => checkJobId(id, `filter.job_ids[${index}]`)),
     queues: queues.map((queue, index) => checkName(queue, `filter.queues[${index}]`)),
     types: (filter?.types ?? []).map((type, index) => {
       const name = eventTypeName(type);

@@ -9,6 +9,7 @@ import { getJob, listJobs, type JobFilter } from "../jobs/read-jobs.js";
 import { retryJob } from "../jobs/retry-job.js";
 import type { Database } from "../store/orm.js";
 import { invalidArgument } from "./connect-errors.js";
+import { checkJobId, jobIdPattern } from "./job-id.js";
 import { jobMessage, jobStateName } from "./job-message.js";
 import { checkStorableString } from "./json-value.js";
 import { decodePageToken, encodePageToken, filterFingerprint } from "./page-token.js";
@@ -38,8 +39,6 @@ export interface QueueServiceDeps {
   /** Called after a commit that requested the cancel of a running job: tell its worker. */
   cancelRequested(lease: { workerId: string; leaseToken: string }, jobId: string, reason: string): void;
 }
-
-const jobIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * The QueueService handlers: validate at the edge, call the job state machine, answer
@@ -129,13 +128,6 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       return { job: jobMessage(row) };
     },
   };
-}
-
-function checkJobId(id: string, field: string): string {
-  if (id === "") throw invalidArgument(field, "is required");
-  const normalized = id.toLowerCase();
-  if (!jobIdPattern.test(normalized)) throw invalidArgument(field, "must be a job id (a UUID)");
-  return normalized;
 }
 
 function jobFilterFrom(request: ListJobsRequest): JobFilter {

@@ -20,6 +20,7 @@ import {
   type LeaseKey,
 } from "../store/sql/job-lease-report.js";
 import { invalidArgument } from "./connect-errors.js";
+import { checkJobId } from "./job-id.js";
 import { jobStateMessage } from "./job-message.js";
 import { checkStorableString, jsonTextFromValue } from "./json-value.js";
 import { durationFromMillis, millisFromDuration } from "./proto-time.js";
@@ -56,8 +57,6 @@ const reportOutcomes: Record<LeaseReportOutcome["kind"], ReportOutcome> = {
   lost: ReportOutcome.LEASE_LOST,
   not_found: ReportOutcome.NOT_FOUND,
 };
-
-const jobIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /**
  * The WorkerService handlers. LeaseJobs registers a stream with the dispatcher and yields
@@ -256,8 +255,7 @@ function leaseRef(lease: LeaseKey) {
 
 function leaseKey(ref: LeaseRef | undefined, field: string): LeaseKey {
   if (!ref) throw invalidArgument(field, "is required");
-  const jobId = ref.jobId.toLowerCase();
-  if (!jobIdPattern.test(jobId)) throw invalidArgument(`${field}.job_id`, "must be a job id (a UUID)");
+  const jobId = checkJobId(ref.jobId, `${field}.job_id`);
   if (ref.leaseToken <= 0n) throw invalidArgument(`${field}.lease_token`, "must be a lease token received in a Lease");
   return { jobId, leaseToken: ref.leaseToken.toString() };
 }
