@@ -53,6 +53,17 @@ export interface ServerConfig {
   eventRetentionMs: number;
   /** `JOBWIRE_RETENTION_INTERVAL_MS`: how often retention runs. Default 60 s. */
   retentionIntervalMs: number;
+  /**
+   * `JOBWIRE_WEBHOOK_ALLOW_CIDRS`: comma-separated CIDRs webhooks may reach although they
+   * are loopback, private or link-local (e.g. `127.0.0.1/32`). Default: none.
+   */
+  webhookAllowCidrs: string[];
+  /** `JOBWIRE_WEBHOOK_TIMEOUT_MS`: how long one delivery attempt may take. Default 10 s. */
+  webhookTimeoutMs: number;
+  /** `JOBWIRE_WEBHOOK_MAX_ATTEMPTS`: attempts before a delivery is given up. Default 10. */
+  webhookMaxAttempts: number;
+  /** `JOBWIRE_WEBHOOK_BACKOFF_MS`: delay before the first retry, doubling after. Default 1 s. */
+  webhookBackoffMs: number;
 }
 
 /** The documented defaults, also used by tests that start servers in-process. */
@@ -74,6 +85,10 @@ export const defaultServerConfig: ServerConfig = {
   retentionMs: 7 * 86_400_000,
   eventRetentionMs: 30 * 86_400_000,
   retentionIntervalMs: 60_000,
+  webhookAllowCidrs: [],
+  webhookTimeoutMs: 10_000,
+  webhookMaxAttempts: 10,
+  webhookBackoffMs: 1_000,
 };
 
 /** Reads the configuration from `env`, failing loudly on values that do not parse. */
@@ -97,6 +112,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     retentionMs: intFromEnv(env, "JOBWIRE_RETENTION_MS", d.retentionMs, 1_000, 3650 * 86_400_000),
     eventRetentionMs: intFromEnv(env, "JOBWIRE_EVENT_RETENTION_MS", d.eventRetentionMs, 1_000, 3650 * 86_400_000),
     retentionIntervalMs: intFromEnv(env, "JOBWIRE_RETENTION_INTERVAL_MS", d.retentionIntervalMs, 10, 86_400_000),
+    webhookAllowCidrs: (env.JOBWIRE_WEBHOOK_ALLOW_CIDRS ?? "").split(",").map((cidr) => cidr.trim()).filter(Boolean),
+    webhookTimeoutMs: intFromEnv(env, "JOBWIRE_WEBHOOK_TIMEOUT_MS", d.webhookTimeoutMs, 100, 300_000),
+    webhookMaxAttempts: intFromEnv(env, "JOBWIRE_WEBHOOK_MAX_ATTEMPTS", d.webhookMaxAttempts, 1, 100),
+    webhookBackoffMs: intFromEnv(env, "JOBWIRE_WEBHOOK_BACKOFF_MS", d.webhookBackoffMs, 1, 3_600_000),
   };
 }
 

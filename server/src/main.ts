@@ -11,6 +11,9 @@ import { NotificationListener } from "./dispatch/notification-listener.js";
 import { Wakeups } from "./dispatch/wakeups.js";
 import { EventSignal } from "./events/event-signal.js";
 import { eventServiceImpl } from "./rpc/event-service.js";
+import { AddressGuard } from "./webhooks/address-guard.js";
+import { DeliveryLoop } from "./webhooks/delivery-loop.js";
+import { WebhookSender } from "./webhooks/webhook-sender.js";
 import { listenHttp1AndH2c, type DualHandler } from "./http/listener.js";
 import { eventSourceHandler } from "./http/event-source.js";
 import { plainHttpRoutes } from "./http/plain-routes.js";
@@ -83,10 +86,27 @@ async function serve(
     logger.child({ component: "maintenance" }),
   );
   const eventSignal = new EventSignal();
+  const webhookSender = new WebhookSender(new AddressGuard(config.webhookAllowCidrs), config.webhookTimeoutMs);
+  const deliveries = new DeliveryLoop(
+    db.pool,
+    webhookSender,
+    {
+      concurrency: 16,
+      maxAttempts: config.webhookMaxAttempts,
+      backoffMs: config.webhookBackoffMs,
+      fallbackPollMs: config.fallbackPollMs,
+      attemptLeaseMs: config.webhookTimeoutMs * 3,
+    },
+    logger.child({ component: "webhooks" }),
+  );
   const wakeups = new Wakeups(
     db.pool,
     {
-      eventsCommitted: () => eventSignal.wake(),
+      eventsCommitted: () => {
+        eventSignal.wake();
+        // Events may have put deliveries in the outbox (the trigger on job_event).
+        deliveries.wake();
+      },
       jobsReady: (queue) => dispatcher.wake(queue),
       dueAt: (epochMs) => maintenance.dueAt(epochMs),
       workerNotice: (notice) => dispatcher.onWorkerNotice(notice),
@@ -101,7 +121,10 @@ async function serve(
       onReady: (queue) => dispatcher.wake(queue),
       onScheduled: (epochMs) => maintenance.dueAt(epochMs),
       onWorkerNotice: (notice) => dispatcher.onWorkerNotice(notice),
-      onEvents: () => eventSignal.wake(),
+      onEvents: () => {
+        eventSignal.wake();
+        deliveries.wake();
+      },
       onResync: () => {
         eventSignal.wake();
         dispatcher.wake();
@@ -112,6 +135,7 @@ async function serve(
   );
   await notifications.start();
   maintenance.start();
+  deliveries.start();
   // The slow fallback: now and then, recount every stream's leases and fill it, in case a
   // wake-up or a lease-ended notice was lost or a claim failed.
   const fallbackPoll = setInterval(() => {
@@ -141,6 +165,7 @@ async function serve(
         jobsReady: (queues) => wakeups.jobsReady(queues),
         jobScheduled: (runAt) => wakeups.jobScheduled(runAt),
         eventsCommitted: () => wakeups.eventsCommitted(),
+        webhookSender,
         cancelRequested: (lease, jobId, reason) => {
           wakeups.workerNotice({ type: "cancel", worker: lease.workerId, job: jobId, lease_token: lease.leaseToken, reason });
           // If the worker has not stopped by then, the lease is revoked.
@@ -197,6 +222,9 @@ async function serve(
           await listener.close(config.shutdownGraceMs);
         } finally {
           maintenance.stop();
+          // Deliveries in flight get a bounded time; one cut off is retried after restart.
+          await deliveries.stop(config.shutdownGraceMs);
+          await webhookSender.close().catch(() => undefined);
           await notifications.stop();
           await db.close().catch((error: unknown) => logger.error({ err: error }, "closing the database pool failed"));
           await embedded?.stop().catch((error: unknown) => logger.error({ err: error }, "stopping embedded postgres failed"));

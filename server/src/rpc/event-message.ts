@@ -23,6 +23,8 @@ const eventTypes: Record<string, EventType> = {
   released: EventType.RELEASED,
   retried: EventType.RETRIED,
   deleted: EventType.DELETED,
+  webhook_delivered: EventType.WEBHOOK_DELIVERED,
+  webhook_failed: EventType.WEBHOOK_FAILED,
 };
 
 /** The stored name of a wire event type; undefined for UNSPECIFIED or unknown numbers. */

@@ -1,6 +1,6 @@
 import { invalidArgument } from "./connect-errors.js";
 
-/** A job id: a UUID in its canonical lower-case form. */
+/** A job id (or another server-made id): a UUID in its canonical lower-case form. */
 export const jobIdPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Checks a job id from a request, naming `field` when it is missing or malformed; returns it lower-cased. */

@@ -10,6 +10,8 @@ import { retryJob } from "../jobs/retry-job.js";
 import type { Database } from "../store/orm.js";
 import { invalidArgument } from "./connect-errors.js";
 import { checkJobId, jobIdPattern } from "./job-id.js";
+import { webhookSubscriptionHandlers } from "./webhook-subscriptions.js";
+import type { WebhookSender } from "../webhooks/webhook-sender.js";
 import { jobMessage, jobStateName } from "./job-message.js";
 import { checkStorableString } from "./json-value.js";
 import { decodePageToken, encodePageToken, filterFingerprint } from "./page-token.js";
@@ -34,6 +36,8 @@ export interface QueueServiceDeps {
   jobsReady(queues: Iterable<string>): void;
   /** Called after a commit that scheduled a job for `runAt`. */
   jobScheduled(runAt: Date): void;
+  /** Checks and sends webhooks; subscriptions are validated against it. */
+  webhookSender: WebhookSender;
   /** Called after any other commit that wrote events: event streams read again. */
   eventsCommitted(): void;
   /** Called after a commit that requested the cancel of a running job: tell its worker. */
@@ -48,6 +52,8 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
   const { db } = deps;
   const enqueuer = new JobEnqueuer(db);
   return {
+    ...webhookSubscriptionHandlers(db, deps.webhookSender),
+
     async enqueue(request, context) {
       const job = newJobFromSpec(request.job, "job");
       const row = await enqueuer.enqueue(deps.principalOf(context.requestHeader), job);

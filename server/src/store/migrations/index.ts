@@ -3,6 +3,7 @@ import { Migration0002Leases } from "./0002-leases.js";
 import { Migration0003QueueDefaults } from "./0003-queue-defaults.js";
 import { Migration0004EventCommitOrder } from "./0004-event-commit-order.js";
 import { Migration0005Retention } from "./0005-retention.js";
+import { Migration0006Webhooks } from "./0006-webhooks.js";
 
 /**
  * Every migration, in order. Migrations are numbered, forward-only and never edited once
@@ -14,4 +15,5 @@ export const migrations = [
   { name: "0003-queue-defaults", class: Migration0003QueueDefaults },
   { name: "0004-event-commit-order", class: Migration0004EventCommitOrder },
   { name: "0005-retention", class: Migration0005Retention },
+  { name: "0006-webhooks", class: Migration0006Webhooks },
 ];

@@ -14,7 +14,198 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file jobwire/v1/queue_service.proto.
  */
 export const file_jobwire_v1_queue_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5qb2J3aXJlL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEi1AEKDVF1ZXVlRGVmYXVsdHMSLQoMcmV0cnlfcG9saWN5GAEgASgLMhcuam9id2lyZS52MS5SZXRyeVBvbGljeRIwCg1sZWFzZV90aW1lb3V0GAIgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjQKEWV4ZWN1dGlvbl90aW1lb3V0GAMgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEiwKCXJldGVudGlvbhgEIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiKiAQoFUXVldWUSDAoEbmFtZRgBIAEoCRIrCghkZWZhdWx0cxgCIAEoCzIZLmpvYndpcmUudjEuUXVldWVEZWZhdWx0cxIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIfCg9HZXRRdWV1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSI0ChBHZXRRdWV1ZVJlc3BvbnNlEiAKBXF1ZXVlGAEgASgLMhEuam9id2lyZS52MS5RdWV1ZSJPChJVcGRhdGVRdWV1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIrCghkZWZhdWx0cxgCIAEoCzIZLmpvYndpcmUudjEuUXVldWVEZWZhdWx0cyI3ChNVcGRhdGVRdWV1ZVJlc3BvbnNlEiAKBXF1ZXVlGAEgASgLMhEuam9id2lyZS52MS5RdWV1ZSIyCg5FbnF1ZXVlUmVxdWVzdBIgCgNqb2IYASABKAsyEy5qb2J3aXJlLnYxLkpvYlNwZWMiLwoPRW5xdWV1ZVJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iIjgKE0VucXVldWVCYXRjaFJlcXVlc3QSIQoEam9icxgBIAMoCzITLmpvYndpcmUudjEuSm9iU3BlYyInChRFbnF1ZXVlQmF0Y2hSZXNwb25zZRIPCgdqb2JfaWRzGAEgAygJIhsKDUdldEpvYlJlcXVlc3QSCgoCaWQYASABKAkiLgoOR2V0Sm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2Ii0gIKD0xpc3RKb2JzUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSDQoFa2luZHMYAiADKAkSJAoGc3RhdGVzGAMgAygOMhQuam9id2lyZS52MS5Kb2JTdGF0ZRIxCg1jcmVhdGVkX2FmdGVyGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5jcmVhdGVkX2JlZm9yZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOwoIbWV0YWRhdGEYBiADKAsyKS5qb2J3aXJlLnYxLkxpc3RKb2JzUmVxdWVzdC5NZXRhZGF0YUVudHJ5EhEKCXBhZ2Vfc2l6ZRgHIAEoBRISCgpwYWdlX3Rva2VuGAggASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJKChBMaXN0Sm9ic1Jlc3BvbnNlEh0KBGpvYnMYASADKAsyDy5qb2J3aXJlLnYxLkpvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLgoQQ2FuY2VsSm9iUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiMQoRQ2FuY2VsSm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2IiMQoPUmV0cnlKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEhIKCmZyb21fc3RhcnQYAiABKAgiMAoQUmV0cnlKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYjLkBAoMUXVldWVTZXJ2aWNlEkIKB0VucXVldWUSGi5qb2J3aXJlLnYxLkVucXVldWVSZXF1ZXN0Ghsuam9id2lyZS52MS5FbnF1ZXVlUmVzcG9uc2USUQoMRW5xdWV1ZUJhdGNoEh8uam9id2lyZS52MS5FbnF1ZXVlQmF0Y2hSZXF1ZXN0GiAuam9id2lyZS52MS5FbnF1ZXVlQmF0Y2hSZXNwb25zZRJECgZHZXRKb2ISGS5qb2J3aXJlLnYxLkdldEpvYlJlcXVlc3QaGi5qb2J3aXJlLnYxLkdldEpvYlJlc3BvbnNlIgOQAgESSgoITGlzdEpvYnMSGy5qb2J3aXJlLnYxLkxpc3RKb2JzUmVxdWVzdBocLmpvYndpcmUudjEuTGlzdEpvYnNSZXNwb25zZSIDkAIBEkgKCUNhbmNlbEpvYhIcLmpvYndpcmUudjEuQ2FuY2VsSm9iUmVxdWVzdBodLmpvYndpcmUudjEuQ2FuY2VsSm9iUmVzcG9uc2USRQoIUmV0cnlKb2ISGy5qb2J3aXJlLnYxLlJldHJ5Sm9iUmVxdWVzdBocLmpvYndpcmUudjEuUmV0cnlKb2JSZXNwb25zZRJKCghHZXRRdWV1ZRIbLmpvYndpcmUudjEuR2V0UXVldWVSZXF1ZXN0Ghwuam9id2lyZS52MS5HZXRRdWV1ZVJlc3BvbnNlIgOQAgESTgoLVXBkYXRlUXVldWUSHi5qb2J3aXJlLnYxLlVwZGF0ZVF1ZXVlUmVxdWVzdBofLmpvYndpcmUudjEuVXBkYXRlUXVldWVSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobwire_v1_job]);
+  fileDesc("Ch5qb2J3aXJlL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEiggEKE1dlYmhvb2tTdWJzY3JpcHRpb24SCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKIENyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIOCgZzZWNyZXQYBCABKAkiWgohQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEjUKDHN1YnNjcmlwdGlvbhgBIAEoCzIfLmpvYndpcmUudjEuV2ViaG9va1N1YnNjcmlwdGlvbiIuCiBEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIjCiFEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2UiMAofTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSJaCiBMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnNSZXNwb25zZRI2Cg1zdWJzY3JpcHRpb25zGAEgAygLMh8uam9id2lyZS52MS5XZWJob29rU3Vic2NyaXB0aW9uItQBCg1RdWV1ZURlZmF1bHRzEi0KDHJldHJ5X3BvbGljeRgBIAEoCzIXLmpvYndpcmUudjEuUmV0cnlQb2xpY3kSMAoNbGVhc2VfdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0ChFleGVjdXRpb25fdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIsCglyZXRlbnRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iogEKBVF1ZXVlEgwKBG5hbWUYASABKAkSKwoIZGVmYXVsdHMYAiABKAsyGS5qb2J3aXJlLnYxLlF1ZXVlRGVmYXVsdHMSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiHwoPR2V0UXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiNAoQR2V0UXVldWVSZXNwb25zZRIgCgVxdWV1ZRgBIAEoCzIRLmpvYndpcmUudjEuUXVldWUiTwoSVXBkYXRlUXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkSKwoIZGVmYXVsdHMYAiABKAsyGS5qb2J3aXJlLnYxLlF1ZXVlRGVmYXVsdHMiNwoTVXBkYXRlUXVldWVSZXNwb25zZRIgCgVxdWV1ZRgBIAEoCzIRLmpvYndpcmUudjEuUXVldWUiMgoORW5xdWV1ZVJlcXVlc3QSIAoDam9iGAEgASgLMhMuam9id2lyZS52MS5Kb2JTcGVjIi8KD0VucXVldWVSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiI4ChNFbnF1ZXVlQmF0Y2hSZXF1ZXN0EiEKBGpvYnMYASADKAsyEy5qb2J3aXJlLnYxLkpvYlNwZWMiJwoURW5xdWV1ZUJhdGNoUmVzcG9uc2USDwoHam9iX2lkcxgBIAMoCSIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIi4KDkdldEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iItICCg9MaXN0Sm9ic1JlcXVlc3QSDgoGcXVldWVzGAEgAygJEg0KBWtpbmRzGAIgAygJEiQKBnN0YXRlcxgDIAMoDjIULmpvYndpcmUudjEuSm9iU3RhdGUSMQoNY3JlYXRlZF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjsKCG1ldGFkYXRhGAYgAygLMikuam9id2lyZS52MS5MaXN0Sm9ic1JlcXVlc3QuTWV0YWRhdGFFbnRyeRIRCglwYWdlX3NpemUYByABKAUSEgoKcGFnZV90b2tlbhgIIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSgoQTGlzdEpvYnNSZXNwb25zZRIdCgRqb2JzGAEgAygLMg8uam9id2lyZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi4KEENhbmNlbEpvYlJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIjEKEUNhbmNlbEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iIjEKD1JldHJ5Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCRISCgpmcm9tX3N0YXJ0GAIgASgIIjAKEFJldHJ5Sm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2Iy1AcKDFF1ZXVlU2VydmljZRJCCgdFbnF1ZXVlEhouam9id2lyZS52MS5FbnF1ZXVlUmVxdWVzdBobLmpvYndpcmUudjEuRW5xdWV1ZVJlc3BvbnNlElEKDEVucXVldWVCYXRjaBIfLmpvYndpcmUudjEuRW5xdWV1ZUJhdGNoUmVxdWVzdBogLmpvYndpcmUudjEuRW5xdWV1ZUJhdGNoUmVzcG9uc2USRAoGR2V0Sm9iEhkuam9id2lyZS52MS5HZXRKb2JSZXF1ZXN0Ghouam9id2lyZS52MS5HZXRKb2JSZXNwb25zZSIDkAIBEkoKCExpc3RKb2JzEhsuam9id2lyZS52MS5MaXN0Sm9ic1JlcXVlc3QaHC5qb2J3aXJlLnYxLkxpc3RKb2JzUmVzcG9uc2UiA5ACARJICglDYW5jZWxKb2ISHC5qb2J3aXJlLnYxLkNhbmNlbEpvYlJlcXVlc3QaHS5qb2J3aXJlLnYxLkNhbmNlbEpvYlJlc3BvbnNlEkUKCFJldHJ5Sm9iEhsuam9id2lyZS52MS5SZXRyeUpvYlJlcXVlc3QaHC5qb2J3aXJlLnYxLlJldHJ5Sm9iUmVzcG9uc2USSgoIR2V0UXVldWUSGy5qb2J3aXJlLnYxLkdldFF1ZXVlUmVxdWVzdBocLmpvYndpcmUudjEuR2V0UXVldWVSZXNwb25zZSIDkAIBEk4KC1VwZGF0ZVF1ZXVlEh4uam9id2lyZS52MS5VcGRhdGVRdWV1ZVJlcXVlc3QaHy5qb2J3aXJlLnYxLlVwZGF0ZVF1ZXVlUmVzcG9uc2USeAoZQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvbhIsLmpvYndpcmUudjEuQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlcXVlc3QaLS5qb2J3aXJlLnYxLkNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXNwb25zZRJ4ChlEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uEiwuam9id2lyZS52MS5EZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBotLmpvYndpcmUudjEuRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEnoKGExpc3RXZWJob29rU3Vic2NyaXB0aW9ucxIrLmpvYndpcmUudjEuTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBosLmpvYndpcmUudjEuTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobwire_v1_job]);
+
+/**
+ * A webhook subscription of a queue.
+ *
+ * @generated from message jobwire.v1.WebhookSubscription
+ */
+export type WebhookSubscription = Message<"jobwire.v1.WebhookSubscription"> & {
+  /**
+   * Server-assigned id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The queue whose job events are delivered.
+   *
+   * @generated from field: string queue = 2;
+   */
+  queue: string;
+
+  /**
+   * The http or https URL events are POSTed to.
+   *
+   * @generated from field: string url = 3;
+   */
+  url: string;
+
+  /**
+   * The event types delivered; empty means every type.
+   *
+   * @generated from field: repeated string event_types = 4;
+   */
+  eventTypes: string[];
+
+  /**
+   * When it was created.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 5;
+   */
+  createdAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.WebhookSubscription.
+ * Use `create(WebhookSubscriptionSchema)` to create a new message.
+ */
+export const WebhookSubscriptionSchema: GenMessage<WebhookSubscription> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 0);
+
+/**
+ * Request of CreateWebhookSubscription.
+ *
+ * @generated from message jobwire.v1.CreateWebhookSubscriptionRequest
+ */
+export type CreateWebhookSubscriptionRequest = Message<"jobwire.v1.CreateWebhookSubscriptionRequest"> & {
+  /**
+   * Required. The queue.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+
+  /**
+   * Required. An http or https URL, up to 2048 characters.
+   *
+   * @generated from field: string url = 2;
+   */
+  url: string;
+
+  /**
+   * Event types to deliver, as lower-case names ("succeeded", "failed", …); empty: all.
+   *
+   * @generated from field: repeated string event_types = 3;
+   */
+  eventTypes: string[];
+
+  /**
+   * Required. The signing secret, 16..512 characters; "whsec_" followed by base64 is
+   * decoded as the Standard Webhooks scheme says. Never returned.
+   *
+   * @generated from field: string secret = 4;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message jobwire.v1.CreateWebhookSubscriptionRequest.
+ * Use `create(CreateWebhookSubscriptionRequestSchema)` to create a new message.
+ */
+export const CreateWebhookSubscriptionRequestSchema: GenMessage<CreateWebhookSubscriptionRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 1);
+
+/**
+ * Response of CreateWebhookSubscription.
+ *
+ * @generated from message jobwire.v1.CreateWebhookSubscriptionResponse
+ */
+export type CreateWebhookSubscriptionResponse = Message<"jobwire.v1.CreateWebhookSubscriptionResponse"> & {
+  /**
+   * The subscription.
+   *
+   * @generated from field: jobwire.v1.WebhookSubscription subscription = 1;
+   */
+  subscription?: WebhookSubscription | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.CreateWebhookSubscriptionResponse.
+ * Use `create(CreateWebhookSubscriptionResponseSchema)` to create a new message.
+ */
+export const CreateWebhookSubscriptionResponseSchema: GenMessage<CreateWebhookSubscriptionResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 2);
+
+/**
+ * Request of DeleteWebhookSubscription.
+ *
+ * @generated from message jobwire.v1.DeleteWebhookSubscriptionRequest
+ */
+export type DeleteWebhookSubscriptionRequest = Message<"jobwire.v1.DeleteWebhookSubscriptionRequest"> & {
+  /**
+   * Required. The subscription id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message jobwire.v1.DeleteWebhookSubscriptionRequest.
+ * Use `create(DeleteWebhookSubscriptionRequestSchema)` to create a new message.
+ */
+export const DeleteWebhookSubscriptionRequestSchema: GenMessage<DeleteWebhookSubscriptionRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 3);
+
+/**
+ * Response of DeleteWebhookSubscription.
+ *
+ * @generated from message jobwire.v1.DeleteWebhookSubscriptionResponse
+ */
+export type DeleteWebhookSubscriptionResponse = Message<"jobwire.v1.DeleteWebhookSubscriptionResponse"> & {
+};
+
+/**
+ * Describes the message jobwire.v1.DeleteWebhookSubscriptionResponse.
+ * Use `create(DeleteWebhookSubscriptionResponseSchema)` to create a new message.
+ */
+export const DeleteWebhookSubscriptionResponseSchema: GenMessage<DeleteWebhookSubscriptionResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 4);
+
+/**
+ * Request of ListWebhookSubscriptions.
+ *
+ * @generated from message jobwire.v1.ListWebhookSubscriptionsRequest
+ */
+export type ListWebhookSubscriptionsRequest = Message<"jobwire.v1.ListWebhookSubscriptionsRequest"> & {
+  /**
+   * Required. The queue.
+   *
+   * @generated from field: string queue = 1;
+   */
+  queue: string;
+};
+
+/**
+ * Describes the message jobwire.v1.ListWebhookSubscriptionsRequest.
+ * Use `create(ListWebhookSubscriptionsRequestSchema)` to create a new message.
+ */
+export const ListWebhookSubscriptionsRequestSchema: GenMessage<ListWebhookSubscriptionsRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 5);
+
+/**
+ * Response of ListWebhookSubscriptions.
+ *
+ * @generated from message jobwire.v1.ListWebhookSubscriptionsResponse
+ */
+export type ListWebhookSubscriptionsResponse = Message<"jobwire.v1.ListWebhookSubscriptionsResponse"> & {
+  /**
+   * The queue's subscriptions, oldest first.
+   *
+   * @generated from field: repeated jobwire.v1.WebhookSubscription subscriptions = 1;
+   */
+  subscriptions: WebhookSubscription[];
+};
+
+/**
+ * Describes the message jobwire.v1.ListWebhookSubscriptionsResponse.
+ * Use `create(ListWebhookSubscriptionsResponseSchema)` to create a new message.
+ */
+export const ListWebhookSubscriptionsResponseSchema: GenMessage<ListWebhookSubscriptionsResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 6);
 
 /**
  * What a queue's jobs take for the settings their JobSpec leaves unset. Unset here means
@@ -58,7 +249,7 @@ export type QueueDefaults = Message<"jobwire.v1.QueueDefaults"> & {
  * Use `create(QueueDefaultsSchema)` to create a new message.
  */
 export const QueueDefaultsSchema: GenMessage<QueueDefaults> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 0);
+  messageDesc(file_jobwire_v1_queue_service, 7);
 
 /**
  * A queue.
@@ -100,7 +291,7 @@ export type Queue = Message<"jobwire.v1.Queue"> & {
  * Use `create(QueueSchema)` to create a new message.
  */
 export const QueueSchema: GenMessage<Queue> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 1);
+  messageDesc(file_jobwire_v1_queue_service, 8);
 
 /**
  * Request of GetQueue.
@@ -121,7 +312,7 @@ export type GetQueueRequest = Message<"jobwire.v1.GetQueueRequest"> & {
  * Use `create(GetQueueRequestSchema)` to create a new message.
  */
 export const GetQueueRequestSchema: GenMessage<GetQueueRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 2);
+  messageDesc(file_jobwire_v1_queue_service, 9);
 
 /**
  * Response of GetQueue.
@@ -142,7 +333,7 @@ export type GetQueueResponse = Message<"jobwire.v1.GetQueueResponse"> & {
  * Use `create(GetQueueResponseSchema)` to create a new message.
  */
 export const GetQueueResponseSchema: GenMessage<GetQueueResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 3);
+  messageDesc(file_jobwire_v1_queue_service, 10);
 
 /**
  * Request of UpdateQueue.
@@ -171,7 +362,7 @@ export type UpdateQueueRequest = Message<"jobwire.v1.UpdateQueueRequest"> & {
  * Use `create(UpdateQueueRequestSchema)` to create a new message.
  */
 export const UpdateQueueRequestSchema: GenMessage<UpdateQueueRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 4);
+  messageDesc(file_jobwire_v1_queue_service, 11);
 
 /**
  * Response of UpdateQueue.
@@ -192,7 +383,7 @@ export type UpdateQueueResponse = Message<"jobwire.v1.UpdateQueueResponse"> & {
  * Use `create(UpdateQueueResponseSchema)` to create a new message.
  */
 export const UpdateQueueResponseSchema: GenMessage<UpdateQueueResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 5);
+  messageDesc(file_jobwire_v1_queue_service, 12);
 
 /**
  * Request of Enqueue.
@@ -213,7 +404,7 @@ export type EnqueueRequest = Message<"jobwire.v1.EnqueueRequest"> & {
  * Use `create(EnqueueRequestSchema)` to create a new message.
  */
 export const EnqueueRequestSchema: GenMessage<EnqueueRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 6);
+  messageDesc(file_jobwire_v1_queue_service, 13);
 
 /**
  * Response of Enqueue.
@@ -234,7 +425,7 @@ export type EnqueueResponse = Message<"jobwire.v1.EnqueueResponse"> & {
  * Use `create(EnqueueResponseSchema)` to create a new message.
  */
 export const EnqueueResponseSchema: GenMessage<EnqueueResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 7);
+  messageDesc(file_jobwire_v1_queue_service, 14);
 
 /**
  * Request of EnqueueBatch.
@@ -256,7 +447,7 @@ export type EnqueueBatchRequest = Message<"jobwire.v1.EnqueueBatchRequest"> & {
  * Use `create(EnqueueBatchRequestSchema)` to create a new message.
  */
 export const EnqueueBatchRequestSchema: GenMessage<EnqueueBatchRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 8);
+  messageDesc(file_jobwire_v1_queue_service, 15);
 
 /**
  * Response of EnqueueBatch.
@@ -277,7 +468,7 @@ export type EnqueueBatchResponse = Message<"jobwire.v1.EnqueueBatchResponse"> & 
  * Use `create(EnqueueBatchResponseSchema)` to create a new message.
  */
 export const EnqueueBatchResponseSchema: GenMessage<EnqueueBatchResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 9);
+  messageDesc(file_jobwire_v1_queue_service, 16);
 
 /**
  * Request of GetJob.
@@ -298,7 +489,7 @@ export type GetJobRequest = Message<"jobwire.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 10);
+  messageDesc(file_jobwire_v1_queue_service, 17);
 
 /**
  * Response of GetJob.
@@ -319,7 +510,7 @@ export type GetJobResponse = Message<"jobwire.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 11);
+  messageDesc(file_jobwire_v1_queue_service, 18);
 
 /**
  * Request of ListJobs. Filters combine with AND; a repeated filter matches any of its
@@ -391,7 +582,7 @@ export type ListJobsRequest = Message<"jobwire.v1.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 12);
+  messageDesc(file_jobwire_v1_queue_service, 19);
 
 /**
  * Response of ListJobs.
@@ -419,7 +610,7 @@ export type ListJobsResponse = Message<"jobwire.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 13);
+  messageDesc(file_jobwire_v1_queue_service, 20);
 
 /**
  * Request of CancelJob.
@@ -447,7 +638,7 @@ export type CancelJobRequest = Message<"jobwire.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 14);
+  messageDesc(file_jobwire_v1_queue_service, 21);
 
 /**
  * Response of CancelJob.
@@ -468,7 +659,7 @@ export type CancelJobResponse = Message<"jobwire.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 15);
+  messageDesc(file_jobwire_v1_queue_service, 22);
 
 /**
  * Request of RetryJob.
@@ -497,7 +688,7 @@ export type RetryJobRequest = Message<"jobwire.v1.RetryJobRequest"> & {
  * Use `create(RetryJobRequestSchema)` to create a new message.
  */
 export const RetryJobRequestSchema: GenMessage<RetryJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 16);
+  messageDesc(file_jobwire_v1_queue_service, 23);
 
 /**
  * Response of RetryJob.
@@ -518,7 +709,7 @@ export type RetryJobResponse = Message<"jobwire.v1.RetryJobResponse"> & {
  * Use `create(RetryJobResponseSchema)` to create a new message.
  */
 export const RetryJobResponseSchema: GenMessage<RetryJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 17);
+  messageDesc(file_jobwire_v1_queue_service, 24);
 
 /**
  * The producer side of Jobwire: create jobs, look at them, cancel and retry them.
@@ -610,6 +801,40 @@ export const QueueService: GenService<{
     methodKind: "unary";
     input: typeof UpdateQueueRequestSchema;
     output: typeof UpdateQueueResponseSchema;
+  },
+  /**
+   * Subscribes a URL to the lifecycle events of a queue's jobs. Each matching event is
+   * POSTed to it, signed with the secret per the Standard Webhooks scheme (webhook-id is the
+   * event id), retried with backoff on failure; redirects are not followed. Targets on
+   * loopback, private, link-local, unique-local or metadata addresses are refused unless the
+   * server allows them (JOBWIRE_WEBHOOK_ALLOW_CIDRS).
+   *
+   * @generated from rpc jobwire.v1.QueueService.CreateWebhookSubscription
+   */
+  createWebhookSubscription: {
+    methodKind: "unary";
+    input: typeof CreateWebhookSubscriptionRequestSchema;
+    output: typeof CreateWebhookSubscriptionResponseSchema;
+  },
+  /**
+   * Removes a subscription; deliveries already due are still made. NOT_FOUND if unknown.
+   *
+   * @generated from rpc jobwire.v1.QueueService.DeleteWebhookSubscription
+   */
+  deleteWebhookSubscription: {
+    methodKind: "unary";
+    input: typeof DeleteWebhookSubscriptionRequestSchema;
+    output: typeof DeleteWebhookSubscriptionResponseSchema;
+  },
+  /**
+   * Lists a queue's subscriptions (never their secrets).
+   *
+   * @generated from rpc jobwire.v1.QueueService.ListWebhookSubscriptions
+   */
+  listWebhookSubscriptions: {
+    methodKind: "unary";
+    input: typeof ListWebhookSubscriptionsRequestSchema;
+    output: typeof ListWebhookSubscriptionsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_jobwire_v1_queue_service, 0);

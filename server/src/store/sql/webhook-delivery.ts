@@ -1,0 +1,85 @@
+import type { Queryable } from "../transaction.js";
+
+/** A delivery claimed for an attempt. */
+export interface DueDelivery {
+  id: string;
+  eventId: string;
+  jobId: string;
+  queue: string;
+  url: string;
+  secret: string;
+  body: unknown;
+  attempts: number;
+}
+
+/**
+ * Claims up to `limit` due deliveries for an attempt: counts the attempt and moves their
+ * next attempt to `leaseMs` from now, so that a delivery cut off by a crash or a shutdown
+ * is attempted again then, by any replica. Rows others are claiming are skipped.
+ */
+export async function webhookDeliveryClaimDue(db: Queryable, limit: number, leaseMs: number): Promise<DueDelivery[]> {
+  const result = await db.query<DueDelivery>({
+    name: "jobwire_webhook_claim_due",
+    text: `UPDATE webhook_delivery d SET attempts = d.attempts + 1,
+                                         next_attempt_at = clock_timestamp() + $2::float8 * interval '1 millisecond'
+           FROM (SELECT id FROM webhook_delivery WHERE state = 'pending' AND next_attempt_at <= clock_timestamp()
+                 ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
+           WHERE d.id = due.id
+           RETURNING d.id::text, d.event_id::text AS "eventId", d.job_id AS "jobId", d.queue, d.url, d.secret, d.body, d.attempts`,
+    values: [limit, leaseMs],
+  });
+  return result.rows;
+}
+
+/**
+ * Records a successful attempt and writes the job's `webhook_delivered` event, in one
+ * statement. Guarded by state: a delivery already finished changes nothing.
+ */
+export async function webhookDeliverySucceeded(db: Queryable, id: string, status: number): Promise<void> {
+  await db.query({
+    name: "jobwire_webhook_succeeded",
+    text: `WITH done AS (
+             UPDATE webhook_delivery SET state = 'delivered', finished_at = clock_timestamp(), last_error = NULL
+             WHERE id = $1 AND state = 'pending'
+             RETURNING id, event_id, job_id, queue, url, attempts
+           )
+           INSERT INTO job_event (job_id, queue, type, attempt, data)
+           SELECT job_id, queue, 'webhook_delivered', 0,
+                  jsonb_build_object('delivery', id::text, 'event', event_id::text, 'url', url, 'status', $2::int, 'attempts', attempts)
+           FROM done`,
+    values: [id, status],
+  });
+}
+
+/**
+ * Records a failed attempt: the delivery is retried after `retryInMs`, or, with `retryInMs`
+ * null (attempts used up), marked failed with the job's `webhook_failed` event.
+ */
+export async function webhookDeliveryFailed(db: Queryable, id: string, error: string, retryInMs: number | null): Promise<void> {
+  await db.query({
+    name: "jobwire_webhook_failed",
+    text: `WITH done AS (
+             UPDATE webhook_delivery SET last_error = $2,
+               state = CASE WHEN $3::float8 IS NULL THEN 'failed' ELSE 'pending' END,
+               finished_at = CASE WHEN $3::float8 IS NULL THEN clock_timestamp() END,
+               next_attempt_at = CASE WHEN $3::float8 IS NULL THEN next_attempt_at
+                                      ELSE clock_timestamp() + $3::float8 * interval '1 millisecond' END
+             WHERE id = $1 AND state = 'pending'
+             RETURNING id, event_id, job_id, queue, url, attempts, state
+           )
+           INSERT INTO job_event (job_id, queue, type, attempt, data)
+           SELECT job_id, queue, 'webhook_failed', 0,
+                  jsonb_build_object('delivery', id::text, 'event', event_id::text, 'url', url, 'error', $2::text, 'attempts', attempts)
+           FROM done WHERE state = 'failed'`,
+    values: [id, error, retryInMs],
+  });
+}
+
+/** Milliseconds until the next pending delivery is due (negative if overdue); null if none. */
+export async function webhookDeliveryNextDueMs(db: Queryable): Promise<number | null> {
+  const result = await db.query<{ ms: number | null }>(
+    "SELECT extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000 AS ms FROM webhook_delivery WHERE state = 'pending'",
+  );
+  const ms = result.rows[0]?.ms;
+  return ms === null || ms === undefined ? null : Number(ms);
+}

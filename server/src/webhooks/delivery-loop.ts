@@ -1,0 +1,156 @@
+import type pg from "pg";
+import type { Logger } from "../logger.js";
+import {
+  webhookDeliveryClaimDue,
+  webhookDeliveryFailed,
+  webhookDeliveryNextDueMs,
+  webhookDeliverySucceeded,
+  type DueDelivery,
+} from "../store/sql/webhook-delivery.js";
+import type { WebhookSender } from "./webhook-sender.js";
+
+/** Shortest time between two passes over the outbox. */
+const minPassIntervalMs = 20;
+
+/** Options of {@link DeliveryLoop}. */
+export interface DeliveryLoopOptions {
+  /** Deliveries in flight at once. */
+  concurrency: number;
+  /** Attempts before a delivery is given up (with a `webhook_failed` event). */
+  maxAttempts: number;
+  /** Delay before the first retry; it doubles each attempt, with jitter, up to 1 h. */
+  backoffMs: number;
+  /** Longest wait between passes without a wake-up. */
+  fallbackPollMs: number;
+  /** How long a claimed attempt may take before another replica may retry it. */
+  attemptLeaseMs: number;
+}
+
+/**
+ * Delivers the webhook outbox: claims due deliveries (`SKIP LOCKED`, so replicas share the
+ * work), sends them with bounded concurrency, and records each attempt, retrying with
+ * exponential backoff and jitter. Woken when events commit here, at the next due time, and
+ * by a slow poll. `stop` waits for attempts in flight up to a bound; one cut off is
+ * attempted again after its lease, by whichever replica runs then.
+ */
+export class DeliveryLoop {
+  #timer: NodeJS.Timeout | undefined;
+  #running: Promise<void> | undefined;
+  #again = false;
+  #stopped = false;
+  #soon = false;
+  #lastPassAt = 0;
+  readonly #inFlight = new Set<Promise<void>>();
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly sender: WebhookSender,
+    private readonly options: DeliveryLoopOptions,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts delivering. */
+  start(): void {
+    this.wake();
+  }
+
+  /**
+   * Deliveries may be due now. Every commit that writes events calls this, so passes are
+   * spaced at least {@link minPassIntervalMs} apart: under load that is one look at the
+   * outbox per interval, not one per statement.
+   */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    const wait = this.#lastPassAt + minPassIntervalMs - Date.now();
+    if (wait > 0) {
+      if (!this.#soon) {
+        clearTimeout(this.#timer);
+        this.#soon = true;
+        this.#timer = setTimeout(() => {
+          this.#soon = false;
+          this.wake();
+        }, wait);
+      }
+      return;
+    }
+    clearTimeout(this.#timer);
+    this.#soon = false;
+    this.#lastPassAt = Date.now();
+    this.#running = this.#passes().finally(() => {
+      this.#running = undefined;
+      // Woken during the pass: look again, spaced like any other wake-up.
+      if (this.#again) {
+        this.#again = false;
+        this.wake();
+      }
+    });
+  }
+
+  async #passes(): Promise<void> {
+    let nextMs = this.options.fallbackPollMs;
+    try {
+      nextMs = await this.#pass();
+    } catch (error) {
+      this.log.error({ err: error }, "webhook delivery pass failed");
+    }
+    if (!this.#stopped && !this.#soon) this.#timer = setTimeout(() => this.wake(), Math.max(minPassIntervalMs, nextMs));
+  }
+
+  /** Claims and sends what is due; returns milliseconds until the next delivery is due. */
+  async #pass(): Promise<number> {
+    for (;;) {
+      const free = this.options.concurrency - this.#inFlight.size;
+      if (free <= 0) {
+        await Promise.race(this.#inFlight);
+        continue;
+      }
+      const due = await webhookDeliveryClaimDue(this.pool, free, this.options.attemptLeaseMs);
+      for (const delivery of due) {
+        const attempt = this.#attempt(delivery).finally(() => this.#inFlight.delete(attempt));
+        this.#inFlight.add(attempt);
+      }
+      if (due.length < free || this.#stopped) break;
+    }
+    const next = await webhookDeliveryNextDueMs(this.pool);
+    return Math.min(this.options.fallbackPollMs, next === null ? Number.POSITIVE_INFINITY : next);
+  }
+
+  async #attempt(delivery: DueDelivery): Promise<void> {
+    const outcome = await this.sender.send(delivery.url, delivery.secret, delivery.eventId, JSON.stringify(delivery.body));
+    try {
+      if (outcome.ok) {
+        await webhookDeliverySucceeded(this.pool, delivery.id, outcome.status);
+      } else {
+        const retryInMs = delivery.attempts >= this.options.maxAttempts
+          ? null
+          : Math.min(3_600_000, this.options.backoffMs * 2 ** (delivery.attempts - 1)) * (0.75 + Math.random() / 4);
+        await webhookDeliveryFailed(this.pool, delivery.id, outcome.error, retryInMs);
+        this.log.warn({ delivery: delivery.id, url: delivery.url, error: outcome.error, retryInMs }, "webhook delivery failed");
+      }
+    } catch (error) {
+      // The attempt's lease runs out and the delivery is attempted again.
+      this.log.error({ err: error, delivery: delivery.id }, "recording a webhook attempt failed");
+    }
+    // The outcome is recorded: a retry may be due sooner than the armed timer.
+    this.wake();
+  }
+
+  /**
+   * Stops claiming and waits for attempts in flight, at most `graceMs`; what is still in
+   * flight then is attempted again after its lease.
+   */
+  async stop(graceMs: number): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.#inFlight]),
+      new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
+    ]);
+    clearTimeout(timer);
+  }
+}
