@@ -127,6 +127,32 @@ describe("webhooks", () => {
     expect(receiver.received.filter((r) => r.path === "/redirected")).toHaveLength(0);
   });
 
+  it("still deliver, and record the delivery, after retention deleted the job", async () => {
+    const keeper = await startTestServer({
+      webhookAllowCidrs: ["127.0.0.1/32"], webhookBackoffMs: 20, webhookMaxAttempts: 30,
+      retentionIntervalMs: 50, fallbackPollMs: 100,
+    });
+    receiver.answers.set("/late", Array.from({ length: 1000 }, () => 500));
+    await grpcQueueClient(keeper.url).createWebhookSubscription({ queue: "wh-late", url: `${receiver.url}/late`, secret, eventTypes: ["enqueued"] });
+    const job = await createJobwireClient({ baseUrl: keeper.url }).enqueue("wh-late", "k", null, { delayMs: 60_000 });
+    await waitFor("a first failed attempt", async () => receiver.received.some((r) => r.path === "/late"));
+    await keeper.db.pool.query(
+      `UPDATE job SET state = 'cancelled', started_at = clock_timestamp() - interval '9 days',
+                      created_at = clock_timestamp() - interval '10 days', finished_at = clock_timestamp() - interval '8 days'
+       WHERE id = $1`,
+      [job.id],
+    );
+    await waitFor("retention to delete the job", async () => (await keeper.db.pool.query("SELECT 1 FROM job WHERE id = $1", [job.id])).rowCount === 0);
+    receiver.answers.set("/late", []);
+    const delivered = await waitFor("the delivery to succeed for the deleted job", async () => {
+      const { rows } = await keeper.db.pool.query("SELECT type FROM job_event WHERE job_id = $1 AND type = 'webhook_delivered'", [job.id]);
+      return rows[0];
+    });
+    expect(delivered).toBeDefined();
+    const { rows } = await keeper.db.pool.query<{ state: string }>("SELECT state FROM webhook_delivery WHERE job_id = $1", [job.id]);
+    expect(rows.map((row) => row.state)).toEqual(["delivered"]);
+  });
+
   it("refuse loopback, private, metadata and IPv4-mapped targets that are not allow-listed", async () => {
     const strict = await startTestServer({ webhookMaxAttempts: 1 });
     const queues = grpcQueueClient(strict.url);
