@@ -105,7 +105,7 @@ async function serve(
       eventsCommitted: () => {
         eventSignal.wake();
         // Events may have put deliveries in the outbox (the trigger on job_event).
-        deliveries.wake();
+        deliveries.eventsCommitted();
       },
       jobsReady: (queue) => dispatcher.wake(queue),
       dueAt: (epochMs) => maintenance.dueAt(epochMs),
@@ -123,7 +123,7 @@ async function serve(
       onWorkerNotice: (notice) => dispatcher.onWorkerNotice(notice),
       onEvents: () => {
         eventSignal.wake();
-        deliveries.wake();
+        deliveries.eventsCommitted();
       },
       onResync: () => {
         eventSignal.wake();
@@ -166,6 +166,7 @@ async function serve(
         jobScheduled: (runAt) => wakeups.jobScheduled(runAt),
         eventsCommitted: () => wakeups.eventsCommitted(),
         webhookSender,
+        subscriptionCreated: () => deliveries.subscriptionCreated(),
         cancelRequested: (lease, jobId, reason) => {
           wakeups.workerNotice({ type: "cancel", worker: lease.workerId, job: jobId, lease_token: lease.leaseToken, reason });
           // If the worker has not stopped by then, the lease is revoked.

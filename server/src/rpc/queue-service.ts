@@ -38,6 +38,8 @@ export interface QueueServiceDeps {
   jobScheduled(runAt: Date): void;
   /** Checks and sends webhooks; subscriptions are validated against it. */
   webhookSender: WebhookSender;
+  /** Called after a webhook subscription was created. */
+  subscriptionCreated(): void;
   /** Called after any other commit that wrote events: event streams read again. */
   eventsCommitted(): void;
   /** Called after a commit that requested the cancel of a running job: tell its worker. */
@@ -52,7 +54,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
   const { db } = deps;
   const enqueuer = new JobEnqueuer(db);
   return {
-    ...webhookSubscriptionHandlers(db, deps.webhookSender),
+    ...webhookSubscriptionHandlers(db, deps.webhookSender, deps.subscriptionCreated),
 
     async enqueue(request, context) {
       const job = newJobFromSpec(request.job, "job");

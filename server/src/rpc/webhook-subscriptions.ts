@@ -23,7 +23,7 @@ import { checkStorableString } from "./json-value.js";
 import { checkName } from "./validate-job-spec.js";
 
 /** The QueueService handlers of webhook subscriptions. */
-export function webhookSubscriptionHandlers(db: Database, sender: WebhookSender) {
+export function webhookSubscriptionHandlers(db: Database, sender: WebhookSender, created: () => void) {
   return {
     async createWebhookSubscription(request: CreateWebhookSubscriptionRequest) {
       const queue = checkName(request.queue, "queue");
@@ -40,6 +40,7 @@ export function webhookSubscriptionHandlers(db: Database, sender: WebhookSender)
         return type;
       });
       const row = await webhookSubscriptionInsert(db.pool, { id: uuidv7(), queue, url: request.url, eventTypes, secret: request.secret });
+      created();
       return { subscription: subscriptionMessage(row) };
     },
 

@@ -3,7 +3,7 @@ import type { Logger } from "../logger.js";
 import {
   webhookDeliveryClaimDue,
   webhookDeliveryFailed,
-  webhookDeliveryNextDueMs,
+  webhookOutboxState,
   webhookDeliverySucceeded,
   type DueDelivery,
 } from "../store/sql/webhook-delivery.js";
@@ -39,6 +39,8 @@ export class DeliveryLoop {
   #again = false;
   #stopped = false;
   #soon = false;
+  /** Whether subscriptions existed at the last pass: without any, events bring no deliveries. */
+  #subscriptions = false;
   #lastPassAt = 0;
   readonly #inFlight = new Set<Promise<void>>();
 
@@ -52,6 +54,20 @@ export class DeliveryLoop {
   /** Starts delivering. */
   start(): void {
     this.wake();
+  }
+
+  /**
+   * Events were committed here: they may have filled the outbox, if any subscription exists.
+   * Without one, the slow poll still looks after deliveries left from deleted subscriptions,
+   * and a subscription made on another replica is noticed there.
+   */
+  eventsCommitted(): void {
+    if (this.#subscriptions) this.wake();
+  }
+
+  /** A subscription was created here: events bring deliveries from now on. */
+  subscriptionCreated(): void {
+    this.#subscriptions = true;
   }
 
   /**
@@ -115,8 +131,9 @@ export class DeliveryLoop {
       }
       if (due.length < free || this.#stopped) break;
     }
-    const next = await webhookDeliveryNextDueMs(this.pool);
-    return Math.min(this.options.fallbackPollMs, next === null ? Number.POSITIVE_INFINITY : next);
+    const state = await webhookOutboxState(this.pool);
+    this.#subscriptions = state.subscriptions;
+    return Math.min(this.options.fallbackPollMs, state.nextDueMs ?? Number.POSITIVE_INFINITY);
   }
 
   async #attempt(delivery: DueDelivery): Promise<void> {

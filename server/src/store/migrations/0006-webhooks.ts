@@ -41,6 +41,10 @@ export class Migration0006Webhooks extends Migration {
 
       CREATE FUNCTION jobwire_enqueue_webhooks() RETURNS trigger LANGUAGE plpgsql AS $$
       BEGIN
+        -- The common case, no subscription at all, costs one index probe.
+        IF NOT EXISTS (SELECT 1 FROM webhook_subscription) THEN
+          RETURN NULL;
+        END IF;
         INSERT INTO webhook_delivery (subscription_id, event_id, job_id, queue, event_type, url, secret, body)
         SELECT s.id, e.id, e.job_id, e.queue, e.type, s.url, s.secret,
                jsonb_build_object('type', e.type, 'eventId', e.id::text, 'jobId', e.job_id, 'queue', e.queue,

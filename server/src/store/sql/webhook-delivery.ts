@@ -75,11 +75,16 @@ export async function webhookDeliveryFailed(db: Queryable, id: string, error: st
   });
 }
 
-/** Milliseconds until the next pending delivery is due (negative if overdue); null if none. */
-export async function webhookDeliveryNextDueMs(db: Queryable): Promise<number | null> {
-  const result = await db.query<{ ms: number | null }>(
-    "SELECT extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000 AS ms FROM webhook_delivery WHERE state = 'pending'",
+/**
+ * Milliseconds until the next pending delivery is due (negative if overdue; null if none),
+ * and whether any subscription exists (so new events may bring deliveries).
+ */
+export async function webhookOutboxState(db: Queryable): Promise<{ nextDueMs: number | null; subscriptions: boolean }> {
+  const result = await db.query<{ ms: number | null; subscriptions: boolean }>(
+    `SELECT (SELECT extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000
+             FROM webhook_delivery WHERE state = 'pending') AS ms,
+            EXISTS (SELECT 1 FROM webhook_subscription) AS subscriptions`,
   );
-  const ms = result.rows[0]?.ms;
-  return ms === null || ms === undefined ? null : Number(ms);
+  const row = result.rows[0];
+  return { nextDueMs: row?.ms === null || row?.ms === undefined ? null : Number(row.ms), subscriptions: row?.subscriptions ?? false };
 }
