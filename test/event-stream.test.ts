@@ -4,6 +4,7 @@ import type { JobwireServer } from "@jobwire/server";
 import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "./support/database.js";
+import { readEvents } from "./support/read-events.js";
 import { startTestServer } from "./support/server.js";
 
 let databaseUrl: string;
@@ -17,30 +18,6 @@ beforeAll(async () => {
   replica = await startTestServer({ databaseUrl });
   client = createJobwireClient({ baseUrl: server.url });
 });
-
-/** Reads `count` events from an iterator, failing loudly after `timeoutMs`. */
-async function take(events: AsyncGenerator<Event>, count: number, timeoutMs = 15_000): Promise<Event[]> {
-  const taken: Event[] = [];
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`got ${taken.length} of ${count} events within ${timeoutMs} ms: ${taken.map((e) => EventType[e.type]).join(", ")}`)), timeoutMs);
-  });
-  try {
-    await Promise.race([
-      (async () => {
-        while (taken.length < count) {
-          const { value, done } = await events.next();
-          if (done) throw new Error("the event stream ended");
-          taken.push(value);
-        }
-      })(),
-      timeout,
-    ]);
-    return taken;
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 describe("StreamEvents", () => {
   it("delivers every event exactly once to a reader that resumes from its cursor, although transactions commit out of id order", async () => {
@@ -69,14 +46,14 @@ describe("StreamEvents", () => {
       // …and commits happen in a third, shuffled order.
       const order = [7, 0, 19, 3, 12, 5, 18, 1, 9, 14, 2, 16, 4, 11, 6, 17, 8, 13, 10, 15];
       for (const i of order.slice(0, 10)) await clients[i]!.query("COMMIT");
-      const firstBatch = [await first.then((r) => r.value as Event), ...(await take(stream, 0))];
+      const firstBatch = [await first.then((r) => r.value as Event), ...(await readEvents(stream, 0))];
       expect(firstBatch).toHaveLength(1);
       // Drop the stream after a few events and resume from the last cursor.
-      const early = [...firstBatch, ...(await take(stream, 1))];
+      const early = [...firstBatch, ...(await readEvents(stream, 1))];
       abort.abort();
       const resumed = client.streamEvents({ queues: ["gapless"], afterCursor: early.at(-1)!.cursor });
       for (const i of order.slice(10)) await clients[i]!.query("COMMIT");
-      const rest = await take(resumed, writers - early.length);
+      const rest = await readEvents(resumed, writers - early.length);
       const writersSeen = [...early, ...rest].map((event) => (event.data as { writer: number }).writer);
       expect([...writersSeen].sort((a, b) => a - b)).toEqual(Array.from({ length: writers }, (_, i) => i));
       // Delivered in transaction order: the order the writers took their transaction ids.
@@ -94,7 +71,7 @@ describe("StreamEvents", () => {
     const pinned = stream.next();
     const job = await client.enqueue("live", "k", { n: 1 }, { delayMs: 60_000 });
     await client.cancelJob(job.id, "not needed");
-    const events = [(await pinned).value as Event, ...(await take(stream, 1))];
+    const events = [(await pinned).value as Event, ...(await readEvents(stream, 1))];
     abort.abort();
     expect(events.map((e) => [EventType[e.type], e.jobId])).toEqual([["ENQUEUED", job.id], ["CANCELLED", job.id]]);
     expect(events[1]!.data).toMatchObject({ reason: "not needed", by: "local" });
@@ -116,14 +93,14 @@ describe("job snapshots", () => {
     await client.cancelJob(job.id, "done with it");
     const abort = new AbortController();
     const stream = client.streamEvents({ jobIds: [job.id], fromOldest: true, includeJob: true, signal: abort.signal });
-    const [enqueued, cancelled] = await take(stream, 2);
+    const [enqueued, cancelled] = await readEvents(stream, 2);
     abort.abort();
     // Both carry the job as it is when read: already cancelled.
     expect(enqueued!.job?.id).toBe(job.id);
     expect(enqueued!.job?.cancelReason).toBe("done with it");
     expect(cancelled!.job?.cancelReason).toBe("done with it");
     const plain = client.streamEvents({ jobIds: [job.id], fromOldest: true });
-    const [withoutJob] = await take(plain, 1);
+    const [withoutJob] = await readEvents(plain, 1);
     await plain.return(undefined);
     expect(withoutJob!.job).toBeUndefined();
   });

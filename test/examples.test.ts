@@ -5,6 +5,7 @@ import { IllegalStateError, Worker } from "@jobwire/sdk";
 import type { JobwireServer } from "@jobwire/server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer } from "./support/server.js";
+import { withTimeout } from "./support/with-timeout.js";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const children = new Set<ReturnType<typeof spawn>>();
@@ -46,17 +47,8 @@ function runExample(file: string) {
     async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<RegExpMatchArray> {
       const existing = output.match(pattern);
       if (existing) return existing;
-      let timer: NodeJS.Timeout | undefined;
-      try {
-        return await Promise.race([
-          new Promise<RegExpMatchArray>((resolve) => waiters.push({ pattern, resolve })),
-          new Promise<never>((_, reject) => {
-            timer = setTimeout(() => reject(new Error(`${file} did not print ${pattern} within ${timeoutMs} ms:\n${output}`)), timeoutMs);
-          }),
-        ]);
-      } finally {
-        clearTimeout(timer);
-      }
+      const printed = new Promise<RegExpMatchArray>((resolve) => waiters.push({ pattern, resolve }));
+      return withTimeout(printed, timeoutMs, () => `${file} to print ${pattern}; it printed:\n${output}`);
     },
     stop: () => child.kill("SIGTERM"),
   };

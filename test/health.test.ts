@@ -8,7 +8,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { grpcQueueClient } from "./support/clients.js";
 import { createTestDatabase } from "./support/database.js";
-import { withTimeout } from "./support/server-process.js";
+import { withTimeout } from "./support/with-timeout.js";
 import { waitUntilBlockedBy } from "./support/row-locks.js";
 
 const servers = new Set<JobwireServer>();

@@ -2,7 +2,7 @@ import { JobState, Worker, createJobwireClient, type JobwireClient } from "@jobw
 import type { JobwireServer } from "@jobwire/server";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createTestDatabase } from "./support/database.js";
-import { withTimeout } from "./support/server-process.js";
+import { withTimeout } from "./support/with-timeout.js";
 import { startTestServer } from "./support/server.js";
 import { waitFor } from "./support/wait-for.js";
 

@@ -6,7 +6,8 @@ import pg from "pg";
 import { afterAll, describe, expect, it } from "vitest";
 import { grpcQueueClient, postJson } from "./support/clients.js";
 import { createTestDatabase } from "./support/database.js";
-import { embeddedDataDir, startServerProcess, withTimeout, type ServerProcess } from "./support/server-process.js";
+import { embeddedDataDir, startServerProcess, type ServerProcess } from "./support/server-process.js";
+import { withTimeout } from "./support/with-timeout.js";
 import { waitUntilBlockedBy } from "./support/row-locks.js";
 
 const servers = new Set<JobwireServer>();

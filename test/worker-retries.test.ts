@@ -3,7 +3,7 @@ import { toJson } from "@bufbuild/protobuf";
 import { ValueSchema } from "@bufbuild/protobuf/wkt";
 import type { JobwireServer } from "@jobwire/server";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { withTimeout } from "./support/server-process.js";
+import { withTimeout } from "./support/with-timeout.js";
 import { startTestServer } from "./support/server.js";
 import { waitFor } from "./support/wait-for.js";
 

@@ -1,7 +1,7 @@
 import { JobState, Worker, createJobwireClient, type JobwireClient } from "@jobwire/sdk";
 import type { JobwireServer } from "@jobwire/server";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { withTimeout } from "./support/server-process.js";
+import { withTimeout } from "./support/with-timeout.js";
 import { startTestServer } from "./support/server.js";
 import { waitFor } from "./support/wait-for.js";
 

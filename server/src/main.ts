@@ -86,6 +86,8 @@ async function serve(
     logger.child({ component: "maintenance" }),
   );
   const eventSignal = new EventSignal();
+  // A caught-up event stream reads again at least this often without a wake-up.
+  const eventRecheckMs = Math.min(config.fallbackPollMs, 1_000);
   const webhookSender = new WebhookSender(new AddressGuard(config.webhookAllowCidrs), config.webhookTimeoutMs);
   const deliveries = new DeliveryLoop(
     db.pool,
@@ -186,7 +188,7 @@ async function serve(
         signal: eventSignal,
         shutdownSignal: shutdown.signal,
         keepAliveMs: config.keepAliveMs,
-        recheckMs: Math.min(config.fallbackPollMs, 1_000),
+        recheckMs: eventRecheckMs,
       }));
       router.service(Health, healthServiceImpl({
         services: [QueueService.typeName, WorkerService.typeName, EventService.typeName],
@@ -199,7 +201,7 @@ async function serve(
       signal: eventSignal,
       shutdownSignal: shutdown.signal,
       keepAliveMs: config.keepAliveMs,
-      recheckMs: Math.min(config.fallbackPollMs, 1_000),
+      recheckMs: eventRecheckMs,
       log: logger.child({ component: "sse" }),
     })) as never,
   }) as unknown as DualHandler;

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { withTimeout } from "./server-process.js";
+import { withTimeout } from "./with-timeout.js";
 
 /** Resolves once another backend waits for a lock `holder` holds (polls the live pg_locks). */
 export async function waitUntilBlockedBy(observer: pg.Client, holder: pg.Client): Promise<void> {

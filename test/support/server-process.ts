@@ -8,6 +8,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll } from "vitest";
 import { freePort } from "./free-port.js";
+import { withTimeout } from "./with-timeout.js";
 
 const run = promisify(execFile);
 
@@ -284,18 +285,6 @@ export async function portIsFree(port: number): Promise<boolean> {
     server.once("error", () => resolvePort(false));
     server.listen(port, "127.0.0.1", () => server.close(() => resolvePort(true)));
   });
-}
-
-/**
- * `promise`, or a rejection naming `what` once `ms` have passed: every wait in these
- * tests is bounded and fails loudly.
- */
-export function withTimeout<T>(promise: Promise<T>, ms: number, what: string | (() => string)): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${typeof what === "string" ? what : what()}`)), ms);
-  });
-  return Promise.race([promise, timedOut]).finally(() => clearTimeout(timer));
 }
 
 function parseLogLine(text: string): LogLine | undefined {

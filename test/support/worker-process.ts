@@ -2,7 +2,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll } from "vitest";
-import { withTimeout, type ExitStatus } from "./server-process.js";
+import { type ExitStatus } from "./server-process.js";
+import { withTimeout } from "./with-timeout.js";
 
 const testRoot = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const fixture = join(testRoot, "fixtures/worker-process.ts");

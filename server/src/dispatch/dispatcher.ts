@@ -53,11 +53,6 @@ export class Dispatcher {
     }
   }
 
-  /** The local stream of a worker id, if it is connected here. */
-  stream(workerId: string): WorkerStream | undefined {
-    return this.#streams.get(workerId);
-  }
-
   /** Jobs in `queue` (or in any queue) may be ready: fill the streams that serve it. */
   wake(queue?: string): void {
     for (const stream of this.#streams.values()) {

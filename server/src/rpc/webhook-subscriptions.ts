@@ -22,6 +22,14 @@ import { checkJobId } from "./job-id.js";
 import { checkStorableString } from "./json-value.js";
 import { checkName } from "./validate-job-spec.js";
 
+/** Event type names a subscription may ask for: all but the webhook events themselves. */
+const subscribableTypes = new Set(
+  Object.values(EventType)
+    .filter((value): value is EventType => typeof value === "number")
+    .map(eventTypeName)
+    .filter((name): name is string => name !== undefined && !name.startsWith("webhook_")),
+);
+
 /** The QueueService handlers of webhook subscriptions. */
 export function webhookSubscriptionHandlers(db: Database, sender: WebhookSender, created: () => void) {
   return {
@@ -34,9 +42,8 @@ export function webhookSubscriptionHandlers(db: Database, sender: WebhookSender,
       if (refused) throw invalidArgument("url", refused);
       if (request.secret.length < 16 || request.secret.length > 512) throw invalidArgument("secret", "must be 16 to 512 characters");
       checkStorableString(request.secret, "secret");
-      const known = new Set(Object.values(EventType).filter((v): v is EventType => typeof v === "number").map(eventTypeName));
       const eventTypes = [...new Set(request.eventTypes)].map((type, index) => {
-        if (!known.has(type) || type.startsWith("webhook_")) throw invalidArgument(`event_types[${index}]`, "must be an event type such as succeeded");
+        if (!subscribableTypes.has(type)) throw invalidArgument(`event_types[${index}]`, "must be an event type such as succeeded");
         return type;
       });
       const row = await webhookSubscriptionInsert(db.pool, { id: uuidv7(), queue, url: request.url, eventTypes, secret: request.secret });
