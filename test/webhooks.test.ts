@@ -1,6 +1,3 @@
-import { createHmac, timingSafeEqual } from "node:crypto";
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { createJobwireClient, type JobwireClient } from "@jobwire/sdk";
 import type { JobwireServer } from "@jobwire/server";
@@ -8,60 +5,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { grpcQueueClient } from "./support/clients.js";
 import { startTestServer } from "./support/server.js";
 import { waitFor } from "./support/wait-for.js";
-
-interface Received {
-  path: string;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-  at: number;
-}
-
-/** A real HTTP receiver on loopback: answers each path with the statuses queued for it (then 200). */
-function startReceiver() {
-  const received: Received[] = [];
-  const answers = new Map<string, number[]>();
-  const server = http.createServer((request, response) => {
-    let body = "";
-    request.on("data", (chunk) => (body += chunk));
-    request.on("end", () => {
-      const path = request.url ?? "/";
-      received.push({ path, headers: request.headers, body, at: performance.now() });
-      const status = answers.get(path)?.shift() ?? 200;
-      response.writeHead(status, status === 302 ? { location: "/redirected" } : {});
-      response.end();
-    });
-  });
-  return new Promise<{ url: string; received: Received[]; answers: Map<string, number[]>; close(): Promise<void> }>((resolve) =>
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as AddressInfo;
-      resolve({
-        url: `http://127.0.0.1:${port}`,
-        received,
-        answers,
-        close: () => new Promise<void>((done) => server.close(() => done())),
-      });
-    }),
-  );
-}
+import { startWebhookReceiver, verifyWebhook, type ReceivedWebhook, type WebhookReceiver } from "./support/webhook-receiver.js";
 
 const secret = "whsec_" + Buffer.from("a-test-secret-of-enough-bytes").toString("base64");
 
-/** Verifies a delivery the way a receiver should (Standard Webhooks). */
-function verify(request: Received): boolean {
-  const id = String(request.headers["webhook-id"]);
-  const timestamp = String(request.headers["webhook-timestamp"]);
-  const key = Buffer.from(secret.slice("whsec_".length), "base64");
-  const expected = createHmac("sha256", key).update(`${id}.${timestamp}.${request.body}`).digest();
-  const given = Buffer.from(String(request.headers["webhook-signature"]).replace(/^v1,/, ""), "base64");
-  return given.length === expected.length && timingSafeEqual(given, expected) && Math.abs(Date.now() / 1000 - Number(timestamp)) < 300;
-}
+const verify = (request: ReceivedWebhook) => verifyWebhook(request, secret);
 
 let server: JobwireServer;
 let client: JobwireClient;
-let receiver: Awaited<ReturnType<typeof startReceiver>>;
+let receiver: WebhookReceiver;
 
 beforeAll(async () => {
-  receiver = await startReceiver();
+  receiver = await startWebhookReceiver();
   server = await startTestServer({ webhookAllowCidrs: ["127.0.0.1/32"], webhookBackoffMs: 50, webhookMaxAttempts: 4, fallbackPollMs: 200 });
   client = createJobwireClient({ baseUrl: server.url });
 });

@@ -46,6 +46,11 @@ export interface EnqueueOptions {
   leaseTimeoutMs?: number;
   /** Longest run of one attempt. Default: no limit. */
   executionTimeoutMs?: number;
+  /**
+   * The job's own webhook targets (at most 10), besides its queue's subscriptions. Each
+   * names a secret stored with {@link JobwireClient.putWebhookSecret}.
+   */
+  webhooks?: { url: string; secretName: string; /** Lower-case names; default every type. */ eventTypes?: string[] }[];
 }
 
 /** One job of {@link JobwireClient.enqueueBatch}. */
@@ -133,6 +138,14 @@ export class JobwireClient {
   async retryJob(id: string, options: { fromStart?: boolean } = {}): Promise<Job> {
     return (await this.raw.retryJob({ id, fromStart: options.fromStart ?? false })).job!;
   }
+
+  /**
+   * Stores (or rotates) a named webhook secret that jobs' webhook targets refer to. The
+   * secret is 16..512 characters; `whsec_` + base64 is decoded per Standard Webhooks.
+   */
+  async putWebhookSecret(name: string, secret: string): Promise<void> {
+    await this.raw.putWebhookSecret({ name, secret });
+  }
 }
 
 /** Creates a {@link JobwireClient}. */
@@ -181,5 +194,6 @@ function jobSpec(job: BatchJob): JobSpec {
     },
     leaseTimeout: job.leaseTimeoutMs === undefined ? undefined : durationFromMillis(job.leaseTimeoutMs),
     executionTimeout: job.executionTimeoutMs === undefined ? undefined : durationFromMillis(job.executionTimeoutMs),
+    webhooks: job.webhooks?.map((target) => ({ url: target.url, secretName: target.secretName, eventTypes: target.eventTypes ?? [] })),
   });
 }

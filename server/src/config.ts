@@ -42,6 +42,12 @@ export interface ServerConfig {
    * the next due time. Default 5 s.
    */
   fallbackPollMs: number;
+  /**
+   * `JOBWIRE_EVENT_RECHECK_MS`: how often a caught-up event stream reads again without a
+   * wake-up. NOTIFY wakes streams at once; this bounds the wait for events held back behind
+   * a transaction that commits without notifying. Default 1 s.
+   */
+  eventRecheckMs: number;
   /** `JOBWIRE_KEEPALIVE_MS`: how often an idle LeaseJobs stream sends a keep-alive. Default 15 s. */
   keepAliveMs: number;
   /**
@@ -81,6 +87,7 @@ export const defaultServerConfig: ServerConfig = {
   shutdownGraceMs: 10_000,
   cancelGraceMs: 30_000,
   fallbackPollMs: 5_000,
+  eventRecheckMs: 1_000,
   keepAliveMs: 15_000,
   retentionMs: 7 * 86_400_000,
   eventRetentionMs: 30 * 86_400_000,
@@ -108,6 +115,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     shutdownGraceMs: intFromEnv(env, "JOBWIRE_SHUTDOWN_GRACE_MS", d.shutdownGraceMs, 0, 3_600_000),
     cancelGraceMs: intFromEnv(env, "JOBWIRE_CANCEL_GRACE_MS", d.cancelGraceMs, 0, 86_400_000),
     fallbackPollMs: intFromEnv(env, "JOBWIRE_FALLBACK_POLL_MS", d.fallbackPollMs, 10, 3_600_000),
+    eventRecheckMs: intFromEnv(env, "JOBWIRE_EVENT_RECHECK_MS", d.eventRecheckMs, 10, 3_600_000),
     keepAliveMs: intFromEnv(env, "JOBWIRE_KEEPALIVE_MS", d.keepAliveMs, 10, 3_600_000),
     retentionMs: intFromEnv(env, "JOBWIRE_RETENTION_MS", d.retentionMs, 1_000, 3650 * 86_400_000),
     eventRetentionMs: intFromEnv(env, "JOBWIRE_EVENT_RETENTION_MS", d.eventRetentionMs, 1_000, 3650 * 86_400_000),

@@ -86,8 +86,7 @@ async function serve(
     logger.child({ component: "maintenance" }),
   );
   const eventSignal = new EventSignal();
-  // A caught-up event stream reads again at least this often without a wake-up.
-  const eventRecheckMs = Math.min(config.fallbackPollMs, 1_000);
+  const eventRecheckMs = config.eventRecheckMs;
   const webhookSender = new WebhookSender(new AddressGuard(config.webhookAllowCidrs), config.webhookTimeoutMs);
   const deliveries = new DeliveryLoop(
     db.pool,
@@ -168,7 +167,7 @@ async function serve(
         jobScheduled: (runAt) => wakeups.jobScheduled(runAt),
         eventsCommitted: () => wakeups.eventsCommitted(),
         webhookSender,
-        subscriptionCreated: () => deliveries.subscriptionCreated(),
+        webhookTargetsCreated: () => deliveries.targetsCreated(),
         cancelRequested: (lease, jobId, reason) => {
           wakeups.workerNotice({ type: "cancel", worker: lease.workerId, job: jobId, lease_token: lease.leaseToken, reason });
           // If the worker has not stopped by then, the lease is revoked.
@@ -227,7 +226,6 @@ async function serve(
           maintenance.stop();
           // Deliveries in flight get a bounded time; one cut off is retried after restart.
           await deliveries.stop(config.shutdownGraceMs);
-          await webhookSender.close().catch(() => undefined);
           await notifications.stop();
           await db.close().catch((error: unknown) => logger.error({ err: error }, "closing the database pool failed"));
           await embedded?.stop().catch((error: unknown) => logger.error({ err: error }, "stopping embedded postgres failed"));

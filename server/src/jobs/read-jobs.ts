@@ -76,6 +76,7 @@ function jobRowFromRecord(job: JobRecord): JobRow {
     progress: job.progress ?? null,
     result: job.result ?? null,
     lastError: job.lastError ?? null,
+    webhooks: job.webhooks ?? null,
     phases: job.phases.getItems().map((phase) => ({
       name: phase.name,
       state: phase.state,

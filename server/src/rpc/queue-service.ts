@@ -11,6 +11,7 @@ import type { Database } from "../store/orm.js";
 import { invalidArgument } from "./connect-errors.js";
 import { checkJobId, jobIdPattern } from "./job-id.js";
 import { webhookSubscriptionHandlers } from "./webhook-subscriptions.js";
+import { checkWebhookSecretsExist, webhookSecretHandlers } from "./webhook-secrets.js";
 import type { WebhookSender } from "../webhooks/webhook-sender.js";
 import { jobMessage, jobStateName } from "./job-message.js";
 import { checkStorableString } from "./json-value.js";
@@ -38,8 +39,8 @@ export interface QueueServiceDeps {
   jobScheduled(runAt: Date): void;
   /** Checks and sends webhooks; subscriptions are validated against it. */
   webhookSender: WebhookSender;
-  /** Called after a webhook subscription was created. */
-  subscriptionCreated(): void;
+  /** Called after a webhook subscription, or a job with webhook targets, was created. */
+  webhookTargetsCreated(): void;
   /** Called after any other commit that wrote events: event streams read again. */
   eventsCommitted(): void;
   /** Called after a commit that requested the cancel of a running job: tell its worker. */
@@ -53,12 +54,16 @@ export interface QueueServiceDeps {
 export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof QueueService> {
   const { db } = deps;
   const enqueuer = new JobEnqueuer(db);
+  const webhookUrlRefusal = (url: string) => deps.webhookSender.refusal(url);
   return {
-    ...webhookSubscriptionHandlers(db, deps.webhookSender, deps.subscriptionCreated),
+    ...webhookSubscriptionHandlers(db, deps.webhookSender, deps.webhookTargetsCreated),
+    ...webhookSecretHandlers(db),
 
     async enqueue(request, context) {
-      const job = newJobFromSpec(request.job, "job");
+      const job = newJobFromSpec(request.job, "job", webhookUrlRefusal);
+      await checkWebhookSecretsExist(db, [job], () => "job");
       const row = await enqueuer.enqueue(deps.principalOf(context.requestHeader), job);
+      if (job.webhooks) deps.webhookTargetsCreated();
       if (row.state === "pending") deps.jobsReady([row.queue]);
       if (row.state === "scheduled") deps.jobScheduled(row.runAt);
       return { job: jobMessage(row) };
@@ -69,8 +74,10 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       if (request.jobs.length > deps.maxBatchSize) {
         throw new ConnectError(`jobs has ${request.jobs.length} entries, more than the limit of ${deps.maxBatchSize} per batch`, Code.ResourceExhausted);
       }
-      const jobs = request.jobs.map((spec, index) => newJobFromSpec(spec, `jobs[${index}]`));
+      const jobs = request.jobs.map((spec, index) => newJobFromSpec(spec, `jobs[${index}]`, webhookUrlRefusal));
+      await checkWebhookSecretsExist(db, jobs, (index) => `jobs[${index}]`);
       const jobIds = await enqueuer.enqueueAll(deps.principalOf(context.requestHeader), jobs);
+      if (jobs.some((job) => job.webhooks)) deps.webhookTargetsCreated();
       deps.jobsReady(new Set(jobs.map((job) => job.queue)));
       const delayed = jobs.filter((job) => job.runAt !== null || job.delayMs !== null);
       // A conservative earliest time: the maintenance loop asks the database for the exact one.

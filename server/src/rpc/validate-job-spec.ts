@@ -6,14 +6,17 @@ import { invalidArgument } from "./connect-errors.js";
 import { checkStorableString, jsonTextFromValue } from "./json-value.js";
 import { dateFromTimestamp, millisFromDuration } from "./proto-time.js";
 import { jobSettingsFrom } from "./validate-job-settings.js";
+import { checkWebhookTargets, type WebhookUrlRefusal } from "./validate-webhook-target.js";
 
 /**
  * Validates a JobSpec at the edge, giving the job its id (a UUIDv7, so ids sort by
  * creation time). Unset settings stay null: the insert fills them from the queue's
  * defaults, then the server's. Throws `INVALID_ARGUMENT` naming the first bad
  * field under `field` (e.g. `jobs[3].retry_policy.max_attempts`); nothing is written.
+ * Webhook target URLs are checked with `webhookUrlRefusal` (the SSRF guard); whether the
+ * secrets they name exist is left to the caller.
  */
-export function newJobFromSpec(spec: JobSpec | undefined, field: string): NewJob {
+export function newJobFromSpec(spec: JobSpec | undefined, field: string, webhookUrlRefusal: WebhookUrlRefusal): NewJob {
   if (!spec) throw invalidArgument(field, "is required");
   const queue = checkName(spec.queue, `${field}.queue`);
   const kind = checkName(spec.kind, `${field}.kind`);
@@ -38,6 +41,7 @@ export function newJobFromSpec(spec: JobSpec | undefined, field: string): NewJob
     runAt,
     delayMs,
     phases: checkPhases(spec.phases, `${field}.phases`),
+    webhooks: checkWebhookTargets(spec.webhooks, `${field}.webhooks`, webhookUrlRefusal),
   };
 }
 

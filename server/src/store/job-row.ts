@@ -1,5 +1,5 @@
 import type { JobStateName, PhaseStateName } from "./entities/job-state.js";
-import type { StoredJobError } from "./entities/job.js";
+import type { StoredJobError, StoredWebhookTarget } from "./entities/job.js";
 
 /**
  * A job as the store hands it to the rest of the server, whether it was read through the
@@ -32,6 +32,8 @@ export interface JobRow {
   progress: unknown;
   result: unknown;
   lastError: StoredJobError | null;
+  /** The job's own webhook targets; null if it has none. */
+  webhooks: StoredWebhookTarget[] | null;
   phases: PhaseRow[];
 }
 

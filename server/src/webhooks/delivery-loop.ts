@@ -7,7 +7,7 @@ import {
   webhookDeliverySucceeded,
   type DueDelivery,
 } from "../store/sql/webhook-delivery.js";
-import type { WebhookSender } from "./webhook-sender.js";
+import type { SendOutcome, WebhookSender } from "./webhook-sender.js";
 
 /** Shortest time between two passes over the outbox. */
 const minPassIntervalMs = 20;
@@ -39,8 +39,11 @@ export class DeliveryLoop {
   #again = false;
   #stopped = false;
   #soon = false;
-  /** Whether subscriptions existed at the last pass: without any, events bring no deliveries. */
-  #subscriptions = false;
+  /**
+   * Whether subscriptions or jobs with webhook targets existed at the last pass: without
+   * any, events bring no deliveries.
+   */
+  #targets = false;
   #lastPassAt = 0;
   readonly #inFlight = new Set<Promise<void>>();
 
@@ -57,17 +60,17 @@ export class DeliveryLoop {
   }
 
   /**
-   * Events were committed here: they may have filled the outbox, if any subscription exists.
-   * Without one, the slow poll still looks after deliveries left from deleted subscriptions,
-   * and a subscription made on another replica is noticed there.
+   * Events were committed: they may have filled the outbox, if any webhook target exists.
+   * Without one, the slow poll still looks after deliveries left from deleted targets, and a
+   * target made on another replica is noticed there.
    */
   eventsCommitted(): void {
-    if (this.#subscriptions) this.wake();
+    if (this.#targets) this.wake();
   }
 
-  /** A subscription was created here: events bring deliveries from now on. */
-  subscriptionCreated(): void {
-    this.#subscriptions = true;
+  /** A subscription or a job with webhook targets was created here: events bring deliveries. */
+  targetsCreated(): void {
+    this.#targets = true;
   }
 
   /**
@@ -132,17 +135,21 @@ export class DeliveryLoop {
       if (due.length < free || this.#stopped) break;
     }
     const state = await webhookOutboxState(this.pool);
-    this.#subscriptions = state.subscriptions;
+    this.#targets = state.targets;
     return Math.min(this.options.fallbackPollMs, state.nextDueMs ?? Number.POSITIVE_INFINITY);
   }
 
   async #attempt(delivery: DueDelivery): Promise<void> {
-    const outcome = await this.sender.send(delivery.url, delivery.secret, delivery.eventId, JSON.stringify(delivery.body));
+    // A job's target whose secret was deleted can never be signed: no point retrying it.
+    const outcome: SendOutcome = delivery.secret === null
+      ? { ok: false, error: `webhook secret ${delivery.secretName ?? ""} does not exist` }
+      : await this.sender.send(delivery.url, delivery.secret, delivery.eventId, JSON.stringify(delivery.body));
+    const lastAttempt = delivery.secret === null || delivery.attempts >= this.options.maxAttempts;
     try {
       if (outcome.ok) {
         await webhookDeliverySucceeded(this.pool, delivery.id, outcome.status);
       } else {
-        const retryInMs = delivery.attempts >= this.options.maxAttempts
+        const retryInMs = lastAttempt
           ? null
           : Math.min(3_600_000, this.options.backoffMs * 2 ** (delivery.attempts - 1)) * (0.75 + Math.random() / 4);
         await webhookDeliveryFailed(this.pool, delivery.id, outcome.error, retryInMs);
@@ -157,8 +164,10 @@ export class DeliveryLoop {
   }
 
   /**
-   * Stops claiming and waits for attempts in flight, at most `graceMs`; what is still in
-   * flight then is attempted again after its lease.
+   * Stops claiming and waits for attempts in flight, at most `graceMs`; then aborts what is
+   * still in flight and waits for those attempts to be recorded as failed, so they are
+   * retried with backoff. Should recording fail too, the attempt's claim lapses and it is
+   * retried then, by whichever replica runs: a delivery is never lost.
    */
   async stop(graceMs: number): Promise<void> {
     this.#stopped = true;
@@ -169,5 +178,7 @@ export class DeliveryLoop {
       new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
     ]);
     clearTimeout(timer);
+    await this.sender.close().catch(() => undefined);
+    await Promise.allSettled([...this.#inFlight]);
   }
 }

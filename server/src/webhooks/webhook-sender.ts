@@ -70,8 +70,11 @@ export class WebhookSender {
     }
   }
 
-  /** Closes idle connections. */
+  /**
+   * Closes every connection, aborting requests still in flight: their `send` resolves with
+   * a failure at once, which the caller records like any other failed attempt.
+   */
   close(): Promise<void> {
-    return this.#agent.close();
+    return this.#agent.destroy(new Error("aborted: the server is shutting down"));
   }
 }

@@ -56,6 +56,7 @@ export const JobEntity = defineEntity({
     progress: p.json<unknown>().nullable(),
     result: p.json<unknown>().nullable(),
     lastError: p.json<StoredJobError>().nullable(),
+    webhooks: p.json<StoredWebhookTarget[]>().nullable(),
     phases: () => p.oneToMany(JobPhaseEntity).mappedBy("job").orderBy({ position: "asc" }),
   },
 });
@@ -73,4 +74,16 @@ export interface StoredJobError {
   phase?: string;
   at: string;
   retryable: boolean;
+}
+
+/**
+ * One element of `job.webhooks`: a webhook target of the job. Keys are snake case because
+ * the outbox trigger (migration 0007) reads them in SQL.
+ */
+export interface StoredWebhookTarget {
+  url: string;
+  /** Lower-case event type names; empty for every type. */
+  event_types: string[];
+  /** The name of a row of `webhook_secret`. */
+  secret_name: string;
 }

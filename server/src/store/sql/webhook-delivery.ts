@@ -7,7 +7,10 @@ export interface DueDelivery {
   jobId: string;
   queue: string;
   url: string;
-  secret: string;
+  /** Null when the named secret of a job's target did not exist as the event was written. */
+  secret: string | null;
+  /** The secret's name, for a job's own target; null for a subscription. */
+  secretName: string | null;
   body: unknown;
   attempts: number;
 }
@@ -25,7 +28,7 @@ export async function webhookDeliveryClaimDue(db: Queryable, limit: number, leas
            FROM (SELECT id FROM webhook_delivery WHERE state = 'pending' AND next_attempt_at <= clock_timestamp()
                  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED) due
            WHERE d.id = due.id
-           RETURNING d.id::text, d.event_id::text AS "eventId", d.job_id AS "jobId", d.queue, d.url, d.secret, d.body, d.attempts`,
+           RETURNING d.id::text, d.event_id::text AS "eventId", d.job_id AS "jobId", d.queue, d.url, d.secret, d.secret_name AS "secretName", d.body, d.attempts`,
     values: [limit, leaseMs],
   });
   return result.rows;
@@ -77,14 +80,15 @@ export async function webhookDeliveryFailed(db: Queryable, id: string, error: st
 
 /**
  * Milliseconds until the next pending delivery is due (negative if overdue; null if none),
- * and whether any subscription exists (so new events may bring deliveries).
+ * and whether any subscription or job webhook target exists (so new events may bring
+ * deliveries).
  */
-export async function webhookOutboxState(db: Queryable): Promise<{ nextDueMs: number | null; subscriptions: boolean }> {
-  const result = await db.query<{ ms: number | null; subscriptions: boolean }>(
+export async function webhookOutboxState(db: Queryable): Promise<{ nextDueMs: number | null; targets: boolean }> {
+  const result = await db.query<{ ms: number | null; targets: boolean }>(
     `SELECT (SELECT extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000
              FROM webhook_delivery WHERE state = 'pending') AS ms,
-            EXISTS (SELECT 1 FROM webhook_subscription) AS subscriptions`,
+            EXISTS (SELECT 1 FROM webhook_subscription) OR EXISTS (SELECT 1 FROM job WHERE webhooks IS NOT NULL) AS targets`,
   );
   const row = result.rows[0];
-  return { nextDueMs: row?.ms === null || row?.ms === undefined ? null : Number(row.ms), subscriptions: row?.subscriptions ?? false };
+  return { nextDueMs: row?.ms === null || row?.ms === undefined ? null : Number(row.ms), targets: row?.targets ?? false };
 }

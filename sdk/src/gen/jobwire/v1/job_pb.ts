@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file jobwire/v1/job.proto.
  */
 export const file_jobwire_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChRqb2J3aXJlL3YxL2pvYi5wcm90bxIKam9id2lyZS52MSLDAQoLUmV0cnlQb2xpY3kSFAoMbWF4X2F0dGVtcHRzGAEgASgFEjIKD2luaXRpYWxfYmFja29mZhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgttYXhfYmFja29mZhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIaChJiYWNrb2ZmX211bHRpcGxpZXIYBCABKAESEwoGaml0dGVyGAUgASgBSACIAQFCCQoHX2ppdHRlciKVAQoFUGhhc2USDAoEbmFtZRgBIAEoCRIlCgVzdGF0ZRgCIAEoDjIWLmpvYndpcmUudjEuUGhhc2VTdGF0ZRImCgZyZXN1bHQYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIp8BCghKb2JFcnJvchIPCgdtZXNzYWdlGAEgASgJEicKB2RldGFpbHMYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHYXR0ZW1wdBgDIAEoBRINCgVwaGFzZRgEIAEoCRImCgJhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcmV0cnlhYmxlGAYgASgIIsoGCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSDAoEa2luZBgDIAEoCRIjCgVzdGF0ZRgEIAEoDjIULmpvYndpcmUudjEuSm9iU3RhdGUSJwoHcGF5bG9hZBgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghwcmlvcml0eRgGIAEoBRIvCghtZXRhZGF0YRgHIAMoCzIdLmpvYndpcmUudjEuSm9iLk1ldGFkYXRhRW50cnkSDQoFb3duZXIYCCABKAkSDwoHYXR0ZW1wdBgJIAEoBRItCgxyZXRyeV9wb2xpY3kYCiABKAsyFy5qb2J3aXJlLnYxLlJldHJ5UG9saWN5EiEKBnBoYXNlcxgLIAMoCzIRLmpvYndpcmUudjEuUGhhc2USKAoIcHJvZ3Jlc3MYDCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSJgoGcmVzdWx0GA0gASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEigKCmxhc3RfZXJyb3IYDiABKAsyFC5qb2J3aXJlLnYxLkpvYkVycm9yEi4KCmNyZWF0ZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBnJ1bl9hdBgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDWxlYXNlX3RpbWVvdXQYFCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRZXhlY3V0aW9uX3RpbWVvdXQYFSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFQoNY2FuY2VsX3JlYXNvbhgWIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi1AMKB0pvYlNwZWMSDQoFcXVldWUYASABKAkSDAoEa2luZBgCIAEoCRInCgdwYXlsb2FkGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhAKCHByaW9yaXR5GAQgASgFEiwKBnJ1bl9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIqCgVkZWxheRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEjMKCG1ldGFkYXRhGAcgAygLMiEuam9id2lyZS52MS5Kb2JTcGVjLk1ldGFkYXRhRW50cnkSLQoMcmV0cnlfcG9saWN5GAggASgLMhcuam9id2lyZS52MS5SZXRyeVBvbGljeRIOCgZwaGFzZXMYCSADKAkSMAoNbGVhc2VfdGltZW91dBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0ChFleGVjdXRpb25fdGltZW91dBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCgoIc2NoZWR1bGUq4QEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0pPQl9TVEFURV9TQ0hFRFVMRUQQARIVChFKT0JfU1RBVEVfUEVORElORxACEhUKEUpPQl9TVEFURV9CTE9DS0VEEAMSFAoQSk9CX1NUQVRFX1BBVVNFRBAEEhUKEUpPQl9TVEFURV9SVU5OSU5HEAUSFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBAGEhQKEEpPQl9TVEFURV9GQUlMRUQQBxIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAgqeAoKUGhhc2VTdGF0ZRIbChdQSEFTRV9TVEFURV9VTlNQRUNJRklFRBAAEhcKE1BIQVNFX1NUQVRFX1BFTkRJTkcQARIZChVQSEFTRV9TVEFURV9TVUNDRUVERUQQAhIZChVQSEFTRV9TVEFURV9DQU5DRUxMRUQQA2IGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChRqb2J3aXJlL3YxL2pvYi5wcm90bxIKam9id2lyZS52MSLDAQoLUmV0cnlQb2xpY3kSFAoMbWF4X2F0dGVtcHRzGAEgASgFEjIKD2luaXRpYWxfYmFja29mZhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgttYXhfYmFja29mZhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIaChJiYWNrb2ZmX211bHRpcGxpZXIYBCABKAESEwoGaml0dGVyGAUgASgBSACIAQFCCQoHX2ppdHRlciKVAQoFUGhhc2USDAoEbmFtZRgBIAEoCRIlCgVzdGF0ZRgCIAEoDjIWLmpvYndpcmUudjEuUGhhc2VTdGF0ZRImCgZyZXN1bHQYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIp8BCghKb2JFcnJvchIPCgdtZXNzYWdlGAEgASgJEicKB2RldGFpbHMYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHYXR0ZW1wdBgDIAEoBRINCgVwaGFzZRgEIAEoCRImCgJhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcmV0cnlhYmxlGAYgASgIIvcGCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSDAoEa2luZBgDIAEoCRIjCgVzdGF0ZRgEIAEoDjIULmpvYndpcmUudjEuSm9iU3RhdGUSJwoHcGF5bG9hZBgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghwcmlvcml0eRgGIAEoBRIvCghtZXRhZGF0YRgHIAMoCzIdLmpvYndpcmUudjEuSm9iLk1ldGFkYXRhRW50cnkSDQoFb3duZXIYCCABKAkSDwoHYXR0ZW1wdBgJIAEoBRItCgxyZXRyeV9wb2xpY3kYCiABKAsyFy5qb2J3aXJlLnYxLlJldHJ5UG9saWN5EiEKBnBoYXNlcxgLIAMoCzIRLmpvYndpcmUudjEuUGhhc2USKAoIcHJvZ3Jlc3MYDCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSJgoGcmVzdWx0GA0gASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEigKCmxhc3RfZXJyb3IYDiABKAsyFC5qb2J3aXJlLnYxLkpvYkVycm9yEi4KCmNyZWF0ZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBnJ1bl9hdBgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDWxlYXNlX3RpbWVvdXQYFCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRZXhlY3V0aW9uX3RpbWVvdXQYFSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFQoNY2FuY2VsX3JlYXNvbhgWIAEoCRIrCgh3ZWJob29rcxgXIAMoCzIZLmpvYndpcmUudjEuV2ViaG9va1RhcmdldBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRgoNV2ViaG9va1RhcmdldBILCgN1cmwYASABKAkSEwoLZXZlbnRfdHlwZXMYAiADKAkSEwoLc2VjcmV0X25hbWUYAyABKAkigQQKB0pvYlNwZWMSDQoFcXVldWUYASABKAkSDAoEa2luZBgCIAEoCRInCgdwYXlsb2FkGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhAKCHByaW9yaXR5GAQgASgFEiwKBnJ1bl9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIqCgVkZWxheRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEjMKCG1ldGFkYXRhGAcgAygLMiEuam9id2lyZS52MS5Kb2JTcGVjLk1ldGFkYXRhRW50cnkSLQoMcmV0cnlfcG9saWN5GAggASgLMhcuam9id2lyZS52MS5SZXRyeVBvbGljeRIOCgZwaGFzZXMYCSADKAkSMAoNbGVhc2VfdGltZW91dBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0ChFleGVjdXRpb25fdGltZW91dBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIrCgh3ZWJob29rcxgMIAMoCzIZLmpvYndpcmUudjEuV2ViaG9va1RhcmdldBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCgoIc2NoZWR1bGUq4QEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0pPQl9TVEFURV9TQ0hFRFVMRUQQARIVChFKT0JfU1RBVEVfUEVORElORxACEhUKEUpPQl9TVEFURV9CTE9DS0VEEAMSFAoQSk9CX1NUQVRFX1BBVVNFRBAEEhUKEUpPQl9TVEFURV9SVU5OSU5HEAUSFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBAGEhQKEEpPQl9TVEFURV9GQUlMRUQQBxIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAgqeAoKUGhhc2VTdGF0ZRIbChdQSEFTRV9TVEFURV9VTlNQRUNJRklFRBAAEhcKE1BIQVNFX1NUQVRFX1BFTkRJTkcQARIZChVQSEFTRV9TVEFURV9TVUNDRUVERUQQAhIZChVQSEFTRV9TVEFURV9DQU5DRUxMRUQQA2IGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * How a failed attempt is retried. Every field has a default, used when it is left unset
@@ -324,6 +324,13 @@ export type Job = Message<"jobwire.v1.Job"> & {
    * @generated from field: string cancel_reason = 22;
    */
   cancelReason: string;
+
+  /**
+   * The job's own webhook targets, as enqueued (secrets are referenced by name only).
+   *
+   * @generated from field: repeated jobwire.v1.WebhookTarget webhooks = 23;
+   */
+  webhooks: WebhookTarget[];
 };
 
 /**
@@ -332,6 +339,47 @@ export type Job = Message<"jobwire.v1.Job"> & {
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
   messageDesc(file_jobwire_v1_job, 3);
+
+/**
+ * A webhook target of one job: the job's events of the chosen types are POSTed to `url`,
+ * signed with the named webhook secret (Standard Webhooks), through the same durable
+ * outbox, retries and SSRF guard as queue subscriptions.
+ *
+ * @generated from message jobwire.v1.WebhookTarget
+ */
+export type WebhookTarget = Message<"jobwire.v1.WebhookTarget"> & {
+  /**
+   * Required. An http or https URL, up to 2048 characters. Targets on loopback, private,
+   * link-local, unique-local or metadata addresses are refused unless the server allows
+   * them (JOBWIRE_WEBHOOK_ALLOW_CIDRS).
+   *
+   * @generated from field: string url = 1;
+   */
+  url: string;
+
+  /**
+   * Event types to deliver, as lower-case names ("succeeded", "failed", …); empty: all.
+   *
+   * @generated from field: repeated string event_types = 2;
+   */
+  eventTypes: string[];
+
+  /**
+   * Required. The name of a webhook secret stored with PutWebhookSecret. The secret is
+   * looked up when each event is written, so rotating it takes effect at once; a delivery
+   * whose secret was deleted fails with WEBHOOK_FAILED.
+   *
+   * @generated from field: string secret_name = 3;
+   */
+  secretName: string;
+};
+
+/**
+ * Describes the message jobwire.v1.WebhookTarget.
+ * Use `create(WebhookTargetSchema)` to create a new message.
+ */
+export const WebhookTargetSchema: GenMessage<WebhookTarget> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_job, 4);
 
 /**
  * What a producer supplies to create a job.
@@ -428,6 +476,13 @@ export type JobSpec = Message<"jobwire.v1.JobSpec"> & {
    * @generated from field: google.protobuf.Duration execution_timeout = 11;
    */
   executionTimeout?: Duration | undefined;
+
+  /**
+   * Webhook targets of this job, in addition to its queue's subscriptions. At most 10.
+   *
+   * @generated from field: repeated jobwire.v1.WebhookTarget webhooks = 12;
+   */
+  webhooks: WebhookTarget[];
 };
 
 /**
@@ -435,7 +490,7 @@ export type JobSpec = Message<"jobwire.v1.JobSpec"> & {
  * Use `create(JobSpecSchema)` to create a new message.
  */
 export const JobSpecSchema: GenMessage<JobSpec> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_job, 4);
+  messageDesc(file_jobwire_v1_job, 5);
 
 /**
  * The state of a job. Postgres mirrors this enum as the `job_state` type; the job state

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file jobwire/v1/queue_service.proto.
  */
 export const file_jobwire_v1_queue_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5qb2J3aXJlL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEiggEKE1dlYmhvb2tTdWJzY3JpcHRpb24SCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKIENyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIOCgZzZWNyZXQYBCABKAkiWgohQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEjUKDHN1YnNjcmlwdGlvbhgBIAEoCzIfLmpvYndpcmUudjEuV2ViaG9va1N1YnNjcmlwdGlvbiIuCiBEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIjCiFEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2UiMAofTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSJaCiBMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnNSZXNwb25zZRI2Cg1zdWJzY3JpcHRpb25zGAEgAygLMh8uam9id2lyZS52MS5XZWJob29rU3Vic2NyaXB0aW9uItQBCg1RdWV1ZURlZmF1bHRzEi0KDHJldHJ5X3BvbGljeRgBIAEoCzIXLmpvYndpcmUudjEuUmV0cnlQb2xpY3kSMAoNbGVhc2VfdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0ChFleGVjdXRpb25fdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIsCglyZXRlbnRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iogEKBVF1ZXVlEgwKBG5hbWUYASABKAkSKwoIZGVmYXVsdHMYAiABKAsyGS5qb2J3aXJlLnYxLlF1ZXVlRGVmYXVsdHMSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiHwoPR2V0UXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiNAoQR2V0UXVldWVSZXNwb25zZRIgCgVxdWV1ZRgBIAEoCzIRLmpvYndpcmUudjEuUXVldWUiTwoSVXBkYXRlUXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkSKwoIZGVmYXVsdHMYAiABKAsyGS5qb2J3aXJlLnYxLlF1ZXVlRGVmYXVsdHMiNwoTVXBkYXRlUXVldWVSZXNwb25zZRIgCgVxdWV1ZRgBIAEoCzIRLmpvYndpcmUudjEuUXVldWUiMgoORW5xdWV1ZVJlcXVlc3QSIAoDam9iGAEgASgLMhMuam9id2lyZS52MS5Kb2JTcGVjIi8KD0VucXVldWVSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiI4ChNFbnF1ZXVlQmF0Y2hSZXF1ZXN0EiEKBGpvYnMYASADKAsyEy5qb2J3aXJlLnYxLkpvYlNwZWMiJwoURW5xdWV1ZUJhdGNoUmVzcG9uc2USDwoHam9iX2lkcxgBIAMoCSIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIi4KDkdldEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iItICCg9MaXN0Sm9ic1JlcXVlc3QSDgoGcXVldWVzGAEgAygJEg0KBWtpbmRzGAIgAygJEiQKBnN0YXRlcxgDIAMoDjIULmpvYndpcmUudjEuSm9iU3RhdGUSMQoNY3JlYXRlZF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjsKCG1ldGFkYXRhGAYgAygLMikuam9id2lyZS52MS5MaXN0Sm9ic1JlcXVlc3QuTWV0YWRhdGFFbnRyeRIRCglwYWdlX3NpemUYByABKAUSEgoKcGFnZV90b2tlbhgIIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSgoQTGlzdEpvYnNSZXNwb25zZRIdCgRqb2JzGAEgAygLMg8uam9id2lyZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi4KEENhbmNlbEpvYlJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIjEKEUNhbmNlbEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iIjEKD1JldHJ5Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCRISCgpmcm9tX3N0YXJ0GAIgASgIIjAKEFJldHJ5Sm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2Iy1AcKDFF1ZXVlU2VydmljZRJCCgdFbnF1ZXVlEhouam9id2lyZS52MS5FbnF1ZXVlUmVxdWVzdBobLmpvYndpcmUudjEuRW5xdWV1ZVJlc3BvbnNlElEKDEVucXVldWVCYXRjaBIfLmpvYndpcmUudjEuRW5xdWV1ZUJhdGNoUmVxdWVzdBogLmpvYndpcmUudjEuRW5xdWV1ZUJhdGNoUmVzcG9uc2USRAoGR2V0Sm9iEhkuam9id2lyZS52MS5HZXRKb2JSZXF1ZXN0Ghouam9id2lyZS52MS5HZXRKb2JSZXNwb25zZSIDkAIBEkoKCExpc3RKb2JzEhsuam9id2lyZS52MS5MaXN0Sm9ic1JlcXVlc3QaHC5qb2J3aXJlLnYxLkxpc3RKb2JzUmVzcG9uc2UiA5ACARJICglDYW5jZWxKb2ISHC5qb2J3aXJlLnYxLkNhbmNlbEpvYlJlcXVlc3QaHS5qb2J3aXJlLnYxLkNhbmNlbEpvYlJlc3BvbnNlEkUKCFJldHJ5Sm9iEhsuam9id2lyZS52MS5SZXRyeUpvYlJlcXVlc3QaHC5qb2J3aXJlLnYxLlJldHJ5Sm9iUmVzcG9uc2USSgoIR2V0UXVldWUSGy5qb2J3aXJlLnYxLkdldFF1ZXVlUmVxdWVzdBocLmpvYndpcmUudjEuR2V0UXVldWVSZXNwb25zZSIDkAIBEk4KC1VwZGF0ZVF1ZXVlEh4uam9id2lyZS52MS5VcGRhdGVRdWV1ZVJlcXVlc3QaHy5qb2J3aXJlLnYxLlVwZGF0ZVF1ZXVlUmVzcG9uc2USeAoZQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvbhIsLmpvYndpcmUudjEuQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlcXVlc3QaLS5qb2J3aXJlLnYxLkNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXNwb25zZRJ4ChlEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uEiwuam9id2lyZS52MS5EZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBotLmpvYndpcmUudjEuRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEnoKGExpc3RXZWJob29rU3Vic2NyaXB0aW9ucxIrLmpvYndpcmUudjEuTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBosLmpvYndpcmUudjEuTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobwire_v1_job]);
+  fileDesc("Ch5qb2J3aXJlL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEiggEKE1dlYmhvb2tTdWJzY3JpcHRpb24SCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKIENyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIOCgZzZWNyZXQYBCABKAkiWgohQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEjUKDHN1YnNjcmlwdGlvbhgBIAEoCzIfLmpvYndpcmUudjEuV2ViaG9va1N1YnNjcmlwdGlvbiIuCiBEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIjCiFEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2UiMAofTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSJaCiBMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnNSZXNwb25zZRI2Cg1zdWJzY3JpcHRpb25zGAEgAygLMh8uam9id2lyZS52MS5XZWJob29rU3Vic2NyaXB0aW9uIn0KDVdlYmhvb2tTZWNyZXQSDAoEbmFtZRgBIAEoCRIuCgpjcmVhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI3ChdQdXRXZWJob29rU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnNlY3JldBgCIAEoCSJFChhQdXRXZWJob29rU2VjcmV0UmVzcG9uc2USKQoGc2VjcmV0GAEgASgLMhkuam9id2lyZS52MS5XZWJob29rU2VjcmV0IioKGkRlbGV0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkiHQobRGVsZXRlV2ViaG9va1NlY3JldFJlc3BvbnNlIhsKGUxpc3RXZWJob29rU2VjcmV0c1JlcXVlc3QiSAoaTGlzdFdlYmhvb2tTZWNyZXRzUmVzcG9uc2USKgoHc2VjcmV0cxgBIAMoCzIZLmpvYndpcmUudjEuV2ViaG9va1NlY3JldCLUAQoNUXVldWVEZWZhdWx0cxItCgxyZXRyeV9wb2xpY3kYASABKAsyFy5qb2J3aXJlLnYxLlJldHJ5UG9saWN5EjAKDWxlYXNlX3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRZXhlY3V0aW9uX3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJcmV0ZW50aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIqIBCgVRdWV1ZRIMCgRuYW1lGAEgASgJEisKCGRlZmF1bHRzGAIgASgLMhkuam9id2lyZS52MS5RdWV1ZURlZmF1bHRzEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIh8KD0dldFF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKEEdldFF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlIk8KElVwZGF0ZVF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEisKCGRlZmF1bHRzGAIgASgLMhkuam9id2lyZS52MS5RdWV1ZURlZmF1bHRzIjcKE1VwZGF0ZVF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlIjIKDkVucXVldWVSZXF1ZXN0EiAKA2pvYhgBIAEoCzITLmpvYndpcmUudjEuSm9iU3BlYyIvCg9FbnF1ZXVlUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2IiOAoTRW5xdWV1ZUJhdGNoUmVxdWVzdBIhCgRqb2JzGAEgAygLMhMuam9id2lyZS52MS5Kb2JTcGVjIicKFEVucXVldWVCYXRjaFJlc3BvbnNlEg8KB2pvYl9pZHMYASADKAkiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIuCg5HZXRKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiLSAgoPTGlzdEpvYnNSZXF1ZXN0Eg4KBnF1ZXVlcxgBIAMoCRINCgVraW5kcxgCIAMoCRIkCgZzdGF0ZXMYAyADKA4yFC5qb2J3aXJlLnYxLkpvYlN0YXRlEjEKDWNyZWF0ZWRfYWZ0ZXIYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7CghtZXRhZGF0YRgGIAMoCzIpLmpvYndpcmUudjEuTGlzdEpvYnNSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSEQoJcGFnZV9zaXplGAcgASgFEhIKCnBhZ2VfdG9rZW4YCCABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkoKEExpc3RKb2JzUmVzcG9uc2USHQoEam9icxgBIAMoCzIPLmpvYndpcmUudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIuChBDYW5jZWxKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIxChFDYW5jZWxKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiIxCg9SZXRyeUpvYlJlcXVlc3QSCgoCaWQYASABKAkSEgoKZnJvbV9zdGFydBgCIAEoCCIwChBSZXRyeUpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iMooKCgxRdWV1ZVNlcnZpY2USQgoHRW5xdWV1ZRIaLmpvYndpcmUudjEuRW5xdWV1ZVJlcXVlc3QaGy5qb2J3aXJlLnYxLkVucXVldWVSZXNwb25zZRJRCgxFbnF1ZXVlQmF0Y2gSHy5qb2J3aXJlLnYxLkVucXVldWVCYXRjaFJlcXVlc3QaIC5qb2J3aXJlLnYxLkVucXVldWVCYXRjaFJlc3BvbnNlEkQKBkdldEpvYhIZLmpvYndpcmUudjEuR2V0Sm9iUmVxdWVzdBoaLmpvYndpcmUudjEuR2V0Sm9iUmVzcG9uc2UiA5ACARJKCghMaXN0Sm9icxIbLmpvYndpcmUudjEuTGlzdEpvYnNSZXF1ZXN0Ghwuam9id2lyZS52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESSAoJQ2FuY2VsSm9iEhwuam9id2lyZS52MS5DYW5jZWxKb2JSZXF1ZXN0Gh0uam9id2lyZS52MS5DYW5jZWxKb2JSZXNwb25zZRJFCghSZXRyeUpvYhIbLmpvYndpcmUudjEuUmV0cnlKb2JSZXF1ZXN0Ghwuam9id2lyZS52MS5SZXRyeUpvYlJlc3BvbnNlEkoKCEdldFF1ZXVlEhsuam9id2lyZS52MS5HZXRRdWV1ZVJlcXVlc3QaHC5qb2J3aXJlLnYxLkdldFF1ZXVlUmVzcG9uc2UiA5ACARJOCgtVcGRhdGVRdWV1ZRIeLmpvYndpcmUudjEuVXBkYXRlUXVldWVSZXF1ZXN0Gh8uam9id2lyZS52MS5VcGRhdGVRdWV1ZVJlc3BvbnNlEngKGUNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb24SLC5qb2J3aXJlLnYxLkNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Gi0uam9id2lyZS52MS5DcmVhdGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2USeAoZRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvbhIsLmpvYndpcmUudjEuRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvblJlcXVlc3QaLS5qb2J3aXJlLnYxLkRlbGV0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXNwb25zZRJ6ChhMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnMSKy5qb2J3aXJlLnYxLkxpc3RXZWJob29rU3Vic2NyaXB0aW9uc1JlcXVlc3QaLC5qb2J3aXJlLnYxLkxpc3RXZWJob29rU3Vic2NyaXB0aW9uc1Jlc3BvbnNlIgOQAgESYgoQUHV0V2ViaG9va1NlY3JldBIjLmpvYndpcmUudjEuUHV0V2ViaG9va1NlY3JldFJlcXVlc3QaJC5qb2J3aXJlLnYxLlB1dFdlYmhvb2tTZWNyZXRSZXNwb25zZSIDkAICEmYKE0RlbGV0ZVdlYmhvb2tTZWNyZXQSJi5qb2J3aXJlLnYxLkRlbGV0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0Gicuam9id2lyZS52MS5EZWxldGVXZWJob29rU2VjcmV0UmVzcG9uc2USaAoSTGlzdFdlYmhvb2tTZWNyZXRzEiUuam9id2lyZS52MS5MaXN0V2ViaG9va1NlY3JldHNSZXF1ZXN0GiYuam9id2lyZS52MS5MaXN0V2ViaG9va1NlY3JldHNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobwire_v1_job]);
 
 /**
  * A webhook subscription of a queue.
@@ -208,6 +208,163 @@ export const ListWebhookSubscriptionsResponseSchema: GenMessage<ListWebhookSubsc
   messageDesc(file_jobwire_v1_queue_service, 6);
 
 /**
+ * A stored webhook secret, without the secret itself.
+ *
+ * @generated from message jobwire.v1.WebhookSecret
+ */
+export type WebhookSecret = Message<"jobwire.v1.WebhookSecret"> & {
+  /**
+   * Its name, following the queue name rules.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * When it was first stored.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 2;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When it was last stored (rotated).
+   *
+   * @generated from field: google.protobuf.Timestamp updated_at = 3;
+   */
+  updatedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.WebhookSecret.
+ * Use `create(WebhookSecretSchema)` to create a new message.
+ */
+export const WebhookSecretSchema: GenMessage<WebhookSecret> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 7);
+
+/**
+ * Request of PutWebhookSecret.
+ *
+ * @generated from message jobwire.v1.PutWebhookSecretRequest
+ */
+export type PutWebhookSecretRequest = Message<"jobwire.v1.PutWebhookSecretRequest"> & {
+  /**
+   * Required. The name jobs use in WebhookTarget.secret_name; queue name rules.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+
+  /**
+   * Required. The signing secret, 16..512 characters; "whsec_" followed by base64 is
+   * decoded as the Standard Webhooks scheme says. Never returned.
+   *
+   * @generated from field: string secret = 2;
+   */
+  secret: string;
+};
+
+/**
+ * Describes the message jobwire.v1.PutWebhookSecretRequest.
+ * Use `create(PutWebhookSecretRequestSchema)` to create a new message.
+ */
+export const PutWebhookSecretRequestSchema: GenMessage<PutWebhookSecretRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 8);
+
+/**
+ * Response of PutWebhookSecret.
+ *
+ * @generated from message jobwire.v1.PutWebhookSecretResponse
+ */
+export type PutWebhookSecretResponse = Message<"jobwire.v1.PutWebhookSecretResponse"> & {
+  /**
+   * The stored secret's name and times.
+   *
+   * @generated from field: jobwire.v1.WebhookSecret secret = 1;
+   */
+  secret?: WebhookSecret | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.PutWebhookSecretResponse.
+ * Use `create(PutWebhookSecretResponseSchema)` to create a new message.
+ */
+export const PutWebhookSecretResponseSchema: GenMessage<PutWebhookSecretResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 9);
+
+/**
+ * Request of DeleteWebhookSecret.
+ *
+ * @generated from message jobwire.v1.DeleteWebhookSecretRequest
+ */
+export type DeleteWebhookSecretRequest = Message<"jobwire.v1.DeleteWebhookSecretRequest"> & {
+  /**
+   * Required. The name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message jobwire.v1.DeleteWebhookSecretRequest.
+ * Use `create(DeleteWebhookSecretRequestSchema)` to create a new message.
+ */
+export const DeleteWebhookSecretRequestSchema: GenMessage<DeleteWebhookSecretRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 10);
+
+/**
+ * Response of DeleteWebhookSecret.
+ *
+ * @generated from message jobwire.v1.DeleteWebhookSecretResponse
+ */
+export type DeleteWebhookSecretResponse = Message<"jobwire.v1.DeleteWebhookSecretResponse"> & {
+};
+
+/**
+ * Describes the message jobwire.v1.DeleteWebhookSecretResponse.
+ * Use `create(DeleteWebhookSecretResponseSchema)` to create a new message.
+ */
+export const DeleteWebhookSecretResponseSchema: GenMessage<DeleteWebhookSecretResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 11);
+
+/**
+ * Request of ListWebhookSecrets.
+ *
+ * @generated from message jobwire.v1.ListWebhookSecretsRequest
+ */
+export type ListWebhookSecretsRequest = Message<"jobwire.v1.ListWebhookSecretsRequest"> & {
+};
+
+/**
+ * Describes the message jobwire.v1.ListWebhookSecretsRequest.
+ * Use `create(ListWebhookSecretsRequestSchema)` to create a new message.
+ */
+export const ListWebhookSecretsRequestSchema: GenMessage<ListWebhookSecretsRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 12);
+
+/**
+ * Response of ListWebhookSecrets.
+ *
+ * @generated from message jobwire.v1.ListWebhookSecretsResponse
+ */
+export type ListWebhookSecretsResponse = Message<"jobwire.v1.ListWebhookSecretsResponse"> & {
+  /**
+   * Every stored secret's name and times, by name.
+   *
+   * @generated from field: repeated jobwire.v1.WebhookSecret secrets = 1;
+   */
+  secrets: WebhookSecret[];
+};
+
+/**
+ * Describes the message jobwire.v1.ListWebhookSecretsResponse.
+ * Use `create(ListWebhookSecretsResponseSchema)` to create a new message.
+ */
+export const ListWebhookSecretsResponseSchema: GenMessage<ListWebhookSecretsResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 13);
+
+/**
  * What a queue's jobs take for the settings their JobSpec leaves unset. Unset here means
  * the server's default (documented on RetryPolicy and JobSpec).
  *
@@ -249,7 +406,7 @@ export type QueueDefaults = Message<"jobwire.v1.QueueDefaults"> & {
  * Use `create(QueueDefaultsSchema)` to create a new message.
  */
 export const QueueDefaultsSchema: GenMessage<QueueDefaults> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 7);
+  messageDesc(file_jobwire_v1_queue_service, 14);
 
 /**
  * A queue.
@@ -291,7 +448,7 @@ export type Queue = Message<"jobwire.v1.Queue"> & {
  * Use `create(QueueSchema)` to create a new message.
  */
 export const QueueSchema: GenMessage<Queue> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 8);
+  messageDesc(file_jobwire_v1_queue_service, 15);
 
 /**
  * Request of GetQueue.
@@ -312,7 +469,7 @@ export type GetQueueRequest = Message<"jobwire.v1.GetQueueRequest"> & {
  * Use `create(GetQueueRequestSchema)` to create a new message.
  */
 export const GetQueueRequestSchema: GenMessage<GetQueueRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 9);
+  messageDesc(file_jobwire_v1_queue_service, 16);
 
 /**
  * Response of GetQueue.
@@ -333,7 +490,7 @@ export type GetQueueResponse = Message<"jobwire.v1.GetQueueResponse"> & {
  * Use `create(GetQueueResponseSchema)` to create a new message.
  */
 export const GetQueueResponseSchema: GenMessage<GetQueueResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 10);
+  messageDesc(file_jobwire_v1_queue_service, 17);
 
 /**
  * Request of UpdateQueue.
@@ -362,7 +519,7 @@ export type UpdateQueueRequest = Message<"jobwire.v1.UpdateQueueRequest"> & {
  * Use `create(UpdateQueueRequestSchema)` to create a new message.
  */
 export const UpdateQueueRequestSchema: GenMessage<UpdateQueueRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 11);
+  messageDesc(file_jobwire_v1_queue_service, 18);
 
 /**
  * Response of UpdateQueue.
@@ -383,7 +540,7 @@ export type UpdateQueueResponse = Message<"jobwire.v1.UpdateQueueResponse"> & {
  * Use `create(UpdateQueueResponseSchema)` to create a new message.
  */
 export const UpdateQueueResponseSchema: GenMessage<UpdateQueueResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 12);
+  messageDesc(file_jobwire_v1_queue_service, 19);
 
 /**
  * Request of Enqueue.
@@ -404,7 +561,7 @@ export type EnqueueRequest = Message<"jobwire.v1.EnqueueRequest"> & {
  * Use `create(EnqueueRequestSchema)` to create a new message.
  */
 export const EnqueueRequestSchema: GenMessage<EnqueueRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 13);
+  messageDesc(file_jobwire_v1_queue_service, 20);
 
 /**
  * Response of Enqueue.
@@ -425,7 +582,7 @@ export type EnqueueResponse = Message<"jobwire.v1.EnqueueResponse"> & {
  * Use `create(EnqueueResponseSchema)` to create a new message.
  */
 export const EnqueueResponseSchema: GenMessage<EnqueueResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 14);
+  messageDesc(file_jobwire_v1_queue_service, 21);
 
 /**
  * Request of EnqueueBatch.
@@ -447,7 +604,7 @@ export type EnqueueBatchRequest = Message<"jobwire.v1.EnqueueBatchRequest"> & {
  * Use `create(EnqueueBatchRequestSchema)` to create a new message.
  */
 export const EnqueueBatchRequestSchema: GenMessage<EnqueueBatchRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 15);
+  messageDesc(file_jobwire_v1_queue_service, 22);
 
 /**
  * Response of EnqueueBatch.
@@ -468,7 +625,7 @@ export type EnqueueBatchResponse = Message<"jobwire.v1.EnqueueBatchResponse"> & 
  * Use `create(EnqueueBatchResponseSchema)` to create a new message.
  */
 export const EnqueueBatchResponseSchema: GenMessage<EnqueueBatchResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 16);
+  messageDesc(file_jobwire_v1_queue_service, 23);
 
 /**
  * Request of GetJob.
@@ -489,7 +646,7 @@ export type GetJobRequest = Message<"jobwire.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 17);
+  messageDesc(file_jobwire_v1_queue_service, 24);
 
 /**
  * Response of GetJob.
@@ -510,7 +667,7 @@ export type GetJobResponse = Message<"jobwire.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 18);
+  messageDesc(file_jobwire_v1_queue_service, 25);
 
 /**
  * Request of ListJobs. Filters combine with AND; a repeated filter matches any of its
@@ -582,7 +739,7 @@ export type ListJobsRequest = Message<"jobwire.v1.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 19);
+  messageDesc(file_jobwire_v1_queue_service, 26);
 
 /**
  * Response of ListJobs.
@@ -610,7 +767,7 @@ export type ListJobsResponse = Message<"jobwire.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 20);
+  messageDesc(file_jobwire_v1_queue_service, 27);
 
 /**
  * Request of CancelJob.
@@ -638,7 +795,7 @@ export type CancelJobRequest = Message<"jobwire.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 21);
+  messageDesc(file_jobwire_v1_queue_service, 28);
 
 /**
  * Response of CancelJob.
@@ -659,7 +816,7 @@ export type CancelJobResponse = Message<"jobwire.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 22);
+  messageDesc(file_jobwire_v1_queue_service, 29);
 
 /**
  * Request of RetryJob.
@@ -688,7 +845,7 @@ export type RetryJobRequest = Message<"jobwire.v1.RetryJobRequest"> & {
  * Use `create(RetryJobRequestSchema)` to create a new message.
  */
 export const RetryJobRequestSchema: GenMessage<RetryJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 23);
+  messageDesc(file_jobwire_v1_queue_service, 30);
 
 /**
  * Response of RetryJob.
@@ -709,7 +866,7 @@ export type RetryJobResponse = Message<"jobwire.v1.RetryJobResponse"> & {
  * Use `create(RetryJobResponseSchema)` to create a new message.
  */
 export const RetryJobResponseSchema: GenMessage<RetryJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 24);
+  messageDesc(file_jobwire_v1_queue_service, 31);
 
 /**
  * The producer side of Jobwire: create jobs, look at them, cancel and retry them.
@@ -835,6 +992,38 @@ export const QueueService: GenService<{
     methodKind: "unary";
     input: typeof ListWebhookSubscriptionsRequestSchema;
     output: typeof ListWebhookSubscriptionsResponseSchema;
+  },
+  /**
+   * Stores a named webhook secret, or replaces it (rotation): jobs reference it by name in
+   * their WebhookTarget, so that no secret travels with a job.
+   *
+   * @generated from rpc jobwire.v1.QueueService.PutWebhookSecret
+   */
+  putWebhookSecret: {
+    methodKind: "unary";
+    input: typeof PutWebhookSecretRequestSchema;
+    output: typeof PutWebhookSecretResponseSchema;
+  },
+  /**
+   * Deletes a named webhook secret; deliveries still referencing it fail. NOT_FOUND if
+   * unknown.
+   *
+   * @generated from rpc jobwire.v1.QueueService.DeleteWebhookSecret
+   */
+  deleteWebhookSecret: {
+    methodKind: "unary";
+    input: typeof DeleteWebhookSecretRequestSchema;
+    output: typeof DeleteWebhookSecretResponseSchema;
+  },
+  /**
+   * Lists the names of the stored webhook secrets (never the secrets).
+   *
+   * @generated from rpc jobwire.v1.QueueService.ListWebhookSecrets
+   */
+  listWebhookSecrets: {
+    methodKind: "unary";
+    input: typeof ListWebhookSecretsRequestSchema;
+    output: typeof ListWebhookSecretsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_jobwire_v1_queue_service, 0);
