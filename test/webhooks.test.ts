@@ -17,7 +17,8 @@ let receiver: WebhookReceiver;
 
 beforeAll(async () => {
   receiver = await startWebhookReceiver();
-  server = await startTestServer({ webhookAllowCidrs: ["127.0.0.1/32"], webhookBackoffMs: 50, webhookMaxAttempts: 4, fallbackPollMs: 200 });
+  // Backoff long enough that the growth of the delays stands out from scheduling noise on a loaded machine.
+  server = await startTestServer({ webhookAllowCidrs: ["127.0.0.1/32"], webhookBackoffMs: 200, webhookMaxAttempts: 4, fallbackPollMs: 200 });
   client = createJobwireClient({ baseUrl: server.url });
 });
 afterAll(() => receiver.close());

@@ -3,7 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { JobSpecSchema, type Job, type JobSpec, type JobState } from "./gen/jobwire/v1/job_pb.js";
-import { QueueService } from "./gen/jobwire/v1/queue_service_pb.js";
+import { QueueService, type Batch } from "./gen/jobwire/v1/queue_service_pb.js";
 import { EventService, type Event } from "./gen/jobwire/v1/event_service_pb.js";
 import { streamEvents, type StreamEventsOptions } from "./event-stream.js";
 import { durationFromMillis } from "./duration.js";
@@ -50,14 +50,41 @@ export interface EnqueueOptions {
    * The job's own webhook targets (at most 10), besides its queue's subscriptions. Each
    * names a secret stored with {@link JobwireClient.putWebhookSecret}.
    */
-  webhooks?: { url: string; secretName: string; /** Lower-case names; default every type. */ eventTypes?: string[] }[];
+  webhooks?: WebhookTargetOptions[];
+  /**
+   * Jobs this one waits for (BLOCKED until they have all finished): existing jobs by
+   * `jobId`, or, in {@link JobwireClient.createBatch}, jobs of the same batch by `ref`.
+   * `requiresSuccess` (default true) cancels this job if that parent fails or is cancelled.
+   */
+  dependsOn?: DependencyOptions[];
+  /** Dead-end cancellation: when this job is cancelled, parents only it needed are cancelled too. */
+  cancelUnneededParents?: boolean;
+  /** Dead-end cancellation walking up never cancels this job. */
+  barrier?: boolean;
 }
+
+/** A webhook target of a job or batch. */
+export interface WebhookTargetOptions {
+  url: string;
+  /** A secret stored with {@link JobwireClient.putWebhookSecret}. */
+  secretName: string;
+  /** Lower-case event type names; default every type. */
+  eventTypes?: string[];
+}
+
+/** A dependency of a job on a parent: an existing job by id, or a job of the same batch by ref. */
+export type DependencyOptions = ({ jobId: string; ref?: never } | { ref: string; jobId?: never }) & {
+  /** Default true: the child is cancelled if this parent fails or is cancelled. */
+  requiresSuccess?: boolean;
+};
 
 /** One job of {@link JobwireClient.enqueueBatch}. */
 export interface BatchJob<P extends JsonValue = JsonValue> extends EnqueueOptions {
   queue: string;
   kind: string;
   payload?: P;
+  /** A name for this job within its batch, for other jobs of the batch to depend on. */
+  ref?: string;
 }
 
 /** Filter and page of {@link JobwireClient.listJobs}. */
@@ -106,8 +133,28 @@ export class JobwireClient {
 
   /** Enqueues many jobs atomically (all or none) and returns their ids in order. */
   async enqueueBatch(jobs: readonly BatchJob[]): Promise<string[]> {
-    const { jobIds } = await this.raw.enqueueBatch({ jobs: jobs.map(jobSpec) });
-    return jobIds;
+    return (await this.createBatch(jobs)).jobIds;
+  }
+
+  /**
+   * Enqueues many jobs atomically as a batch, whose jobs may depend on each other by `ref`;
+   * returns the batch id (for {@link getBatch}, `cancelBatch`, event filters) and the job
+   * ids in order. `webhooks` receive the batch's own events (BATCH_FINISHED).
+   */
+  async createBatch(jobs: readonly BatchJob[], options: { webhooks?: WebhookTargetOptions[] } = {}): Promise<{ batchId: string; jobIds: string[] }> {
+    const { jobIds, batchId } = await this.raw.enqueueBatch({ jobs: jobs.map(jobSpec), webhooks: options.webhooks?.map(webhookTarget) });
+    return { batchId, jobIds };
+  }
+
+  /** A batch with its job counts per state; rejects with `NotFound` if there is none. */
+  async getBatch(id: string): Promise<Batch> {
+    return (await this.raw.getBatch({ id })).batch!;
+  }
+
+  /** Cancels every unfinished job of a batch; counts what was cancelled, asked to stop, or left. */
+  async cancelBatch(id: string, reason = ""): Promise<{ cancelled: number; cancelRequested: number; alreadyFinished: number }> {
+    const { cancelled, cancelRequested, alreadyFinished } = await this.raw.cancelBatch({ id, reason });
+    return { cancelled, cancelRequested, alreadyFinished };
   }
 
   /** Returns one job; rejects with `NotFound` if there is none. */
@@ -194,6 +241,17 @@ function jobSpec(job: BatchJob): JobSpec {
     },
     leaseTimeout: job.leaseTimeoutMs === undefined ? undefined : durationFromMillis(job.leaseTimeoutMs),
     executionTimeout: job.executionTimeoutMs === undefined ? undefined : durationFromMillis(job.executionTimeoutMs),
-    webhooks: job.webhooks?.map((target) => ({ url: target.url, secretName: target.secretName, eventTypes: target.eventTypes ?? [] })),
+    webhooks: job.webhooks?.map(webhookTarget),
+    ref: job.ref ?? "",
+    dependsOn: job.dependsOn?.map((dependency) => ({
+      parent: dependency.jobId !== undefined ? { case: "jobId" as const, value: dependency.jobId } : { case: "ref" as const, value: dependency.ref },
+      requiresSuccess: dependency.requiresSuccess,
+    })),
+    cancelUnneededParents: job.cancelUnneededParents ?? false,
+    barrier: job.barrier ?? false,
   });
+}
+
+function webhookTarget(target: WebhookTargetOptions) {
+  return { url: target.url, secretName: target.secretName, eventTypes: target.eventTypes ?? [] };
 }

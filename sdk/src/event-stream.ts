@@ -7,6 +7,8 @@ export interface StreamEventsOptions {
   jobIds?: string[];
   /** Only events of jobs in these queues. */
   queues?: string[];
+  /** Only events of these batches: their jobs' and their own (BATCH_FINISHED). */
+  batchIds?: string[];
   /** Only events of these types. */
   types?: EventType[];
   /** Resume after this cursor (an `Event.cursor`). Default: events from now on. */
@@ -31,7 +33,7 @@ const finalCodes = new Set([Code.InvalidArgument, Code.PermissionDenied, Code.Un
  * the consumer stops iterating; throws when the server refuses the request itself.
  */
 export async function* streamEvents(client: Client<typeof EventService>, options: StreamEventsOptions = {}): AsyncGenerator<Event> {
-  const filter = { jobIds: options.jobIds ?? [], queues: options.queues ?? [], types: options.types ?? [] };
+  const filter = { jobIds: options.jobIds ?? [], queues: options.queues ?? [], batchIds: options.batchIds ?? [], types: options.types ?? [] };
   let cursor = options.afterCursor;
   const fromOldest = options.fromOldest ?? false;
   let failures = 0;

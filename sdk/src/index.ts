@@ -3,7 +3,8 @@
  * (`Worker`), plus the generated contract for anything lower level.
  */
 export { createJobwireClient, JobwireClient, transportFor } from "./client.js";
-export type { BatchJob, ConnectionOptions, EnqueueOptions, ListJobsOptions } from "./client.js";
+export type { BatchJob, ConnectionOptions, DependencyOptions, EnqueueOptions, ListJobsOptions, WebhookTargetOptions } from "./client.js";
+export type { Batch } from "./gen/jobwire/v1/queue_service_pb.js";
 export type { JsonValue } from "./json.js";
 export type { StreamEventsOptions } from "./event-stream.js";
 export { EventType, type Event } from "./gen/jobwire/v1/event_service_pb.js";

@@ -12,6 +12,7 @@ import { Wakeups } from "./dispatch/wakeups.js";
 import { EventSignal } from "./events/event-signal.js";
 import { eventServiceImpl } from "./rpc/event-service.js";
 import { AddressGuard } from "./webhooks/address-guard.js";
+import { GraphResolver } from "./workflows/graph-resolver.js";
 import { DeliveryLoop } from "./webhooks/delivery-loop.js";
 import { WebhookSender } from "./webhooks/webhook-sender.js";
 import { listenHttp1AndH2c, type DualHandler } from "./http/listener.js";
@@ -100,6 +101,8 @@ async function serve(
     },
     logger.child({ component: "webhooks" }),
   );
+  // Created right after the wake-ups it announces through, which already name it.
+  let graphs: GraphResolver | undefined;
   const wakeups = new Wakeups(
     db.pool,
     {
@@ -107,6 +110,8 @@ async function serve(
         eventSignal.wake();
         // Events may have put deliveries in the outbox (the trigger on job_event).
         deliveries.eventsCommitted();
+        // A job may have finished: its graph or batch may move on.
+        graphs?.eventsCommitted();
       },
       jobsReady: (queue) => dispatcher.wake(queue),
       dueAt: (epochMs) => maintenance.dueAt(epochMs),
@@ -116,6 +121,8 @@ async function serve(
   );
   dispatcher.announceThrough(wakeups);
   maintenance.announceThrough(wakeups);
+  const graphResolver = new GraphResolver(db.pool, wakeups, config.cancelGraceMs, config.fallbackPollMs, logger.child({ component: "graphs" }));
+  graphs = graphResolver;
   const notifications = new NotificationListener(
     databaseUrl,
     {
@@ -125,6 +132,7 @@ async function serve(
       onEvents: () => {
         eventSignal.wake();
         deliveries.eventsCommitted();
+        graphResolver.eventsCommitted();
       },
       onResync: () => {
         eventSignal.wake();
@@ -137,6 +145,7 @@ async function serve(
   await notifications.start();
   maintenance.start();
   deliveries.start();
+  graphResolver.start();
   // The slow fallback: now and then, recount every stream's leases and fill it, in case a
   // wake-up or a lease-ended notice was lost or a claim failed.
   const fallbackPoll = setInterval(() => {
@@ -224,6 +233,7 @@ async function serve(
           await listener.close(config.shutdownGraceMs);
         } finally {
           maintenance.stop();
+          await graphResolver.stop();
           // Deliveries in flight get a bounded time; one cut off is retried after restart.
           await deliveries.stop(config.shutdownGraceMs);
           await notifications.stop();

@@ -43,10 +43,10 @@ export async function* eventFeed(options: EventFeedOptions): AsyncGenerator<Feed
     const seen = options.signal.generation;
     const events = await eventSelectAfter(options.pool, cursor, options.filter, readBatch);
     const jobs = options.includeJob
-      ? new Map((await jobSelectByIds(options.pool, [...new Set(events.map((e) => e.jobId))])).map((job) => [job.id, job]))
+      ? new Map((await jobSelectByIds(options.pool, [...new Set(events.flatMap((e) => (e.jobId === null ? [] : [e.jobId])))])).map((job) => [job.id, job]))
       : undefined;
     for (const event of events) {
-      yield { event, job: jobs?.get(event.jobId) };
+      yield { event, job: event.jobId === null ? undefined : jobs?.get(event.jobId) };
       cursor = event.cursor;
     }
     if (events.length > 0) lastSent = Date.now();

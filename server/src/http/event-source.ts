@@ -49,6 +49,7 @@ async function serve(deps: EventSourceDeps, request: AnyRequest, response: http.
     filter = filterFrom({
       queues: url.searchParams.getAll("queue"),
       jobIds: url.searchParams.getAll("job_id"),
+      batchIds: url.searchParams.getAll("batch_id"),
       types: url.searchParams.getAll("type").map((name, index) => {
         const type = EventType[name.toUpperCase() as keyof typeof EventType];
         if (typeof type !== "number" || type === EventType.UNSPECIFIED) {

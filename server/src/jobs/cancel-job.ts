@@ -35,11 +35,11 @@ export async function cancelJob(db: Database, principal: Principal, id: string, 
       case "failed":
         throw new JobStateError(id, job.state, "cancel");
       case "running": {
-        const requestedLease = await jobRequestCancel(tx, id, reason, principal.id);
-        return { job: await reread(tx, id), requestedLease };
+        const [requested] = await jobRequestCancel(tx, [{ id, reason }], principal.id);
+        return { job: await reread(tx, id), requestedLease: requested && { workerId: requested.workerId, leaseToken: requested.leaseToken } };
       }
       default:
-        await jobCancelWaiting(tx, id, reason, principal.id);
+        await jobCancelWaiting(tx, [{ id, reason }], principal.id);
         return { job: await reread(tx, id) };
     }
   });

@@ -26,3 +26,27 @@ export class NotJobOwnerError extends Error {
     super(`permission denied on job ${jobId}`);
   }
 }
+
+/** Jobs named as parents of new jobs do not exist; nothing was written. */
+export class ParentsNotFoundError extends Error {
+  override name = "ParentsNotFoundError";
+  constructor(readonly jobIds: readonly string[]) {
+    super(`jobs ${jobIds.join(", ")} not found`);
+  }
+}
+
+/** No batch has the id asked for. The RPC layer answers `NOT_FOUND`. */
+export class BatchNotFoundError extends Error {
+  override name = "BatchNotFoundError";
+  constructor(readonly batchId: string) {
+    super(`batch ${batchId} not found`);
+  }
+}
+
+/** The principal may not act on another principal's batch. Answered `PERMISSION_DENIED`. */
+export class NotBatchOwnerError extends Error {
+  override name = "NotBatchOwnerError";
+  constructor(readonly batchId: string) {
+    super(`permission denied on batch ${batchId}`);
+  }
+}

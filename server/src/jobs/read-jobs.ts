@@ -10,7 +10,7 @@ export async function getJob(db: Database, id: string): Promise<JobRow> {
   const em = db.orm.em.fork();
   const job = await em.findOne(JobEntity, { id }, { populate: ["phases"] });
   if (!job) throw new JobNotFoundError(id);
-  return jobRowFromRecord(job);
+  return (await withDependencies(db, [jobRowFromRecord(job)]))[0]!;
 }
 
 /** What {@link listJobs} filters on; empty arrays and unset fields match everything. */
@@ -45,7 +45,22 @@ export async function listJobs(db: Database, filter: JobFilter, limit: number, a
   if (Object.keys(filter.metadata).length > 0) where.metadata = { $contains: filter.metadata } as never;
   if (afterId) where.id = { $lt: afterId };
   const jobs = await em.find(JobEntity, where, { populate: ["phases"], orderBy: { id: "desc" }, limit });
-  return jobs.map(jobRowFromRecord);
+  return withDependencies(db, jobs.map(jobRowFromRecord));
+}
+
+/** Fills in the parents of each job, in one query. */
+async function withDependencies(db: Database, jobs: JobRow[]): Promise<JobRow[]> {
+  if (jobs.length === 0) return jobs;
+  const { rows } = await db.pool.query<{ childId: string; jobId: string; requiresSuccess: boolean }>(
+    `SELECT child_id AS "childId", parent_id AS "jobId", requires_success AS "requiresSuccess"
+     FROM job_dependency WHERE child_id = ANY($1::uuid[]) ORDER BY child_id, parent_id`,
+    [jobs.map((job) => job.id)],
+  );
+  const byChild = Map.groupBy(rows, (row) => row.childId);
+  return jobs.map((job) => ({
+    ...job,
+    dependencies: (byChild.get(job.id) ?? []).map(({ jobId, requiresSuccess }) => ({ jobId, requiresSuccess })),
+  }));
 }
 
 function jobRowFromRecord(job: JobRecord): JobRow {
@@ -77,6 +92,11 @@ function jobRowFromRecord(job: JobRecord): JobRow {
     result: job.result ?? null,
     lastError: job.lastError ?? null,
     webhooks: job.webhooks ?? null,
+    batchId: job.batchId ?? null,
+    ref: job.ref ?? null,
+    dependencies: [],
+    cancelUnneededParents: job.cancelUnneededParents,
+    barrier: job.barrier,
     phases: job.phases.getItems().map((phase) => ({
       name: phase.name,
       state: phase.state,

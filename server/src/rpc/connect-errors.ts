@@ -1,6 +1,6 @@
 import { Code, ConnectError, type Interceptor } from "@connectrpc/connect";
 import { BadRequestSchema } from "@jobwire/sdk/gen/google/rpc/error_details_pb";
-import { JobNotFoundError, JobStateError, NotJobOwnerError } from "../jobs/job-errors.js";
+import { BatchNotFoundError, JobNotFoundError, JobStateError, NotBatchOwnerError, NotJobOwnerError } from "../jobs/job-errors.js";
 import type { Logger } from "../logger.js";
 
 /**
@@ -26,10 +26,17 @@ export function connectErrorFrom(error: unknown, log: Logger): ConnectError {
   if (error instanceof JobNotFoundError) return new ConnectError(error.message, Code.NotFound);
   if (error instanceof JobStateError) return new ConnectError(error.message, Code.FailedPrecondition);
   if (error instanceof NotJobOwnerError) return new ConnectError(error.message, Code.PermissionDenied);
+  if (error instanceof BatchNotFoundError) return new ConnectError(error.message, Code.NotFound);
+  if (error instanceof NotBatchOwnerError) return new ConnectError(error.message, Code.PermissionDenied);
   const pgCode = (error as { code?: unknown } | null)?.code;
   if (typeof pgCode === "string" && pgCode.startsWith("22")) {
     log.warn({ err: error }, "database refused a request value");
     return new ConnectError("a request value was refused by the database", Code.InvalidArgument);
+  }
+  // A deadlock or serialization failure: the transaction was rolled back and may be retried.
+  if (pgCode === "40P01" || pgCode === "40001") {
+    log.warn({ err: error }, "transaction aborted by a concurrent one");
+    return new ConnectError("the change collided with a concurrent one and was rolled back; retry it", Code.Aborted);
   }
   log.error({ err: error }, "internal error");
   return new ConnectError("internal error", Code.Internal);

@@ -25,6 +25,8 @@ const eventTypes: Record<string, EventType> = {
   deleted: EventType.DELETED,
   webhook_delivered: EventType.WEBHOOK_DELIVERED,
   webhook_failed: EventType.WEBHOOK_FAILED,
+  batch_finished: EventType.BATCH_FINISHED,
+  unblocked: EventType.UNBLOCKED,
 };
 
 /** The stored name of a wire event type; undefined for UNSPECIFIED or unknown numbers. */
@@ -37,8 +39,9 @@ export function eventMessage(row: EventRow, job?: JobRow): Event {
   return create(EventSchema, {
     cursor: encodeEventCursor(row.cursor),
     type: eventTypes[row.type] ?? EventType.UNSPECIFIED,
-    jobId: row.jobId,
-    queue: row.queue,
+    jobId: row.jobId ?? "",
+    queue: row.queue ?? "",
+    batchId: row.batchId ?? "",
     attempt: row.attempt,
     at: timestampFromDate(row.at),
     data: row.data as JsonObject,

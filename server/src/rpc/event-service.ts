@@ -22,7 +22,7 @@ export interface EventServiceDeps {
   recheckMs: number;
 }
 
-const limits = { jobIds: 1000, queues: 100, pageSizeDefault: 100, pageSizeMax: 1000 };
+const limits = { jobIds: 1000, queues: 100, batchIds: 100, pageSizeDefault: 100, pageSizeMax: 1000 };
 
 /**
  * The EventService handlers; streams are {@link eventFeed}s.
@@ -64,12 +64,15 @@ export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof Eve
 }
 
 /** Validates an event filter (from StreamEvents, ListEvents or the SSE query string). */
-export function filterFrom(filter: Pick<EventFilter, "jobIds" | "queues" | "types"> | undefined): EventFilterRow {
+export function filterFrom(filter: Partial<Pick<EventFilter, "jobIds" | "queues" | "types" | "batchIds">> | undefined): EventFilterRow {
   const jobIds = filter?.jobIds ?? [];
   const queues = filter?.queues ?? [];
+  const batchIds = filter?.batchIds ?? [];
   if (jobIds.length > limits.jobIds) throw invalidArgument("filter.job_ids", `must have at most ${limits.jobIds} entries`);
   if (queues.length > limits.queues) throw invalidArgument("filter.queues", `must have at most ${limits.queues} entries`);
+  if (batchIds.length > limits.batchIds) throw invalidArgument("filter.batch_ids", `must have at most ${limits.batchIds} entries`);
   return {
+    batchIds: batchIds.map((id, index) => checkJobId(id, `filter.batch_ids[${index}]`)),
     jobIds: jobIds.map((id, index) => checkJobId(id, `filter.job_ids[${index}]`)),
     queues: queues.map((queue, index) => checkName(queue, `filter.queues[${index}]`)),
     types: (filter?.types ?? []).map((type, index) => {

@@ -11,6 +11,10 @@ import type { Database } from "../store/orm.js";
 import { invalidArgument } from "./connect-errors.js";
 import { checkJobId, jobIdPattern } from "./job-id.js";
 import { webhookSubscriptionHandlers } from "./webhook-subscriptions.js";
+import { batchHandlers } from "./batch-handlers.js";
+import { v7 as uuidv7 } from "uuid";
+import { parentsMustExist, resolveJobGraph } from "./validate-job-graph.js";
+import { checkWebhookTargets } from "./validate-webhook-target.js";
 import { checkWebhookSecretsExist, webhookSecretHandlers } from "./webhook-secrets.js";
 import type { WebhookSender } from "../webhooks/webhook-sender.js";
 import { jobMessage, jobStateName } from "./job-message.js";
@@ -58,14 +62,22 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
   return {
     ...webhookSubscriptionHandlers(db, deps.webhookSender, deps.webhookTargetsCreated),
     ...webhookSecretHandlers(db),
+    ...batchHandlers(deps),
 
     async enqueue(request, context) {
       const job = newJobFromSpec(request.job, "job", webhookUrlRefusal);
-      await checkWebhookSecretsExist(db, [job], () => "job");
-      const row = await enqueuer.enqueue(deps.principalOf(context.requestHeader), job);
+      if (job.ref !== null) throw invalidArgument("job.ref", "applies only to the jobs of EnqueueBatch");
+      const graph = resolveJobGraph([job], () => "job");
+      await checkWebhookSecretsExist(db, [{ webhooks: job.webhooks, field: "job.webhooks" }]);
+      const principal = deps.principalOf(context.requestHeader);
+      const row = await parentsMustExist(graph.existingParents, () =>
+        enqueuer.enqueue(principal, job, { batch: null, edges: graph.edges, existingParentIds: graph.existingParents.map((p) => p.jobId) }),
+      );
       if (job.webhooks) deps.webhookTargetsCreated();
       if (row.state === "pending") deps.jobsReady([row.queue]);
       if (row.state === "scheduled") deps.jobScheduled(row.runAt);
+      // A parent may have finished already: the graph resolver decides, woken by the events.
+      if (row.state === "blocked") deps.eventsCommitted();
       return { job: jobMessage(row) };
     },
 
@@ -75,14 +87,27 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
         throw new ConnectError(`jobs has ${request.jobs.length} entries, more than the limit of ${deps.maxBatchSize} per batch`, Code.ResourceExhausted);
       }
       const jobs = request.jobs.map((spec, index) => newJobFromSpec(spec, `jobs[${index}]`, webhookUrlRefusal));
-      await checkWebhookSecretsExist(db, jobs, (index) => `jobs[${index}]`);
-      const jobIds = await enqueuer.enqueueAll(deps.principalOf(context.requestHeader), jobs);
-      if (jobs.some((job) => job.webhooks)) deps.webhookTargetsCreated();
-      deps.jobsReady(new Set(jobs.map((job) => job.queue)));
+      const graph = resolveJobGraph(jobs, (index) => `jobs[${index}]`);
+      const batchWebhooks = checkWebhookTargets(request.webhooks, "webhooks", webhookUrlRefusal);
+      await checkWebhookSecretsExist(db, [
+        ...jobs.map((job, index) => ({ webhooks: job.webhooks, field: `jobs[${index}].webhooks` })),
+        { webhooks: batchWebhooks, field: "webhooks" },
+      ]);
+      const batchId = uuidv7();
+      await parentsMustExist(graph.existingParents, () =>
+        enqueuer.enqueueGraph(deps.principalOf(context.requestHeader), jobs, {
+          batch: { id: batchId, webhooks: batchWebhooks },
+          edges: graph.edges,
+          existingParentIds: graph.existingParents.map((p) => p.jobId),
+        }),
+      );
+      if (batchWebhooks || jobs.some((job) => job.webhooks)) deps.webhookTargetsCreated();
+      deps.jobsReady(new Set(jobs.filter((job) => job.dependsOn.length === 0).map((job) => job.queue)));
       const delayed = jobs.filter((job) => job.runAt !== null || job.delayMs !== null);
       // A conservative earliest time: the maintenance loop asks the database for the exact one.
       if (delayed.length > 0) deps.jobScheduled(new Date(Math.min(...delayed.map((job) => job.runAt?.getTime() ?? Date.now() + job.delayMs!))));
-      return { jobIds };
+      if (graph.existingParents.length > 0) deps.eventsCommitted();
+      return { jobIds: jobs.map((job) => job.id), batchId };
     },
 
     async getJob(request) {

@@ -6,6 +6,7 @@ import { invalidArgument } from "./connect-errors.js";
 import { checkStorableString, jsonTextFromValue } from "./json-value.js";
 import { dateFromTimestamp, millisFromDuration } from "./proto-time.js";
 import { jobSettingsFrom } from "./validate-job-settings.js";
+import { checkDependencies } from "./validate-job-graph.js";
 import { checkWebhookTargets, type WebhookUrlRefusal } from "./validate-webhook-target.js";
 
 /**
@@ -42,6 +43,10 @@ export function newJobFromSpec(spec: JobSpec | undefined, field: string, webhook
     delayMs,
     phases: checkPhases(spec.phases, `${field}.phases`),
     webhooks: checkWebhookTargets(spec.webhooks, `${field}.webhooks`, webhookUrlRefusal),
+    ref: spec.ref === "" ? null : checkName(spec.ref, `${field}.ref`),
+    dependsOn: checkDependencies(spec.dependsOn, `${field}.depends_on`),
+    cancelUnneededParents: spec.cancelUnneededParents,
+    barrier: spec.barrier,
   };
 }
 

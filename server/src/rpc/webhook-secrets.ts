@@ -7,7 +7,7 @@ import {
   type PutWebhookSecretRequest,
   type WebhookSecret,
 } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
-import type { NewJob } from "../store/sql/job-insert-many.js";
+import type { StoredWebhookTarget } from "../store/entities/job.js";
 import type { Database } from "../store/orm.js";
 import { webhookSecretDelete, webhookSecretList, webhookSecretsMissing, webhookSecretUpsert, type WebhookSecretRow } from "../store/sql/webhook-secret.js";
 import { invalidArgument } from "./connect-errors.js";
@@ -36,21 +36,21 @@ export function webhookSecretHandlers(db: Database) {
 }
 
 /**
- * Refuses jobs whose webhook targets name a secret that is not stored, naming the first
- * such field. A secret deleted after this check fails the deliveries that need it.
+ * Refuses webhook targets that name a secret that is not stored, naming the first such
+ * field; `targets` pairs each list of targets with its field (`jobs[2].webhooks`). A secret
+ * deleted after this check fails the deliveries that need it.
  */
-export async function checkWebhookSecretsExist(db: Database, jobs: readonly NewJob[], field: (index: number) => string): Promise<void> {
-  const names = new Set(jobs.flatMap((job) => job.webhooks?.map((target) => target.secret_name) ?? []));
+export async function checkWebhookSecretsExist(db: Database, targets: readonly { webhooks: StoredWebhookTarget[] | null; field: string }[]): Promise<void> {
+  const names = new Set(targets.flatMap((entry) => entry.webhooks?.map((target) => target.secret_name) ?? []));
   if (names.size === 0) return;
   const missing = new Set(await webhookSecretsMissing(db.pool, [...names]));
-  if (missing.size === 0) return;
-  jobs.forEach((job, jobIndex) => {
-    job.webhooks?.forEach((target, index) => {
+  for (const { webhooks, field } of targets) {
+    webhooks?.forEach((target, index) => {
       if (missing.has(target.secret_name)) {
-        throw invalidArgument(`${field(jobIndex)}.webhooks[${index}].secret_name`, `names no stored webhook secret (store it with PutWebhookSecret)`);
+        throw invalidArgument(`${field}[${index}].secret_name`, "names no stored webhook secret (store it with PutWebhookSecret)");
       }
     });
-  });
+  }
 }
 
 function secretMessage(row: WebhookSecretRow): WebhookSecret {

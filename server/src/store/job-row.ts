@@ -34,7 +34,19 @@ export interface JobRow {
   lastError: StoredJobError | null;
   /** The job's own webhook targets; null if it has none. */
   webhooks: StoredWebhookTarget[] | null;
+  batchId: string | null;
+  ref: string | null;
+  /** The jobs it depends on, by parent id. */
+  dependencies: DependencyRow[];
+  cancelUnneededParents: boolean;
+  barrier: boolean;
   phases: PhaseRow[];
+}
+
+/** An edge from a job to one of its parents. */
+export interface DependencyRow {
+  jobId: string;
+  requiresSuccess: boolean;
 }
 
 /** A declared phase of a job, in declaration order. */

@@ -57,6 +57,10 @@ export const JobEntity = defineEntity({
     result: p.json<unknown>().nullable(),
     lastError: p.json<StoredJobError>().nullable(),
     webhooks: p.json<StoredWebhookTarget[]>().nullable(),
+    batchId: p.uuid().nullable(),
+    ref: p.text().nullable(),
+    cancelUnneededParents: p.boolean(),
+    barrier: p.boolean(),
     phases: () => p.oneToMany(JobPhaseEntity).mappedBy("job").orderBy({ position: "asc" }),
   },
 });

@@ -20,14 +20,19 @@ export interface EventFilterRow {
   jobIds: string[];
   queues: string[];
   types: string[];
+  batchIds: string[];
 }
 
 /** An event row, with its cursor. */
 export interface EventRow {
   cursor: EventCursor;
   type: string;
-  jobId: string;
-  queue: string;
+  /** Null for an event of a whole batch. */
+  jobId: string | null;
+  /** Null for an event of a whole batch. */
+  queue: string | null;
+  /** Set for an event of a whole batch only. */
+  batchId: string | null;
   attempt: number;
   at: Date;
   data: Record<string, unknown>;
@@ -49,25 +54,28 @@ export async function eventSelectAfter(
   limit: number,
   settledOnly = true,
 ): Promise<EventRow[]> {
-  const result = await db.query<{ tx_text: string; id_text: string; type: string; job_id: string; queue: string; attempt: number; at: Date | string; data: Record<string, unknown> }>({
+  const result = await db.query<{ tx_text: string; id_text: string; type: string; job_id: string | null; queue: string | null; batch_id: string | null; attempt: number; at: Date | string; data: Record<string, unknown> }>({
     name: settledOnly ? "jobwire_event_select_settled_after" : "jobwire_event_select_after",
     // The text forms get their own names: ORDER BY would otherwise sort by them, as text.
-    text: `SELECT tx_id::text AS tx_text, id::text AS id_text, type, job_id, queue, attempt, at, data
+    text: `SELECT tx_id::text AS tx_text, id::text AS id_text, type, job_id, queue, batch_id, attempt, at, data
            FROM job_event
            WHERE (tx_id, id) > ($1::xid8, $2::bigint)
              ${settledOnly ? "AND tx_id < pg_snapshot_xmin(pg_current_snapshot())" : ""}
              AND (cardinality($3::uuid[]) = 0 OR job_id = ANY($3::uuid[]))
              AND (cardinality($4::text[]) = 0 OR queue = ANY($4::text[]))
              AND (cardinality($5::text[]) = 0 OR type = ANY($5::text[]))
+             AND (cardinality($7::uuid[]) = 0 OR batch_id = ANY($7::uuid[])
+                  OR job_id IN (SELECT id FROM job WHERE batch_id = ANY($7::uuid[])))
            ORDER BY tx_id, id
            LIMIT $6`,
-    values: [after.txId, after.id, filter.jobIds, filter.queues, filter.types, limit],
+    values: [after.txId, after.id, filter.jobIds, filter.queues, filter.types, limit, filter.batchIds],
   });
   return result.rows.map((row) => ({
     cursor: { txId: row.tx_text, id: row.id_text },
     type: row.type,
     jobId: row.job_id,
     queue: row.queue,
+    batchId: row.batch_id,
     attempt: row.attempt,
     at: new Date(row.at),
     data: row.data,

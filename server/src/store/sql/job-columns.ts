@@ -16,7 +16,10 @@ export const jobColumns = `
   j.run_at AS "runAt", j.created_at AS "createdAt", j.updated_at AS "updatedAt",
   j.started_at AS "startedAt", j.finished_at AS "finishedAt",
   j.cancel_requested_at AS "cancelRequestedAt", j.cancel_reason AS "cancelReason",
-  j.progress, j.result, j.last_error AS "lastError", j.webhooks`;
+  j.progress, j.result, j.last_error AS "lastError", j.webhooks,
+  j.batch_id AS "batchId", j.ref, j.cancel_unneeded_parents AS "cancelUnneededParents", j.barrier,
+  coalesce((SELECT json_agg(json_build_object('jobId', d.parent_id, 'requiresSuccess', d.requires_success) ORDER BY d.parent_id)
+            FROM job_dependency d WHERE d.child_id = j.id), '[]') AS dependencies`;
 
 /**
  * The phases of job `j` as a JSON array in declaration order. Data-modifying CTEs all see

@@ -84,15 +84,19 @@ export async function jobEndAttempts(db: Queryable, selector: AttemptSelector, f
                 WHEN $6 OR $5::float8 = 0 THEN 'pending'
                 ELSE 'scheduled'
               END::job_state AS next_state,
-              clock_timestamp() + coalesce($5::float8,
-                least(j.backoff_max_ms, j.backoff_initial_ms * power(j.backoff_multiplier, j.attempt - 1))
-                * (1 - j.backoff_jitter * random())) * interval '1 millisecond' AS retry_at
+              backoff.delay_ms,
+              clock_timestamp() + backoff.delay_ms * interval '1 millisecond' AS retry_at
        FROM job j
+       CROSS JOIN LATERAL (
+         SELECT coalesce($5::float8,
+                  least(j.backoff_max_ms, j.backoff_initial_ms * power(j.backoff_multiplier, j.attempt - 1))
+                  * (1 - j.backoff_jitter * random())) AS delay_ms
+       ) backoff
        WHERE ${selectors[selector.by]}
        ORDER BY j.id
        LIMIT ${endBatchSize}
        -- A report waits for a concurrent CancelJob on its row; reapers skip rows others hold.
-       FOR UPDATE ${selector.by === "lease" ? "" : "SKIP LOCKED"}
+       FOR UPDATE OF j ${selector.by === "lease" ? "" : "SKIP LOCKED"}
      ),
      ended AS (
        UPDATE job j SET
@@ -106,7 +110,7 @@ export async function jobEndAttempts(db: Queryable, selector: AttemptSelector, f
                                          'retryable', t.next_state IN ('scheduled', 'pending'),
                                          'cause', $1::text, 'lease_token', j.lease_token::text)
        FROM target t WHERE j.id = t.id
-       RETURNING j.id, j.queue, j.state, j.attempt, j.run_at, j.cancel_reason, t.lease_worker, t.lease_token
+       RETURNING j.id, j.queue, j.state, j.attempt, j.run_at, j.cancel_reason, t.lease_worker, t.lease_token, t.delay_ms
      ),
      phases AS (
        UPDATE job_phase SET state = 'cancelled', finished_at = clock_timestamp()
@@ -121,7 +125,8 @@ export async function jobEndAttempts(db: Queryable, selector: AttemptSelector, f
              jsonb_build_object('worker', e.lease_worker, 'message', $3::text)),
          (2, CASE e.state WHEN 'cancelled' THEN 'cancelled' WHEN 'failed' THEN 'failed'
                           WHEN 'scheduled' THEN 'retry_scheduled' WHEN 'pending' THEN 'retry_scheduled' END,
-             jsonb_build_object('message', $3::text, 'cause', $1::text, 'run_at', e.run_at, 'reason', e.cancel_reason))
+             jsonb_build_object('message', $3::text, 'cause', $1::text, 'run_at', e.run_at, 'reason', e.cancel_reason)
+               || CASE WHEN e.state = 'scheduled' THEN jsonb_build_object('delay_ms', round(e.delay_ms)) ELSE '{}' END)
        ) AS ev(position, type, data)
        WHERE ev.type IS NOT NULL
        ORDER BY e.id, ev.position

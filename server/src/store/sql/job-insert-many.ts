@@ -18,6 +18,29 @@ export interface JobSettings {
   executionTimeoutMs: number | null;
 }
 
+/** A dependency as declared, checked in itself but not yet resolved to a job id. */
+export type DeclaredDependency =
+  | { ref: string; jobId?: undefined; requiresSuccess: boolean }
+  | { ref?: undefined; jobId: string; requiresSuccess: boolean };
+
+/** An edge of the job graph: `childId` waits for `parentId`. */
+export interface DependencyEdge {
+  childId: string;
+  parentId: string;
+  requiresSuccess: boolean;
+}
+
+/** The graph parts of an insert: the batch the jobs form, and their dependency edges. */
+export interface GraphInsert {
+  /** The batch of an EnqueueBatch request; its owner is the first job's. */
+  batch: { id: string; webhooks: StoredWebhookTarget[] | null } | null;
+  edges: readonly DependencyEdge[];
+  /** Existing jobs that get dependants: flagged so that the resolver settles them. */
+  existingParentIds: readonly string[];
+}
+
+const noGraph: GraphInsert = { batch: null, edges: [], existingParentIds: [] };
+
 /** A validated job to insert (see `rpc/validate-job-spec.ts`). */
 export interface NewJob extends JobSettings {
   id: string;
@@ -36,18 +59,35 @@ export interface NewJob extends JobSettings {
   phases: string[];
   /** The job's own webhook targets; null for none. */
   webhooks: StoredWebhookTarget[] | null;
+  /** Its name within its EnqueueBatch request; null for none. */
+  ref: string | null;
+  /** Its dependencies as declared; the edges to insert are resolved from them. */
+  dependsOn: DeclaredDependency[];
+  /** Dead-end cancellation walks up from this job when it is cancelled. */
+  cancelUnneededParents: boolean;
+  /** Dead-end cancellation never cancels this job. */
+  barrier: boolean;
 }
 
 /**
  * Inserts jobs, their phases, their `enqueued` events and any new queues in one statement,
  * filling unset settings from the queue's defaults and then the server's,
  * so that all of it commits or none does. Rows are passed as parallel arrays and expanded
- * with `unnest`: one round trip whatever the batch size. Jobs whose start is in the future
- * are `scheduled`, the others `pending`. `owners[i]` is the principal owning `jobs[i]`.
- * Returns the inserted jobs (without phases) when `returning` is set, in no particular
- * order; otherwise nothing.
+ * with `unnest`: one round trip whatever the batch size. Jobs with dependencies are
+ * `blocked` (the graph resolver decides when they may run), jobs whose start is in the
+ * future `scheduled`, the others `pending`. `owners[i]` is the principal owning `jobs[i]`.
+ * `graph` adds the batch row, the dependency edges, and flags the jobs of the graph for the
+ * resolver. Returns the inserted jobs (without phases) when `returning` is set, in no
+ * particular order; otherwise nothing.
  */
-export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owners: readonly string[], returning: boolean): Promise<Omit<JobRow, "phases">[]> {
+export async function jobInsertMany(
+  db: Queryable,
+  jobs: readonly NewJob[],
+  owners: readonly string[],
+  returning: boolean,
+  graph: GraphInsert = noGraph,
+): Promise<Omit<JobRow, "phases">[]> {
+  const inGraph = new Set<string>([...graph.edges.map((e) => e.childId), ...graph.edges.map((e) => e.parentId)]);
   const phaseJobIds: string[] = [];
   const phasePositions: number[] = [];
   const phaseNames: string[] = [];
@@ -63,6 +103,7 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
     text: `WITH clock AS (SELECT clock_timestamp() AS now),
      input AS (
        SELECT i.id, i.queue, i.kind, i.priority, i.payload, i.metadata, i.owner, i.run_at, i.delay_ms, i.webhooks,
+         i.ref, i.graph_pending, i.blocked, i.cancel_unneeded_parents, i.barrier,
          coalesce(i.max_attempts, q.max_attempts, ${jobDefaults.maxAttempts}) AS max_attempts,
          coalesce(i.backoff_initial_ms, q.backoff_initial_ms, ${jobDefaults.backoffInitialMs}) AS backoff_initial_ms,
          greatest(coalesce(i.backoff_max_ms, q.backoff_max_ms, ${jobDefaults.backoffMaxMs}),
@@ -78,25 +119,39 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
        FROM clock, unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::jsonb[], $6::jsonb[],
                           $7::integer[], $8::bigint[], $9::bigint[], $10::float8[], $11::float8[],
                           $12::integer[], $13::integer[], $14::timestamptz[], $15::float8[], $16::text[],
-                          $20::jsonb[])
+                          $20::jsonb[], $23::text[], $24::boolean[], $25::boolean[], $26::boolean[], $27::boolean[])
          AS i(id, queue, kind, priority, payload, metadata, max_attempts, backoff_initial_ms,
               backoff_max_ms, backoff_multiplier, backoff_jitter, lease_timeout_ms,
-              execution_timeout_ms, run_at, delay_ms, owner, webhooks)
+              execution_timeout_ms, run_at, delay_ms, owner, webhooks,
+              ref, graph_pending, blocked, cancel_unneeded_parents, barrier)
        -- A queue created by this very statement is not visible here: it has no defaults yet.
        LEFT JOIN queue q ON q.name = i.queue
      ),
      new_queues AS (
        INSERT INTO queue (name) SELECT DISTINCT queue FROM input ON CONFLICT (name) DO NOTHING
      ),
+     new_batch AS (
+       INSERT INTO batch (id, owner, total, webhooks, created_at)
+       SELECT $21::uuid, ($16::text[])[1], cardinality($1::uuid[]), $22::jsonb, clock.now FROM clock WHERE $21::uuid IS NOT NULL
+     ),
+     edges AS (
+       INSERT INTO job_dependency (child_id, parent_id, requires_success)
+       SELECT * FROM unnest($28::uuid[], $29::uuid[], $30::boolean[])
+     ),
+     flagged_parents AS (
+       UPDATE job SET graph_pending = true WHERE id = ANY($31::uuid[]) AND NOT graph_pending
+     ),
      j AS (
        INSERT INTO job (id, queue, kind, state, priority, payload, metadata, owner, max_attempts,
                         backoff_initial_ms, backoff_max_ms, backoff_multiplier, backoff_jitter,
-                        lease_timeout_ms, execution_timeout_ms, run_at, created_at, updated_at, webhooks)
+                        lease_timeout_ms, execution_timeout_ms, run_at, created_at, updated_at, webhooks,
+                        batch_id, ref, graph_pending, cancel_unneeded_parents, barrier)
        SELECT i.id, i.queue, i.kind,
-              (CASE WHEN i.effective_run_at > clock.now THEN 'scheduled' ELSE 'pending' END)::job_state,
+              (CASE WHEN i.blocked THEN 'blocked' WHEN i.effective_run_at > clock.now THEN 'scheduled' ELSE 'pending' END)::job_state,
               i.priority, i.payload, i.metadata, i.owner, i.max_attempts, i.backoff_initial_ms,
               i.backoff_max_ms, i.backoff_multiplier, i.backoff_jitter, i.lease_timeout_ms,
-              i.execution_timeout_ms, i.effective_run_at, clock.now, clock.now, i.webhooks
+              i.execution_timeout_ms, i.effective_run_at, clock.now, clock.now, i.webhooks,
+              $21::uuid, i.ref, i.graph_pending, i.cancel_unneeded_parents, i.barrier
        FROM input i, clock
        RETURNING *
      ),
@@ -132,6 +187,17 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
       phasePositions,
       phaseNames,
       jobs.map((j) => (j.webhooks === null ? null : JSON.stringify(j.webhooks))),
+      graph.batch?.id ?? null,
+      graph.batch?.webhooks ? JSON.stringify(graph.batch.webhooks) : null,
+      jobs.map((j) => j.ref),
+      jobs.map((j) => inGraph.has(j.id)),
+      jobs.map((j) => j.dependsOn.length > 0),
+      jobs.map((j) => j.cancelUnneededParents),
+      jobs.map((j) => j.barrier),
+      graph.edges.map((e) => e.childId),
+      graph.edges.map((e) => e.parentId),
+      graph.edges.map((e) => e.requiresSuccess),
+      graph.existingParentIds,
     ],
   });
   return result.rows.map(jobRowFromSql);

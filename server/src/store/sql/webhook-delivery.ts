@@ -4,8 +4,9 @@ import type { Queryable } from "../transaction.js";
 export interface DueDelivery {
   id: string;
   eventId: string;
-  jobId: string;
-  queue: string;
+  /** Null for a delivery of a batch's own event. */
+  jobId: string | null;
+  queue: string | null;
   url: string;
   /** Null when the named secret of a job's target did not exist as the event was written. */
   secret: string | null;
@@ -44,10 +45,10 @@ export async function webhookDeliverySucceeded(db: Queryable, id: string, status
     text: `WITH done AS (
              UPDATE webhook_delivery SET state = 'delivered', finished_at = clock_timestamp(), last_error = NULL
              WHERE id = $1 AND state = 'pending'
-             RETURNING id, event_id, job_id, queue, url, attempts
+             RETURNING id, event_id, job_id, queue, batch_id, url, attempts
            )
-           INSERT INTO job_event (job_id, queue, type, attempt, data)
-           SELECT job_id, queue, 'webhook_delivered', 0,
+           INSERT INTO job_event (job_id, queue, batch_id, type, attempt, data)
+           SELECT job_id, queue, batch_id, 'webhook_delivered', 0,
                   jsonb_build_object('delivery', id::text, 'event', event_id::text, 'url', url, 'status', $2::int, 'attempts', attempts)
            FROM done`,
     values: [id, status],
@@ -68,10 +69,10 @@ export async function webhookDeliveryFailed(db: Queryable, id: string, error: st
                next_attempt_at = CASE WHEN $3::float8 IS NULL THEN next_attempt_at
                                       ELSE clock_timestamp() + $3::float8 * interval '1 millisecond' END
              WHERE id = $1 AND state = 'pending'
-             RETURNING id, event_id, job_id, queue, url, attempts, state
+             RETURNING id, event_id, job_id, queue, batch_id, url, attempts, state
            )
-           INSERT INTO job_event (job_id, queue, type, attempt, data)
-           SELECT job_id, queue, 'webhook_failed', 0,
+           INSERT INTO job_event (job_id, queue, batch_id, type, attempt, data)
+           SELECT job_id, queue, batch_id, 'webhook_failed', 0,
                   jsonb_build_object('delivery', id::text, 'event', event_id::text, 'url', url, 'error', $2::text, 'attempts', attempts)
            FROM done WHERE state = 'failed'`,
     values: [id, error, retryInMs],
@@ -87,7 +88,8 @@ export async function webhookOutboxState(db: Queryable): Promise<{ nextDueMs: nu
   const result = await db.query<{ ms: number | null; targets: boolean }>(
     `SELECT (SELECT extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000
              FROM webhook_delivery WHERE state = 'pending') AS ms,
-            EXISTS (SELECT 1 FROM webhook_subscription) OR EXISTS (SELECT 1 FROM job WHERE webhooks IS NOT NULL) AS targets`,
+            EXISTS (SELECT 1 FROM webhook_subscription) OR EXISTS (SELECT 1 FROM job WHERE webhooks IS NOT NULL)
+              OR EXISTS (SELECT 1 FROM batch WHERE webhooks IS NOT NULL) AS targets`,
   );
   const row = result.rows[0];
   return { nextDueMs: row?.ms === null || row?.ms === undefined ? null : Number(row.ms), targets: row?.targets ?? false };

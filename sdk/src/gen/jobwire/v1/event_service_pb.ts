@@ -14,7 +14,7 @@ import type { JsonObject, Message } from "@bufbuild/protobuf";
  * Describes the file jobwire/v1/event_service.proto.
  */
 export const file_jobwire_v1_event_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5qb2J3aXJlL3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEiVAoLRXZlbnRGaWx0ZXISDwoHam9iX2lkcxgBIAMoCRIOCgZxdWV1ZXMYAiADKAkSJAoFdHlwZXMYAyADKA4yFS5qb2J3aXJlLnYxLkV2ZW50VHlwZSLZAQoFRXZlbnQSDgoGY3Vyc29yGAEgASgJEiMKBHR5cGUYAiABKA4yFS5qb2J3aXJlLnYxLkV2ZW50VHlwZRIOCgZqb2JfaWQYAyABKAkSDQoFcXVldWUYBCABKAkSDwoHYXR0ZW1wdBgFIAEoBRImCgJhdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASJQoEZGF0YRgHIAEoCzIXLmdvb2dsZS5wcm90b2J1Zi5TdHJ1Y3QSHAoDam9iGAggASgLMg8uam9id2lyZS52MS5Kb2IiiwEKE1N0cmVhbUV2ZW50c1JlcXVlc3QSJwoGZmlsdGVyGAEgASgLMhcuam9id2lyZS52MS5FdmVudEZpbHRlchIWCgxhZnRlcl9jdXJzb3IYAiABKAlIABIVCgtmcm9tX29sZGVzdBgDIAEoCEgAEhMKC2luY2x1ZGVfam9iGAQgASgIQgcKBXN0YXJ0IngKFFN0cmVhbUV2ZW50c1Jlc3BvbnNlEiIKBWV2ZW50GAEgASgLMhEuam9id2lyZS52MS5FdmVudEgAEjEKCmtlZXBfYWxpdmUYAiABKAsyGy5qb2J3aXJlLnYxLlN0cmVhbUtlZXBBbGl2ZUgAQgkKB21lc3NhZ2UiIQoPU3RyZWFtS2VlcEFsaXZlEg4KBmN1cnNvchgBIAEoCSJjChFMaXN0RXZlbnRzUmVxdWVzdBInCgZmaWx0ZXIYASABKAsyFy5qb2J3aXJlLnYxLkV2ZW50RmlsdGVyEhEKCXBhZ2Vfc2l6ZRgCIAEoBRISCgpwYWdlX3Rva2VuGAMgASgJIlAKEkxpc3RFdmVudHNSZXNwb25zZRIhCgZldmVudHMYASADKAsyES5qb2J3aXJlLnYxLkV2ZW50EhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSryAwoJRXZlbnRUeXBlEhoKFkVWRU5UX1RZUEVfVU5TUEVDSUZJRUQQABIXChNFVkVOVF9UWVBFX0VOUVVFVUVEEAESFAoQRVZFTlRfVFlQRV9SRUFEWRACEhUKEUVWRU5UX1RZUEVfTEVBU0VEEAMSFwoTRVZFTlRfVFlQRV9QUk9HUkVTUxAEEh4KGkVWRU5UX1RZUEVfUEhBU0VfQ09NUExFVEVEEAUSGAoURVZFTlRfVFlQRV9TVUNDRUVERUQQBhIVChFFVkVOVF9UWVBFX0ZBSUxFRBAHEh4KGkVWRU5UX1RZUEVfUkVUUllfU0NIRURVTEVEEAgSHwobRVZFTlRfVFlQRV9DQU5DRUxfUkVRVUVTVEVEEAkSGAoURVZFTlRfVFlQRV9DQU5DRUxMRUQQChIcChhFVkVOVF9UWVBFX0xFQVNFX0VYUElSRUQQCxIWChJFVkVOVF9UWVBFX1RJTUVPVVQQDBIXChNFVkVOVF9UWVBFX1JFTEVBU0VEEA0SFgoSRVZFTlRfVFlQRV9SRVRSSUVEEA4SFgoSRVZFTlRfVFlQRV9ERUxFVEVEEA8SIAocRVZFTlRfVFlQRV9XRUJIT09LX0RFTElWRVJFRBAQEh0KGUVWRU5UX1RZUEVfV0VCSE9PS19GQUlMRUQQETK1AQoMRXZlbnRTZXJ2aWNlElMKDFN0cmVhbUV2ZW50cxIfLmpvYndpcmUudjEuU3RyZWFtRXZlbnRzUmVxdWVzdBogLmpvYndpcmUudjEuU3RyZWFtRXZlbnRzUmVzcG9uc2UwARJQCgpMaXN0RXZlbnRzEh0uam9id2lyZS52MS5MaXN0RXZlbnRzUmVxdWVzdBoeLmpvYndpcmUudjEuTGlzdEV2ZW50c1Jlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_jobwire_v1_job]);
+  fileDesc("Ch5qb2J3aXJlL3YxL2V2ZW50X3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEiZwoLRXZlbnRGaWx0ZXISDwoHam9iX2lkcxgBIAMoCRIOCgZxdWV1ZXMYAiADKAkSJAoFdHlwZXMYAyADKA4yFS5qb2J3aXJlLnYxLkV2ZW50VHlwZRIRCgliYXRjaF9pZHMYBCADKAki6wEKBUV2ZW50Eg4KBmN1cnNvchgBIAEoCRIjCgR0eXBlGAIgASgOMhUuam9id2lyZS52MS5FdmVudFR5cGUSDgoGam9iX2lkGAMgASgJEg0KBXF1ZXVlGAQgASgJEg8KB2F0dGVtcHQYBSABKAUSJgoCYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEiUKBGRhdGEYByABKAsyFy5nb29nbGUucHJvdG9idWYuU3RydWN0EhwKA2pvYhgIIAEoCzIPLmpvYndpcmUudjEuSm9iEhAKCGJhdGNoX2lkGAkgASgJIosBChNTdHJlYW1FdmVudHNSZXF1ZXN0EicKBmZpbHRlchgBIAEoCzIXLmpvYndpcmUudjEuRXZlbnRGaWx0ZXISFgoMYWZ0ZXJfY3Vyc29yGAIgASgJSAASFQoLZnJvbV9vbGRlc3QYAyABKAhIABITCgtpbmNsdWRlX2pvYhgEIAEoCEIHCgVzdGFydCJ4ChRTdHJlYW1FdmVudHNSZXNwb25zZRIiCgVldmVudBgBIAEoCzIRLmpvYndpcmUudjEuRXZlbnRIABIxCgprZWVwX2FsaXZlGAIgASgLMhsuam9id2lyZS52MS5TdHJlYW1LZWVwQWxpdmVIAEIJCgdtZXNzYWdlIiEKD1N0cmVhbUtlZXBBbGl2ZRIOCgZjdXJzb3IYASABKAkiYwoRTGlzdEV2ZW50c1JlcXVlc3QSJwoGZmlsdGVyGAEgASgLMhcuam9id2lyZS52MS5FdmVudEZpbHRlchIRCglwYWdlX3NpemUYAiABKAUSEgoKcGFnZV90b2tlbhgDIAEoCSJQChJMaXN0RXZlbnRzUmVzcG9uc2USIQoGZXZlbnRzGAEgAygLMhEuam9id2lyZS52MS5FdmVudBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkqqwQKCUV2ZW50VHlwZRIaChZFVkVOVF9UWVBFX1VOU1BFQ0lGSUVEEAASFwoTRVZFTlRfVFlQRV9FTlFVRVVFRBABEhQKEEVWRU5UX1RZUEVfUkVBRFkQAhIVChFFVkVOVF9UWVBFX0xFQVNFRBADEhcKE0VWRU5UX1RZUEVfUFJPR1JFU1MQBBIeChpFVkVOVF9UWVBFX1BIQVNFX0NPTVBMRVRFRBAFEhgKFEVWRU5UX1RZUEVfU1VDQ0VFREVEEAYSFQoRRVZFTlRfVFlQRV9GQUlMRUQQBxIeChpFVkVOVF9UWVBFX1JFVFJZX1NDSEVEVUxFRBAIEh8KG0VWRU5UX1RZUEVfQ0FOQ0VMX1JFUVVFU1RFRBAJEhgKFEVWRU5UX1RZUEVfQ0FOQ0VMTEVEEAoSHAoYRVZFTlRfVFlQRV9MRUFTRV9FWFBJUkVEEAsSFgoSRVZFTlRfVFlQRV9USU1FT1VUEAwSFwoTRVZFTlRfVFlQRV9SRUxFQVNFRBANEhYKEkVWRU5UX1RZUEVfUkVUUklFRBAOEhYKEkVWRU5UX1RZUEVfREVMRVRFRBAPEiAKHEVWRU5UX1RZUEVfV0VCSE9PS19ERUxJVkVSRUQQEBIdChlFVkVOVF9UWVBFX1dFQkhPT0tfRkFJTEVEEBESHQoZRVZFTlRfVFlQRV9CQVRDSF9GSU5JU0hFRBAUEhgKFEVWRU5UX1RZUEVfVU5CTE9DS0VEEBUytQEKDEV2ZW50U2VydmljZRJTCgxTdHJlYW1FdmVudHMSHy5qb2J3aXJlLnYxLlN0cmVhbUV2ZW50c1JlcXVlc3QaIC5qb2J3aXJlLnYxLlN0cmVhbUV2ZW50c1Jlc3BvbnNlMAESUAoKTGlzdEV2ZW50cxIdLmpvYndpcmUudjEuTGlzdEV2ZW50c1JlcXVlc3QaHi5qb2J3aXJlLnYxLkxpc3RFdmVudHNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_struct, file_google_protobuf_timestamp, file_jobwire_v1_job]);
 
 /**
  * Which events to deliver. Filters combine with AND; a repeated filter matches any of its
@@ -43,6 +43,13 @@ export type EventFilter = Message<"jobwire.v1.EventFilter"> & {
    * @generated from field: repeated jobwire.v1.EventType types = 3;
    */
   types: EventType[];
+
+  /**
+   * Only events of the jobs of these batches, and the batches' own events. At most 100.
+   *
+   * @generated from field: repeated string batch_ids = 4;
+   */
+  batchIds: string[];
 };
 
 /**
@@ -73,7 +80,7 @@ export type Event = Message<"jobwire.v1.Event"> & {
   type: EventType;
 
   /**
-   * The job it happened to.
+   * The job it happened to; empty for an event of a whole batch.
    *
    * @generated from field: string job_id = 3;
    */
@@ -114,6 +121,13 @@ export type Event = Message<"jobwire.v1.Event"> & {
    * @generated from field: jobwire.v1.Job job = 8;
    */
   job?: Job | undefined;
+
+  /**
+   * The batch, for an event of a whole batch (BATCH_FINISHED); empty otherwise.
+   *
+   * @generated from field: string batch_id = 9;
+   */
+  batchId: string;
 };
 
 /**
@@ -428,6 +442,22 @@ export enum EventType {
    * @generated from enum value: EVENT_TYPE_WEBHOOK_FAILED = 17;
    */
   WEBHOOK_FAILED = 17,
+
+  /**
+   * Every job of a batch has finished (once per batch); job_id is empty, batch_id set, and
+   * data counts the jobs per final state.
+   *
+   * @generated from enum value: EVENT_TYPE_BATCH_FINISHED = 20;
+   */
+  BATCH_FINISHED = 20,
+
+  /**
+   * The job's parents have all finished and none it required failed: it left BLOCKED for
+   * PENDING (or SCHEDULED, before its run_at); data.state says which.
+   *
+   * @generated from enum value: EVENT_TYPE_UNBLOCKED = 21;
+   */
+  UNBLOCKED = 21,
 }
 
 /**

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file jobwire/v1/job.proto.
  */
 export const file_jobwire_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChRqb2J3aXJlL3YxL2pvYi5wcm90bxIKam9id2lyZS52MSLDAQoLUmV0cnlQb2xpY3kSFAoMbWF4X2F0dGVtcHRzGAEgASgFEjIKD2luaXRpYWxfYmFja29mZhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgttYXhfYmFja29mZhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIaChJiYWNrb2ZmX211bHRpcGxpZXIYBCABKAESEwoGaml0dGVyGAUgASgBSACIAQFCCQoHX2ppdHRlciKVAQoFUGhhc2USDAoEbmFtZRgBIAEoCRIlCgVzdGF0ZRgCIAEoDjIWLmpvYndpcmUudjEuUGhhc2VTdGF0ZRImCgZyZXN1bHQYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIp8BCghKb2JFcnJvchIPCgdtZXNzYWdlGAEgASgJEicKB2RldGFpbHMYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHYXR0ZW1wdBgDIAEoBRINCgVwaGFzZRgEIAEoCRImCgJhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcmV0cnlhYmxlGAYgASgIIvcGCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSDAoEa2luZBgDIAEoCRIjCgVzdGF0ZRgEIAEoDjIULmpvYndpcmUudjEuSm9iU3RhdGUSJwoHcGF5bG9hZBgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghwcmlvcml0eRgGIAEoBRIvCghtZXRhZGF0YRgHIAMoCzIdLmpvYndpcmUudjEuSm9iLk1ldGFkYXRhRW50cnkSDQoFb3duZXIYCCABKAkSDwoHYXR0ZW1wdBgJIAEoBRItCgxyZXRyeV9wb2xpY3kYCiABKAsyFy5qb2J3aXJlLnYxLlJldHJ5UG9saWN5EiEKBnBoYXNlcxgLIAMoCzIRLmpvYndpcmUudjEuUGhhc2USKAoIcHJvZ3Jlc3MYDCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSJgoGcmVzdWx0GA0gASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEigKCmxhc3RfZXJyb3IYDiABKAsyFC5qb2J3aXJlLnYxLkpvYkVycm9yEi4KCmNyZWF0ZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBnJ1bl9hdBgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDWxlYXNlX3RpbWVvdXQYFCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRZXhlY3V0aW9uX3RpbWVvdXQYFSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFQoNY2FuY2VsX3JlYXNvbhgWIAEoCRIrCgh3ZWJob29rcxgXIAMoCzIZLmpvYndpcmUudjEuV2ViaG9va1RhcmdldBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiRgoNV2ViaG9va1RhcmdldBILCgN1cmwYASABKAkSEwoLZXZlbnRfdHlwZXMYAiADKAkSEwoLc2VjcmV0X25hbWUYAyABKAkigQQKB0pvYlNwZWMSDQoFcXVldWUYASABKAkSDAoEa2luZBgCIAEoCRInCgdwYXlsb2FkGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhAKCHByaW9yaXR5GAQgASgFEiwKBnJ1bl9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIqCgVkZWxheRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEjMKCG1ldGFkYXRhGAcgAygLMiEuam9id2lyZS52MS5Kb2JTcGVjLk1ldGFkYXRhRW50cnkSLQoMcmV0cnlfcG9saWN5GAggASgLMhcuam9id2lyZS52MS5SZXRyeVBvbGljeRIOCgZwaGFzZXMYCSADKAkSMAoNbGVhc2VfdGltZW91dBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0ChFleGVjdXRpb25fdGltZW91dBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIrCgh3ZWJob29rcxgMIAMoCzIZLmpvYndpcmUudjEuV2ViaG9va1RhcmdldBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCgoIc2NoZWR1bGUq4QEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0pPQl9TVEFURV9TQ0hFRFVMRUQQARIVChFKT0JfU1RBVEVfUEVORElORxACEhUKEUpPQl9TVEFURV9CTE9DS0VEEAMSFAoQSk9CX1NUQVRFX1BBVVNFRBAEEhUKEUpPQl9TVEFURV9SVU5OSU5HEAUSFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBAGEhQKEEpPQl9TVEFURV9GQUlMRUQQBxIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAgqeAoKUGhhc2VTdGF0ZRIbChdQSEFTRV9TVEFURV9VTlNQRUNJRklFRBAAEhcKE1BIQVNFX1NUQVRFX1BFTkRJTkcQARIZChVQSEFTRV9TVEFURV9TVUNDRUVERUQQAhIZChVQSEFTRV9TVEFURV9DQU5DRUxMRUQQA2IGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChRqb2J3aXJlL3YxL2pvYi5wcm90bxIKam9id2lyZS52MSLDAQoLUmV0cnlQb2xpY3kSFAoMbWF4X2F0dGVtcHRzGAEgASgFEjIKD2luaXRpYWxfYmFja29mZhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgttYXhfYmFja29mZhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIaChJiYWNrb2ZmX211bHRpcGxpZXIYBCABKAESEwoGaml0dGVyGAUgASgBSACIAQFCCQoHX2ppdHRlciKVAQoFUGhhc2USDAoEbmFtZRgBIAEoCRIlCgVzdGF0ZRgCIAEoDjIWLmpvYndpcmUudjEuUGhhc2VTdGF0ZRImCgZyZXN1bHQYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIp8BCghKb2JFcnJvchIPCgdtZXNzYWdlGAEgASgJEicKB2RldGFpbHMYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHYXR0ZW1wdBgDIAEoBRINCgVwaGFzZRgEIAEoCRImCgJhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcmV0cnlhYmxlGAYgASgIIvkHCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSDAoEa2luZBgDIAEoCRIjCgVzdGF0ZRgEIAEoDjIULmpvYndpcmUudjEuSm9iU3RhdGUSJwoHcGF5bG9hZBgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghwcmlvcml0eRgGIAEoBRIvCghtZXRhZGF0YRgHIAMoCzIdLmpvYndpcmUudjEuSm9iLk1ldGFkYXRhRW50cnkSDQoFb3duZXIYCCABKAkSDwoHYXR0ZW1wdBgJIAEoBRItCgxyZXRyeV9wb2xpY3kYCiABKAsyFy5qb2J3aXJlLnYxLlJldHJ5UG9saWN5EiEKBnBoYXNlcxgLIAMoCzIRLmpvYndpcmUudjEuUGhhc2USKAoIcHJvZ3Jlc3MYDCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSJgoGcmVzdWx0GA0gASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEigKCmxhc3RfZXJyb3IYDiABKAsyFC5qb2J3aXJlLnYxLkpvYkVycm9yEi4KCmNyZWF0ZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBnJ1bl9hdBgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDWxlYXNlX3RpbWVvdXQYFCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRZXhlY3V0aW9uX3RpbWVvdXQYFSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFQoNY2FuY2VsX3JlYXNvbhgWIAEoCRIrCgh3ZWJob29rcxgXIAMoCzIZLmpvYndpcmUudjEuV2ViaG9va1RhcmdldBIQCghiYXRjaF9pZBgaIAEoCRILCgNyZWYYGyABKAkSLwoMZGVwZW5kZW5jaWVzGBwgAygLMhkuam9id2lyZS52MS5Kb2JEZXBlbmRlbmN5Eh8KF2NhbmNlbF91bm5lZWRlZF9wYXJlbnRzGB0gASgIEg8KB2JhcnJpZXIYHiABKAgaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIjkKDUpvYkRlcGVuZGVuY3kSDgoGam9iX2lkGAEgASgJEhgKEHJlcXVpcmVzX3N1Y2Nlc3MYAiABKAgiawoKRGVwZW5kZW5jeRINCgNyZWYYASABKAlIABIQCgZqb2JfaWQYAiABKAlIABIdChByZXF1aXJlc19zdWNjZXNzGAMgASgISAGIAQFCCAoGcGFyZW50QhMKEV9yZXF1aXJlc19zdWNjZXNzIkYKDVdlYmhvb2tUYXJnZXQSCwoDdXJsGAEgASgJEhMKC2V2ZW50X3R5cGVzGAIgAygJEhMKC3NlY3JldF9uYW1lGAMgASgJIuwECgdKb2JTcGVjEg0KBXF1ZXVlGAEgASgJEgwKBGtpbmQYAiABKAkSJwoHcGF5bG9hZBgDIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghwcmlvcml0eRgEIAEoBRIsCgZydW5fYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wSAASKgoFZGVsYXkYBiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb25IABIzCghtZXRhZGF0YRgHIAMoCzIhLmpvYndpcmUudjEuSm9iU3BlYy5NZXRhZGF0YUVudHJ5Ei0KDHJldHJ5X3BvbGljeRgIIAEoCzIXLmpvYndpcmUudjEuUmV0cnlQb2xpY3kSDgoGcGhhc2VzGAkgAygJEjAKDWxlYXNlX3RpbWVvdXQYCiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRZXhlY3V0aW9uX3RpbWVvdXQYCyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SKwoId2ViaG9va3MYDCADKAsyGS5qb2J3aXJlLnYxLldlYmhvb2tUYXJnZXQSCwoDcmVmGA4gASgJEioKCmRlcGVuZHNfb24YDyADKAsyFi5qb2J3aXJlLnYxLkRlcGVuZGVuY3kSHwoXY2FuY2VsX3VubmVlZGVkX3BhcmVudHMYECABKAgSDwoHYmFycmllchgRIAEoCBovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCgoIc2NoZWR1bGUq4QEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0pPQl9TVEFURV9TQ0hFRFVMRUQQARIVChFKT0JfU1RBVEVfUEVORElORxACEhUKEUpPQl9TVEFURV9CTE9DS0VEEAMSFAoQSk9CX1NUQVRFX1BBVVNFRBAEEhUKEUpPQl9TVEFURV9SVU5OSU5HEAUSFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBAGEhQKEEpPQl9TVEFURV9GQUlMRUQQBxIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAgqeAoKUGhhc2VTdGF0ZRIbChdQSEFTRV9TVEFURV9VTlNQRUNJRklFRBAAEhcKE1BIQVNFX1NUQVRFX1BFTkRJTkcQARIZChVQSEFTRV9TVEFURV9TVUNDRUVERUQQAhIZChVQSEFTRV9TVEFURV9DQU5DRUxMRUQQA2IGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * How a failed attempt is retried. Every field has a default, used when it is left unset
@@ -331,6 +331,43 @@ export type Job = Message<"jobwire.v1.Job"> & {
    * @generated from field: repeated jobwire.v1.WebhookTarget webhooks = 23;
    */
   webhooks: WebhookTarget[];
+
+  /**
+   * The batch the job was enqueued in (EnqueueBatch); empty for a job enqueued alone.
+   *
+   * @generated from field: string batch_id = 26;
+   */
+  batchId: string;
+
+  /**
+   * The job's reference within its batch (JobSpec.ref); empty if it had none.
+   *
+   * @generated from field: string ref = 27;
+   */
+  ref: string;
+
+  /**
+   * The jobs this one depends on (its parents), with each edge's rule.
+   *
+   * @generated from field: repeated jobwire.v1.JobDependency dependencies = 28;
+   */
+  dependencies: JobDependency[];
+
+  /**
+   * Whether the job's cancellation walks up to parents only it still needed
+   * (JobSpec.cancel_unneeded_parents).
+   *
+   * @generated from field: bool cancel_unneeded_parents = 29;
+   */
+  cancelUnneededParents: boolean;
+
+  /**
+   * Whether a cancellation walking up from its dependants stops at this job
+   * (JobSpec.barrier).
+   *
+   * @generated from field: bool barrier = 30;
+   */
+  barrier: boolean;
 };
 
 /**
@@ -339,6 +376,80 @@ export type Job = Message<"jobwire.v1.Job"> & {
  */
 export const JobSchema: GenMessage<Job> = /*@__PURE__*/
   messageDesc(file_jobwire_v1_job, 3);
+
+/**
+ * An edge of the job graph as stored: the child depends on the parent `job_id`.
+ *
+ * @generated from message jobwire.v1.JobDependency
+ */
+export type JobDependency = Message<"jobwire.v1.JobDependency"> & {
+  /**
+   * The parent job's id.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * Whether the child runs only if the parent succeeded (see Dependency.requires_success).
+   *
+   * @generated from field: bool requires_success = 2;
+   */
+  requiresSuccess: boolean;
+};
+
+/**
+ * Describes the message jobwire.v1.JobDependency.
+ * Use `create(JobDependencySchema)` to create a new message.
+ */
+export const JobDependencySchema: GenMessage<JobDependency> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_job, 4);
+
+/**
+ * A dependency of a job being enqueued, on a job of the same batch or an existing job.
+ *
+ * @generated from message jobwire.v1.Dependency
+ */
+export type Dependency = Message<"jobwire.v1.Dependency"> & {
+  /**
+   * The parent.
+   *
+   * @generated from oneof jobwire.v1.Dependency.parent
+   */
+  parent: {
+    /**
+     * The `ref` of another job of the same EnqueueBatch request.
+     *
+     * @generated from field: string ref = 1;
+     */
+    value: string;
+    case: "ref";
+  } | {
+    /**
+     * The id of an existing job.
+     *
+     * @generated from field: string job_id = 2;
+     */
+    value: string;
+    case: "jobId";
+  } | { case: undefined; value?: undefined };
+
+  /**
+   * Whether the child may run only if this parent succeeded. Default (unset) true: a
+   * parent that failed or was cancelled cancels the child, naming the parent. False: the
+   * child runs once the parent is finished, whatever its outcome.
+   *
+   * @generated from field: optional bool requires_success = 3;
+   */
+  requiresSuccess?: boolean | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.Dependency.
+ * Use `create(DependencySchema)` to create a new message.
+ */
+export const DependencySchema: GenMessage<Dependency> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_job, 5);
 
 /**
  * A webhook target of one job: the job's events of the chosen types are POSTed to `url`,
@@ -379,7 +490,7 @@ export type WebhookTarget = Message<"jobwire.v1.WebhookTarget"> & {
  * Use `create(WebhookTargetSchema)` to create a new message.
  */
 export const WebhookTargetSchema: GenMessage<WebhookTarget> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_job, 4);
+  messageDesc(file_jobwire_v1_job, 6);
 
 /**
  * What a producer supplies to create a job.
@@ -483,6 +594,40 @@ export type JobSpec = Message<"jobwire.v1.JobSpec"> & {
    * @generated from field: repeated jobwire.v1.WebhookTarget webhooks = 12;
    */
   webhooks: WebhookTarget[];
+
+  /**
+   * A name for this job within its EnqueueBatch request, for other jobs of the request to
+   * depend on it: 1..128 characters with the queue name rules, unique in the request.
+   * Only in EnqueueBatch.
+   *
+   * @generated from field: string ref = 14;
+   */
+  ref: string;
+
+  /**
+   * The jobs this one waits for: it is BLOCKED until they have all finished (at most 100).
+   * A dependency cycle, an unknown or duplicate reference rejects the whole request.
+   *
+   * @generated from field: repeated jobwire.v1.Dependency depends_on = 15;
+   */
+  dependsOn: Dependency[];
+
+  /**
+   * Dead-end cancellation, opt-in: when this job is cancelled, every parent (and further
+   * ancestor) that is not finished and whose dependants have all been cancelled is
+   * cancelled too, walking upward; the walk stops at barriers. Default false.
+   *
+   * @generated from field: bool cancel_unneeded_parents = 16;
+   */
+  cancelUnneededParents: boolean;
+
+  /**
+   * Stops a dead-end cancellation walking up from this job's dependants: a barrier is
+   * never cancelled for being unneeded. Default false.
+   *
+   * @generated from field: bool barrier = 17;
+   */
+  barrier: boolean;
 };
 
 /**
@@ -490,7 +635,7 @@ export type JobSpec = Message<"jobwire.v1.JobSpec"> & {
  * Use `create(JobSpecSchema)` to create a new message.
  */
 export const JobSpecSchema: GenMessage<JobSpec> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_job, 5);
+  messageDesc(file_jobwire_v1_job, 7);
 
 /**
  * The state of a job. Postgres mirrors this enum as the `job_state` type; the job state

@@ -6,7 +6,7 @@ import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegen
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
 import type { Duration, Timestamp } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_duration, file_google_protobuf_timestamp } from "@bufbuild/protobuf/wkt";
-import type { Job, JobSpec, JobState, RetryPolicy } from "./job_pb.js";
+import type { Job, JobSpec, JobState, RetryPolicy, WebhookTarget } from "./job_pb.js";
 import { file_jobwire_v1_job } from "./job_pb.js";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file jobwire/v1/queue_service.proto.
  */
 export const file_jobwire_v1_queue_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5qb2J3aXJlL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEiggEKE1dlYmhvb2tTdWJzY3JpcHRpb24SCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKIENyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIOCgZzZWNyZXQYBCABKAkiWgohQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEjUKDHN1YnNjcmlwdGlvbhgBIAEoCzIfLmpvYndpcmUudjEuV2ViaG9va1N1YnNjcmlwdGlvbiIuCiBEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIjCiFEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2UiMAofTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSJaCiBMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnNSZXNwb25zZRI2Cg1zdWJzY3JpcHRpb25zGAEgAygLMh8uam9id2lyZS52MS5XZWJob29rU3Vic2NyaXB0aW9uIn0KDVdlYmhvb2tTZWNyZXQSDAoEbmFtZRgBIAEoCRIuCgpjcmVhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI3ChdQdXRXZWJob29rU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnNlY3JldBgCIAEoCSJFChhQdXRXZWJob29rU2VjcmV0UmVzcG9uc2USKQoGc2VjcmV0GAEgASgLMhkuam9id2lyZS52MS5XZWJob29rU2VjcmV0IioKGkRlbGV0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkiHQobRGVsZXRlV2ViaG9va1NlY3JldFJlc3BvbnNlIhsKGUxpc3RXZWJob29rU2VjcmV0c1JlcXVlc3QiSAoaTGlzdFdlYmhvb2tTZWNyZXRzUmVzcG9uc2USKgoHc2VjcmV0cxgBIAMoCzIZLmpvYndpcmUudjEuV2ViaG9va1NlY3JldCLUAQoNUXVldWVEZWZhdWx0cxItCgxyZXRyeV9wb2xpY3kYASABKAsyFy5qb2J3aXJlLnYxLlJldHJ5UG9saWN5EjAKDWxlYXNlX3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRZXhlY3V0aW9uX3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJcmV0ZW50aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIqIBCgVRdWV1ZRIMCgRuYW1lGAEgASgJEisKCGRlZmF1bHRzGAIgASgLMhkuam9id2lyZS52MS5RdWV1ZURlZmF1bHRzEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIh8KD0dldFF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKEEdldFF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlIk8KElVwZGF0ZVF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEisKCGRlZmF1bHRzGAIgASgLMhkuam9id2lyZS52MS5RdWV1ZURlZmF1bHRzIjcKE1VwZGF0ZVF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlIjIKDkVucXVldWVSZXF1ZXN0EiAKA2pvYhgBIAEoCzITLmpvYndpcmUudjEuSm9iU3BlYyIvCg9FbnF1ZXVlUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2IiOAoTRW5xdWV1ZUJhdGNoUmVxdWVzdBIhCgRqb2JzGAEgAygLMhMuam9id2lyZS52MS5Kb2JTcGVjIicKFEVucXVldWVCYXRjaFJlc3BvbnNlEg8KB2pvYl9pZHMYASADKAkiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIuCg5HZXRKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiLSAgoPTGlzdEpvYnNSZXF1ZXN0Eg4KBnF1ZXVlcxgBIAMoCRINCgVraW5kcxgCIAMoCRIkCgZzdGF0ZXMYAyADKA4yFC5qb2J3aXJlLnYxLkpvYlN0YXRlEjEKDWNyZWF0ZWRfYWZ0ZXIYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7CghtZXRhZGF0YRgGIAMoCzIpLmpvYndpcmUudjEuTGlzdEpvYnNSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSEQoJcGFnZV9zaXplGAcgASgFEhIKCnBhZ2VfdG9rZW4YCCABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkoKEExpc3RKb2JzUmVzcG9uc2USHQoEam9icxgBIAMoCzIPLmpvYndpcmUudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIuChBDYW5jZWxKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIxChFDYW5jZWxKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiIxCg9SZXRyeUpvYlJlcXVlc3QSCgoCaWQYASABKAkSEgoKZnJvbV9zdGFydBgCIAEoCCIwChBSZXRyeUpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iMooKCgxRdWV1ZVNlcnZpY2USQgoHRW5xdWV1ZRIaLmpvYndpcmUudjEuRW5xdWV1ZVJlcXVlc3QaGy5qb2J3aXJlLnYxLkVucXVldWVSZXNwb25zZRJRCgxFbnF1ZXVlQmF0Y2gSHy5qb2J3aXJlLnYxLkVucXVldWVCYXRjaFJlcXVlc3QaIC5qb2J3aXJlLnYxLkVucXVldWVCYXRjaFJlc3BvbnNlEkQKBkdldEpvYhIZLmpvYndpcmUudjEuR2V0Sm9iUmVxdWVzdBoaLmpvYndpcmUudjEuR2V0Sm9iUmVzcG9uc2UiA5ACARJKCghMaXN0Sm9icxIbLmpvYndpcmUudjEuTGlzdEpvYnNSZXF1ZXN0Ghwuam9id2lyZS52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESSAoJQ2FuY2VsSm9iEhwuam9id2lyZS52MS5DYW5jZWxKb2JSZXF1ZXN0Gh0uam9id2lyZS52MS5DYW5jZWxKb2JSZXNwb25zZRJFCghSZXRyeUpvYhIbLmpvYndpcmUudjEuUmV0cnlKb2JSZXF1ZXN0Ghwuam9id2lyZS52MS5SZXRyeUpvYlJlc3BvbnNlEkoKCEdldFF1ZXVlEhsuam9id2lyZS52MS5HZXRRdWV1ZVJlcXVlc3QaHC5qb2J3aXJlLnYxLkdldFF1ZXVlUmVzcG9uc2UiA5ACARJOCgtVcGRhdGVRdWV1ZRIeLmpvYndpcmUudjEuVXBkYXRlUXVldWVSZXF1ZXN0Gh8uam9id2lyZS52MS5VcGRhdGVRdWV1ZVJlc3BvbnNlEngKGUNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb24SLC5qb2J3aXJlLnYxLkNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Gi0uam9id2lyZS52MS5DcmVhdGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2USeAoZRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvbhIsLmpvYndpcmUudjEuRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvblJlcXVlc3QaLS5qb2J3aXJlLnYxLkRlbGV0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXNwb25zZRJ6ChhMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnMSKy5qb2J3aXJlLnYxLkxpc3RXZWJob29rU3Vic2NyaXB0aW9uc1JlcXVlc3QaLC5qb2J3aXJlLnYxLkxpc3RXZWJob29rU3Vic2NyaXB0aW9uc1Jlc3BvbnNlIgOQAgESYgoQUHV0V2ViaG9va1NlY3JldBIjLmpvYndpcmUudjEuUHV0V2ViaG9va1NlY3JldFJlcXVlc3QaJC5qb2J3aXJlLnYxLlB1dFdlYmhvb2tTZWNyZXRSZXNwb25zZSIDkAICEmYKE0RlbGV0ZVdlYmhvb2tTZWNyZXQSJi5qb2J3aXJlLnYxLkRlbGV0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0Gicuam9id2lyZS52MS5EZWxldGVXZWJob29rU2VjcmV0UmVzcG9uc2USaAoSTGlzdFdlYmhvb2tTZWNyZXRzEiUuam9id2lyZS52MS5MaXN0V2ViaG9va1NlY3JldHNSZXF1ZXN0GiYuam9id2lyZS52MS5MaXN0V2ViaG9va1NlY3JldHNSZXNwb25zZSIDkAIBYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobwire_v1_job]);
+  fileDesc("Ch5qb2J3aXJlL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEiggEKE1dlYmhvb2tTdWJzY3JpcHRpb24SCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKIENyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIOCgZzZWNyZXQYBCABKAkiWgohQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEjUKDHN1YnNjcmlwdGlvbhgBIAEoCzIfLmpvYndpcmUudjEuV2ViaG9va1N1YnNjcmlwdGlvbiIuCiBEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIjCiFEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2UiMAofTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSJaCiBMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnNSZXNwb25zZRI2Cg1zdWJzY3JpcHRpb25zGAEgAygLMh8uam9id2lyZS52MS5XZWJob29rU3Vic2NyaXB0aW9uIn0KDVdlYmhvb2tTZWNyZXQSDAoEbmFtZRgBIAEoCRIuCgpjcmVhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI3ChdQdXRXZWJob29rU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnNlY3JldBgCIAEoCSJFChhQdXRXZWJob29rU2VjcmV0UmVzcG9uc2USKQoGc2VjcmV0GAEgASgLMhkuam9id2lyZS52MS5XZWJob29rU2VjcmV0IioKGkRlbGV0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkiHQobRGVsZXRlV2ViaG9va1NlY3JldFJlc3BvbnNlIhsKGUxpc3RXZWJob29rU2VjcmV0c1JlcXVlc3QiSAoaTGlzdFdlYmhvb2tTZWNyZXRzUmVzcG9uc2USKgoHc2VjcmV0cxgBIAMoCzIZLmpvYndpcmUudjEuV2ViaG9va1NlY3JldCLUAQoNUXVldWVEZWZhdWx0cxItCgxyZXRyeV9wb2xpY3kYASABKAsyFy5qb2J3aXJlLnYxLlJldHJ5UG9saWN5EjAKDWxlYXNlX3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRZXhlY3V0aW9uX3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJcmV0ZW50aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIqIBCgVRdWV1ZRIMCgRuYW1lGAEgASgJEisKCGRlZmF1bHRzGAIgASgLMhkuam9id2lyZS52MS5RdWV1ZURlZmF1bHRzEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIh8KD0dldFF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKEEdldFF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlIk8KElVwZGF0ZVF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEisKCGRlZmF1bHRzGAIgASgLMhkuam9id2lyZS52MS5RdWV1ZURlZmF1bHRzIjcKE1VwZGF0ZVF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlIjIKDkVucXVldWVSZXF1ZXN0EiAKA2pvYhgBIAEoCzITLmpvYndpcmUudjEuSm9iU3BlYyIvCg9FbnF1ZXVlUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2IiZQoTRW5xdWV1ZUJhdGNoUmVxdWVzdBIhCgRqb2JzGAEgAygLMhMuam9id2lyZS52MS5Kb2JTcGVjEisKCHdlYmhvb2tzGAIgAygLMhkuam9id2lyZS52MS5XZWJob29rVGFyZ2V0IjkKFEVucXVldWVCYXRjaFJlc3BvbnNlEg8KB2pvYl9pZHMYASADKAkSEAoIYmF0Y2hfaWQYAiABKAkiggIKBUJhdGNoEgoKAmlkGAEgASgJEg0KBW93bmVyGAIgASgJEg0KBXRvdGFsGAMgASgFEi0KBmNvdW50cxgEIAMoCzIdLmpvYndpcmUudjEuQmF0Y2guQ291bnRzRW50cnkSEAoIcHJvZ3Jlc3MYBSABKAESLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi0KC0NvdW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBToCOAEiHQoPR2V0QmF0Y2hSZXF1ZXN0EgoKAmlkGAEgASgJIjQKEEdldEJhdGNoUmVzcG9uc2USIAoFYmF0Y2gYASABKAsyES5qb2J3aXJlLnYxLkJhdGNoIsYBChJMaXN0QmF0Y2hlc1JlcXVlc3QSFQoIZmluaXNoZWQYASABKAhIAIgBARIxCg1jcmVhdGVkX2FmdGVyGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5jcmVhdGVkX2JlZm9yZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAlCCwoJX2ZpbmlzaGVkIlIKE0xpc3RCYXRjaGVzUmVzcG9uc2USIgoHYmF0Y2hlcxgBIAMoCzIRLmpvYndpcmUudjEuQmF0Y2gSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjAKEkNhbmNlbEJhdGNoUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiXAoTQ2FuY2VsQmF0Y2hSZXNwb25zZRIRCgljYW5jZWxsZWQYASABKAUSGAoQY2FuY2VsX3JlcXVlc3RlZBgCIAEoBRIYChBhbHJlYWR5X2ZpbmlzaGVkGAMgASgFIiYKEkdldEpvYkdyYXBoUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCSJ/CgxKb2JHcmFwaE5vZGUSDgoGam9iX2lkGAEgASgJEgsKA3JlZhgCIAEoCRINCgVxdWV1ZRgDIAEoCRIMCgRraW5kGAQgASgJEiMKBXN0YXRlGAUgASgOMhQuam9id2lyZS52MS5Kb2JTdGF0ZRIQCghpbl9iYXRjaBgGIAEoCCJNCgxKb2JHcmFwaEVkZ2USEQoJcGFyZW50X2lkGAEgASgJEhAKCGNoaWxkX2lkGAIgASgJEhgKEHJlcXVpcmVzX3N1Y2Nlc3MYAyABKAgiZwoTR2V0Sm9iR3JhcGhSZXNwb25zZRInCgVub2RlcxgBIAMoCzIYLmpvYndpcmUudjEuSm9iR3JhcGhOb2RlEicKBWVkZ2VzGAIgAygLMhguam9id2lyZS52MS5Kb2JHcmFwaEVkZ2UiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIuCg5HZXRKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiLSAgoPTGlzdEpvYnNSZXF1ZXN0Eg4KBnF1ZXVlcxgBIAMoCRINCgVraW5kcxgCIAMoCRIkCgZzdGF0ZXMYAyADKA4yFC5qb2J3aXJlLnYxLkpvYlN0YXRlEjEKDWNyZWF0ZWRfYWZ0ZXIYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7CghtZXRhZGF0YRgGIAMoCzIpLmpvYndpcmUudjEuTGlzdEpvYnNSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSEQoJcGFnZV9zaXplGAcgASgFEhIKCnBhZ2VfdG9rZW4YCCABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkoKEExpc3RKb2JzUmVzcG9uc2USHQoEam9icxgBIAMoCzIPLmpvYndpcmUudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIuChBDYW5jZWxKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIxChFDYW5jZWxKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiIxCg9SZXRyeUpvYlJlcXVlc3QSCgoCaWQYASABKAkSEgoKZnJvbV9zdGFydBgCIAEoCCIwChBSZXRyeUpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iMtAMCgxRdWV1ZVNlcnZpY2USQgoHRW5xdWV1ZRIaLmpvYndpcmUudjEuRW5xdWV1ZVJlcXVlc3QaGy5qb2J3aXJlLnYxLkVucXVldWVSZXNwb25zZRJRCgxFbnF1ZXVlQmF0Y2gSHy5qb2J3aXJlLnYxLkVucXVldWVCYXRjaFJlcXVlc3QaIC5qb2J3aXJlLnYxLkVucXVldWVCYXRjaFJlc3BvbnNlEkQKBkdldEpvYhIZLmpvYndpcmUudjEuR2V0Sm9iUmVxdWVzdBoaLmpvYndpcmUudjEuR2V0Sm9iUmVzcG9uc2UiA5ACARJKCghMaXN0Sm9icxIbLmpvYndpcmUudjEuTGlzdEpvYnNSZXF1ZXN0Ghwuam9id2lyZS52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESSAoJQ2FuY2VsSm9iEhwuam9id2lyZS52MS5DYW5jZWxKb2JSZXF1ZXN0Gh0uam9id2lyZS52MS5DYW5jZWxKb2JSZXNwb25zZRJFCghSZXRyeUpvYhIbLmpvYndpcmUudjEuUmV0cnlKb2JSZXF1ZXN0Ghwuam9id2lyZS52MS5SZXRyeUpvYlJlc3BvbnNlEkoKCEdldFF1ZXVlEhsuam9id2lyZS52MS5HZXRRdWV1ZVJlcXVlc3QaHC5qb2J3aXJlLnYxLkdldFF1ZXVlUmVzcG9uc2UiA5ACARJOCgtVcGRhdGVRdWV1ZRIeLmpvYndpcmUudjEuVXBkYXRlUXVldWVSZXF1ZXN0Gh8uam9id2lyZS52MS5VcGRhdGVRdWV1ZVJlc3BvbnNlEngKGUNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb24SLC5qb2J3aXJlLnYxLkNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Gi0uam9id2lyZS52MS5DcmVhdGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2USeAoZRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvbhIsLmpvYndpcmUudjEuRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvblJlcXVlc3QaLS5qb2J3aXJlLnYxLkRlbGV0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXNwb25zZRJ6ChhMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnMSKy5qb2J3aXJlLnYxLkxpc3RXZWJob29rU3Vic2NyaXB0aW9uc1JlcXVlc3QaLC5qb2J3aXJlLnYxLkxpc3RXZWJob29rU3Vic2NyaXB0aW9uc1Jlc3BvbnNlIgOQAgESYgoQUHV0V2ViaG9va1NlY3JldBIjLmpvYndpcmUudjEuUHV0V2ViaG9va1NlY3JldFJlcXVlc3QaJC5qb2J3aXJlLnYxLlB1dFdlYmhvb2tTZWNyZXRSZXNwb25zZSIDkAICEmYKE0RlbGV0ZVdlYmhvb2tTZWNyZXQSJi5qb2J3aXJlLnYxLkRlbGV0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0Gicuam9id2lyZS52MS5EZWxldGVXZWJob29rU2VjcmV0UmVzcG9uc2USaAoSTGlzdFdlYmhvb2tTZWNyZXRzEiUuam9id2lyZS52MS5MaXN0V2ViaG9va1NlY3JldHNSZXF1ZXN0GiYuam9id2lyZS52MS5MaXN0V2ViaG9va1NlY3JldHNSZXNwb25zZSIDkAIBEkoKCEdldEJhdGNoEhsuam9id2lyZS52MS5HZXRCYXRjaFJlcXVlc3QaHC5qb2J3aXJlLnYxLkdldEJhdGNoUmVzcG9uc2UiA5ACARJTCgtMaXN0QmF0Y2hlcxIeLmpvYndpcmUudjEuTGlzdEJhdGNoZXNSZXF1ZXN0Gh8uam9id2lyZS52MS5MaXN0QmF0Y2hlc1Jlc3BvbnNlIgOQAgESTgoLQ2FuY2VsQmF0Y2gSHi5qb2J3aXJlLnYxLkNhbmNlbEJhdGNoUmVxdWVzdBofLmpvYndpcmUudjEuQ2FuY2VsQmF0Y2hSZXNwb25zZRJTCgtHZXRKb2JHcmFwaBIeLmpvYndpcmUudjEuR2V0Sm9iR3JhcGhSZXF1ZXN0Gh8uam9id2lyZS52MS5HZXRKb2JHcmFwaFJlc3BvbnNlIgOQAgFiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobwire_v1_job]);
 
 /**
  * A webhook subscription of a queue.
@@ -592,11 +592,19 @@ export const EnqueueResponseSchema: GenMessage<EnqueueResponse> = /*@__PURE__*/
 export type EnqueueBatchRequest = Message<"jobwire.v1.EnqueueBatchRequest"> & {
   /**
    * Required. 1..10,000 jobs (the server's JOBWIRE_MAX_BATCH_SIZE), each validated as in
-   * Enqueue; the first invalid one rejects the whole batch, naming its index.
+   * Enqueue; the first invalid one rejects the whole batch, naming its index. Jobs may
+   * depend on each other through `ref` and `depends_on`.
    *
    * @generated from field: repeated jobwire.v1.JobSpec jobs = 1;
    */
   jobs: JobSpec[];
+
+  /**
+   * Webhook targets of the batch's own events (BATCH_FINISHED). At most 10.
+   *
+   * @generated from field: repeated jobwire.v1.WebhookTarget webhooks = 2;
+   */
+  webhooks: WebhookTarget[];
 };
 
 /**
@@ -618,6 +626,13 @@ export type EnqueueBatchResponse = Message<"jobwire.v1.EnqueueBatchResponse"> & 
    * @generated from field: repeated string job_ids = 1;
    */
   jobIds: string[];
+
+  /**
+   * The batch's id (GetBatch, CancelBatch, GetJobGraph, EventFilter.batch_ids).
+   *
+   * @generated from field: string batch_id = 2;
+   */
+  batchId: string;
 };
 
 /**
@@ -626,6 +641,394 @@ export type EnqueueBatchResponse = Message<"jobwire.v1.EnqueueBatchResponse"> & 
  */
 export const EnqueueBatchResponseSchema: GenMessage<EnqueueBatchResponse> = /*@__PURE__*/
   messageDesc(file_jobwire_v1_queue_service, 23);
+
+/**
+ * A batch: the jobs of one EnqueueBatch request.
+ *
+ * @generated from message jobwire.v1.Batch
+ */
+export type Batch = Message<"jobwire.v1.Batch"> & {
+  /**
+   * Server-assigned id (a UUID, time-ordered).
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * The principal that enqueued it.
+   *
+   * @generated from field: string owner = 2;
+   */
+  owner: string;
+
+  /**
+   * How many jobs it has.
+   *
+   * @generated from field: int32 total = 3;
+   */
+  total: number;
+
+  /**
+   * How many of its jobs are in each state, by the JobState name without prefix
+   * ("PENDING", "SUCCEEDED", …); states with no job are left out.
+   *
+   * @generated from field: map<string, int32> counts = 4;
+   */
+  counts: { [key: string]: number };
+
+  /**
+   * The share of its jobs that have finished (succeeded, failed or cancelled), 0..1.
+   *
+   * @generated from field: double progress = 5;
+   */
+  progress: number;
+
+  /**
+   * When it was enqueued.
+   *
+   * @generated from field: google.protobuf.Timestamp created_at = 6;
+   */
+  createdAt?: Timestamp | undefined;
+
+  /**
+   * When its last job finished (with the BATCH_FINISHED event); unset while any runs.
+   *
+   * @generated from field: google.protobuf.Timestamp finished_at = 7;
+   */
+  finishedAt?: Timestamp | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.Batch.
+ * Use `create(BatchSchema)` to create a new message.
+ */
+export const BatchSchema: GenMessage<Batch> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 24);
+
+/**
+ * Request of GetBatch.
+ *
+ * @generated from message jobwire.v1.GetBatchRequest
+ */
+export type GetBatchRequest = Message<"jobwire.v1.GetBatchRequest"> & {
+  /**
+   * Required. The batch id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message jobwire.v1.GetBatchRequest.
+ * Use `create(GetBatchRequestSchema)` to create a new message.
+ */
+export const GetBatchRequestSchema: GenMessage<GetBatchRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 25);
+
+/**
+ * Response of GetBatch.
+ *
+ * @generated from message jobwire.v1.GetBatchResponse
+ */
+export type GetBatchResponse = Message<"jobwire.v1.GetBatchResponse"> & {
+  /**
+   * The batch, with its counts as of now.
+   *
+   * @generated from field: jobwire.v1.Batch batch = 1;
+   */
+  batch?: Batch | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.GetBatchResponse.
+ * Use `create(GetBatchResponseSchema)` to create a new message.
+ */
+export const GetBatchResponseSchema: GenMessage<GetBatchResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 26);
+
+/**
+ * Request of ListBatches. Filters combine with AND.
+ *
+ * @generated from message jobwire.v1.ListBatchesRequest
+ */
+export type ListBatchesRequest = Message<"jobwire.v1.ListBatchesRequest"> & {
+  /**
+   * Only finished (true) or unfinished (false) batches; unset: both.
+   *
+   * @generated from field: optional bool finished = 1;
+   */
+  finished?: boolean | undefined;
+
+  /**
+   * Only batches created at or after this time.
+   *
+   * @generated from field: google.protobuf.Timestamp created_after = 2;
+   */
+  createdAfter?: Timestamp | undefined;
+
+  /**
+   * Only batches created before this time.
+   *
+   * @generated from field: google.protobuf.Timestamp created_before = 3;
+   */
+  createdBefore?: Timestamp | undefined;
+
+  /**
+   * Batches per page. Default 50; range 0..1000 (0 means the default).
+   *
+   * @generated from field: int32 page_size = 4;
+   */
+  pageSize: number;
+
+  /**
+   * The next_page_token of a previous response; empty for the first page.
+   *
+   * @generated from field: string page_token = 5;
+   */
+  pageToken: string;
+};
+
+/**
+ * Describes the message jobwire.v1.ListBatchesRequest.
+ * Use `create(ListBatchesRequestSchema)` to create a new message.
+ */
+export const ListBatchesRequestSchema: GenMessage<ListBatchesRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 27);
+
+/**
+ * Response of ListBatches.
+ *
+ * @generated from message jobwire.v1.ListBatchesResponse
+ */
+export type ListBatchesResponse = Message<"jobwire.v1.ListBatchesResponse"> & {
+  /**
+   * The page, newest first, with counts as of now.
+   *
+   * @generated from field: repeated jobwire.v1.Batch batches = 1;
+   */
+  batches: Batch[];
+
+  /**
+   * Token for the next page; empty on the last one.
+   *
+   * @generated from field: string next_page_token = 2;
+   */
+  nextPageToken: string;
+};
+
+/**
+ * Describes the message jobwire.v1.ListBatchesResponse.
+ * Use `create(ListBatchesResponseSchema)` to create a new message.
+ */
+export const ListBatchesResponseSchema: GenMessage<ListBatchesResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 28);
+
+/**
+ * Request of CancelBatch.
+ *
+ * @generated from message jobwire.v1.CancelBatchRequest
+ */
+export type CancelBatchRequest = Message<"jobwire.v1.CancelBatchRequest"> & {
+  /**
+   * Required. The batch id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Why; recorded on each cancelled job. At most 1024 characters.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message jobwire.v1.CancelBatchRequest.
+ * Use `create(CancelBatchRequestSchema)` to create a new message.
+ */
+export const CancelBatchRequestSchema: GenMessage<CancelBatchRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 29);
+
+/**
+ * Response of CancelBatch.
+ *
+ * @generated from message jobwire.v1.CancelBatchResponse
+ */
+export type CancelBatchResponse = Message<"jobwire.v1.CancelBatchResponse"> & {
+  /**
+   * Jobs cancelled at once (they were not running).
+   *
+   * @generated from field: int32 cancelled = 1;
+   */
+  cancelled: number;
+
+  /**
+   * Running jobs whose workers were asked to stop (they become CANCELLED when they do, or
+   * when the grace period ends).
+   *
+   * @generated from field: int32 cancel_requested = 2;
+   */
+  cancelRequested: number;
+
+  /**
+   * Jobs that had already finished (or already had a cancel request) and were left as
+   * they were.
+   *
+   * @generated from field: int32 already_finished = 3;
+   */
+  alreadyFinished: number;
+};
+
+/**
+ * Describes the message jobwire.v1.CancelBatchResponse.
+ * Use `create(CancelBatchResponseSchema)` to create a new message.
+ */
+export const CancelBatchResponseSchema: GenMessage<CancelBatchResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 30);
+
+/**
+ * Request of GetJobGraph.
+ *
+ * @generated from message jobwire.v1.GetJobGraphRequest
+ */
+export type GetJobGraphRequest = Message<"jobwire.v1.GetJobGraphRequest"> & {
+  /**
+   * Required. The batch id.
+   *
+   * @generated from field: string batch_id = 1;
+   */
+  batchId: string;
+};
+
+/**
+ * Describes the message jobwire.v1.GetJobGraphRequest.
+ * Use `create(GetJobGraphRequestSchema)` to create a new message.
+ */
+export const GetJobGraphRequestSchema: GenMessage<GetJobGraphRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 31);
+
+/**
+ * One node of a job graph.
+ *
+ * @generated from message jobwire.v1.JobGraphNode
+ */
+export type JobGraphNode = Message<"jobwire.v1.JobGraphNode"> & {
+  /**
+   * The job id.
+   *
+   * @generated from field: string job_id = 1;
+   */
+  jobId: string;
+
+  /**
+   * Its ref within the batch; empty if none (or if it is a parent outside the batch).
+   *
+   * @generated from field: string ref = 2;
+   */
+  ref: string;
+
+  /**
+   * Its queue.
+   *
+   * @generated from field: string queue = 3;
+   */
+  queue: string;
+
+  /**
+   * Its kind.
+   *
+   * @generated from field: string kind = 4;
+   */
+  kind: string;
+
+  /**
+   * Its state now.
+   *
+   * @generated from field: jobwire.v1.JobState state = 5;
+   */
+  state: JobState;
+
+  /**
+   * Whether it belongs to the batch (false for an existing job the batch depends on).
+   *
+   * @generated from field: bool in_batch = 6;
+   */
+  inBatch: boolean;
+};
+
+/**
+ * Describes the message jobwire.v1.JobGraphNode.
+ * Use `create(JobGraphNodeSchema)` to create a new message.
+ */
+export const JobGraphNodeSchema: GenMessage<JobGraphNode> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 32);
+
+/**
+ * One edge of a job graph: `child_id` depends on `parent_id`.
+ *
+ * @generated from message jobwire.v1.JobGraphEdge
+ */
+export type JobGraphEdge = Message<"jobwire.v1.JobGraphEdge"> & {
+  /**
+   * The parent.
+   *
+   * @generated from field: string parent_id = 1;
+   */
+  parentId: string;
+
+  /**
+   * The child.
+   *
+   * @generated from field: string child_id = 2;
+   */
+  childId: string;
+
+  /**
+   * Whether the child needs the parent to succeed.
+   *
+   * @generated from field: bool requires_success = 3;
+   */
+  requiresSuccess: boolean;
+};
+
+/**
+ * Describes the message jobwire.v1.JobGraphEdge.
+ * Use `create(JobGraphEdgeSchema)` to create a new message.
+ */
+export const JobGraphEdgeSchema: GenMessage<JobGraphEdge> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 33);
+
+/**
+ * Response of GetJobGraph.
+ *
+ * @generated from message jobwire.v1.GetJobGraphResponse
+ */
+export type GetJobGraphResponse = Message<"jobwire.v1.GetJobGraphResponse"> & {
+  /**
+   * The batch's jobs, then the outside jobs they depend on.
+   *
+   * @generated from field: repeated jobwire.v1.JobGraphNode nodes = 1;
+   */
+  nodes: JobGraphNode[];
+
+  /**
+   * Every dependency edge of the batch's jobs.
+   *
+   * @generated from field: repeated jobwire.v1.JobGraphEdge edges = 2;
+   */
+  edges: JobGraphEdge[];
+};
+
+/**
+ * Describes the message jobwire.v1.GetJobGraphResponse.
+ * Use `create(GetJobGraphResponseSchema)` to create a new message.
+ */
+export const GetJobGraphResponseSchema: GenMessage<GetJobGraphResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 34);
 
 /**
  * Request of GetJob.
@@ -646,7 +1049,7 @@ export type GetJobRequest = Message<"jobwire.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 24);
+  messageDesc(file_jobwire_v1_queue_service, 35);
 
 /**
  * Response of GetJob.
@@ -667,7 +1070,7 @@ export type GetJobResponse = Message<"jobwire.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 25);
+  messageDesc(file_jobwire_v1_queue_service, 36);
 
 /**
  * Request of ListJobs. Filters combine with AND; a repeated filter matches any of its
@@ -739,7 +1142,7 @@ export type ListJobsRequest = Message<"jobwire.v1.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 26);
+  messageDesc(file_jobwire_v1_queue_service, 37);
 
 /**
  * Response of ListJobs.
@@ -767,7 +1170,7 @@ export type ListJobsResponse = Message<"jobwire.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 27);
+  messageDesc(file_jobwire_v1_queue_service, 38);
 
 /**
  * Request of CancelJob.
@@ -795,7 +1198,7 @@ export type CancelJobRequest = Message<"jobwire.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 28);
+  messageDesc(file_jobwire_v1_queue_service, 39);
 
 /**
  * Response of CancelJob.
@@ -816,7 +1219,7 @@ export type CancelJobResponse = Message<"jobwire.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 29);
+  messageDesc(file_jobwire_v1_queue_service, 40);
 
 /**
  * Request of RetryJob.
@@ -845,7 +1248,7 @@ export type RetryJobRequest = Message<"jobwire.v1.RetryJobRequest"> & {
  * Use `create(RetryJobRequestSchema)` to create a new message.
  */
 export const RetryJobRequestSchema: GenMessage<RetryJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 30);
+  messageDesc(file_jobwire_v1_queue_service, 41);
 
 /**
  * Response of RetryJob.
@@ -866,7 +1269,7 @@ export type RetryJobResponse = Message<"jobwire.v1.RetryJobResponse"> & {
  * Use `create(RetryJobResponseSchema)` to create a new message.
  */
 export const RetryJobResponseSchema: GenMessage<RetryJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 31);
+  messageDesc(file_jobwire_v1_queue_service, 42);
 
 /**
  * The producer side of Jobwire: create jobs, look at them, cancel and retry them.
@@ -1024,6 +1427,47 @@ export const QueueService: GenService<{
     methodKind: "unary";
     input: typeof ListWebhookSecretsRequestSchema;
     output: typeof ListWebhookSecretsResponseSchema;
+  },
+  /**
+   * Returns a batch with its counts per state. NOT_FOUND if unknown.
+   *
+   * @generated from rpc jobwire.v1.QueueService.GetBatch
+   */
+  getBatch: {
+    methodKind: "unary";
+    input: typeof GetBatchRequestSchema;
+    output: typeof GetBatchResponseSchema;
+  },
+  /**
+   * Lists batches, newest first, with cursor pagination.
+   *
+   * @generated from rpc jobwire.v1.QueueService.ListBatches
+   */
+  listBatches: {
+    methodKind: "unary";
+    input: typeof ListBatchesRequestSchema;
+    output: typeof ListBatchesResponseSchema;
+  },
+  /**
+   * Cancels every unfinished job of a batch: waiting jobs at once, running ones through
+   * the cancel request sent to their workers. Counts what it did.
+   *
+   * @generated from rpc jobwire.v1.QueueService.CancelBatch
+   */
+  cancelBatch: {
+    methodKind: "unary";
+    input: typeof CancelBatchRequestSchema;
+    output: typeof CancelBatchResponseSchema;
+  },
+  /**
+   * A batch's jobs and dependency edges, for tools that draw the graph.
+   *
+   * @generated from rpc jobwire.v1.QueueService.GetJobGraph
+   */
+  getJobGraph: {
+    methodKind: "unary";
+    input: typeof GetJobGraphRequestSchema;
+    output: typeof GetJobGraphResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_jobwire_v1_queue_service, 0);
