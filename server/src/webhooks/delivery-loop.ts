@@ -1,5 +1,6 @@
 import type pg from "pg";
 import type { Logger } from "../logger.js";
+import { PacedPasses } from "../loops/paced-passes.js";
 import {
   webhookDeliveryClaimDue,
   webhookDeliveryFailed,
@@ -34,17 +35,12 @@ export interface DeliveryLoopOptions {
  * attempted again after its lease, by whichever replica runs then.
  */
 export class DeliveryLoop {
-  #timer: NodeJS.Timeout | undefined;
-  #running: Promise<void> | undefined;
-  #again = false;
-  #stopped = false;
-  #soon = false;
+  readonly #passes: PacedPasses;
   /**
    * Whether subscriptions or jobs with webhook targets existed at the last pass: without
    * any, events bring no deliveries.
    */
   #targets = false;
-  #lastPassAt = 0;
   readonly #inFlight = new Set<Promise<void>>();
 
   constructor(
@@ -52,7 +48,11 @@ export class DeliveryLoop {
     private readonly sender: WebhookSender,
     private readonly options: DeliveryLoopOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.#passes = new PacedPasses(() => this.#pass(), { minIntervalMs: minPassIntervalMs, fallbackMs: options.fallbackPollMs }, (error) =>
+      log.error({ err: error }, "webhook delivery pass failed"),
+    );
+  }
 
   /** Starts delivering. */
   start(): void {
@@ -73,50 +73,9 @@ export class DeliveryLoop {
     this.#targets = true;
   }
 
-  /**
-   * Deliveries may be due now. Every commit that writes events calls this, so passes are
-   * spaced at least {@link minPassIntervalMs} apart: under load that is one look at the
-   * outbox per interval, not one per statement.
-   */
+  /** Deliveries may be due now; passes are spaced at least {@link minPassIntervalMs} apart. */
   wake(): void {
-    if (this.#stopped) return;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    const wait = this.#lastPassAt + minPassIntervalMs - Date.now();
-    if (wait > 0) {
-      if (!this.#soon) {
-        clearTimeout(this.#timer);
-        this.#soon = true;
-        this.#timer = setTimeout(() => {
-          this.#soon = false;
-          this.wake();
-        }, wait);
-      }
-      return;
-    }
-    clearTimeout(this.#timer);
-    this.#soon = false;
-    this.#lastPassAt = Date.now();
-    this.#running = this.#passes().finally(() => {
-      this.#running = undefined;
-      // Woken during the pass: look again, spaced like any other wake-up.
-      if (this.#again) {
-        this.#again = false;
-        this.wake();
-      }
-    });
-  }
-
-  async #passes(): Promise<void> {
-    let nextMs = this.options.fallbackPollMs;
-    try {
-      nextMs = await this.#pass();
-    } catch (error) {
-      this.log.error({ err: error }, "webhook delivery pass failed");
-    }
-    if (!this.#stopped && !this.#soon) this.#timer = setTimeout(() => this.wake(), Math.max(minPassIntervalMs, nextMs));
+    this.#passes.wake();
   }
 
   /** Claims and sends what is due; returns milliseconds until the next delivery is due. */
@@ -132,7 +91,7 @@ export class DeliveryLoop {
         const attempt = this.#attempt(delivery).finally(() => this.#inFlight.delete(attempt));
         this.#inFlight.add(attempt);
       }
-      if (due.length < free || this.#stopped) break;
+      if (due.length < free || this.#passes.stopped) break;
     }
     const state = await webhookOutboxState(this.pool);
     this.#targets = state.targets;
@@ -170,15 +129,15 @@ export class DeliveryLoop {
    * retried then, by whichever replica runs: a delivery is never lost.
    */
   async stop(graceMs: number): Promise<void> {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
+    // A pass may be waiting for a free slot: it ends once the attempts in flight do.
+    const passEnded = this.#passes.stop();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.allSettled([...this.#inFlight]),
+      Promise.allSettled([passEnded, ...this.#inFlight]),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
     ]);
     clearTimeout(timer);
     await this.sender.close().catch(() => undefined);
-    await Promise.allSettled([...this.#inFlight]);
+    await Promise.allSettled([passEnded, ...this.#inFlight]);
   }
 }
