@@ -61,6 +61,10 @@ export interface EnqueueOptions {
   cancelUnneededParents?: boolean;
   /** Dead-end cancellation walking up never cancels this job. */
   barrier?: boolean;
+  /** A concurrency key: a limit covering it (`setConcurrencyLimit`) bounds its jobs. */
+  concurrencyKey?: string;
+  /** Weight against the limit's `maxWeight`. Default 1. */
+  weight?: number;
 }
 
 /** A webhook target of a job or batch. */
@@ -144,6 +148,28 @@ export class JobwireClient {
   async createBatch(jobs: readonly BatchJob[], options: { webhooks?: WebhookTargetOptions[] } = {}): Promise<{ batchId: string; jobIds: string[] }> {
     const { jobIds, batchId } = await this.raw.enqueueBatch({ jobs: jobs.map(jobSpec), webhooks: options.webhooks?.map(webhookTarget) });
     return { batchId, jobIds };
+  }
+
+  /**
+   * Creates or replaces the concurrency limit of a key, or of every key starting with a
+   * prefix (`"tenant-*"`): at most `maxRunning` jobs admitted or running, `maxWeight` total
+   * weight, `rateCount` admissions per `rateIntervalMs`. Unset: no bound.
+   */
+  async setConcurrencyLimit(key: string, limit: { maxRunning?: number; maxWeight?: number; rateCount?: number; rateIntervalMs?: number }): Promise<void> {
+    await this.raw.setConcurrencyLimit({
+      limit: {
+        key,
+        maxRunning: limit.maxRunning ?? 0,
+        maxWeight: limit.maxWeight ?? 0,
+        rateCount: limit.rateCount ?? 0,
+        rateInterval: limit.rateIntervalMs === undefined ? undefined : durationFromMillis(limit.rateIntervalMs),
+      },
+    });
+  }
+
+  /** Admits no job of a key (or `prefix*`) until `until`; they flow again by themselves then. */
+  async pauseConcurrencyKey(key: string, until: Date): Promise<void> {
+    await this.raw.pauseConcurrencyKey({ key, until: timestampFromDate(until) });
   }
 
   /** A batch with its job counts per state; rejects with `NotFound` if there is none. */
@@ -249,6 +275,8 @@ function jobSpec(job: BatchJob): JobSpec {
     })),
     cancelUnneededParents: job.cancelUnneededParents ?? false,
     barrier: job.barrier ?? false,
+    concurrencyKey: job.concurrencyKey ?? "",
+    weight: job.weight ?? 0,
   });
 }
 

@@ -13,6 +13,7 @@ import { EventSignal } from "./events/event-signal.js";
 import { eventServiceImpl } from "./rpc/event-service.js";
 import { AddressGuard } from "./webhooks/address-guard.js";
 import { GraphResolver } from "./workflows/graph-resolver.js";
+import { AdmissionLoop } from "./workflows/admission-loop.js";
 import { DeliveryLoop } from "./webhooks/delivery-loop.js";
 import { WebhookSender } from "./webhooks/webhook-sender.js";
 import { listenHttp1AndH2c, type DualHandler } from "./http/listener.js";
@@ -103,6 +104,7 @@ async function serve(
   );
   // Created right after the wake-ups it announces through, which already name it.
   let graphs: GraphResolver | undefined;
+  let admissions: AdmissionLoop | undefined;
   const wakeups = new Wakeups(
     db.pool,
     {
@@ -110,8 +112,9 @@ async function serve(
         eventSignal.wake();
         // Events may have put deliveries in the outbox (the trigger on job_event).
         deliveries.eventsCommitted();
-        // A job may have finished: its graph or batch may move on.
+        // A job may have finished: its graph or batch may move on, a slot may be free.
         graphs?.eventsCommitted();
+        admissions?.wake();
       },
       jobsReady: (queue) => dispatcher.wake(queue),
       dueAt: (epochMs) => maintenance.dueAt(epochMs),
@@ -123,6 +126,8 @@ async function serve(
   maintenance.announceThrough(wakeups);
   const graphResolver = new GraphResolver(db.pool, wakeups, config.cancelGraceMs, config.fallbackPollMs, logger.child({ component: "graphs" }));
   graphs = graphResolver;
+  const admissionLoop = new AdmissionLoop(db.pool, wakeups, config.fallbackPollMs, logger.child({ component: "admission" }));
+  admissions = admissionLoop;
   const notifications = new NotificationListener(
     databaseUrl,
     {
@@ -133,6 +138,7 @@ async function serve(
         eventSignal.wake();
         deliveries.eventsCommitted();
         graphResolver.eventsCommitted();
+        admissionLoop.wake();
       },
       onResync: () => {
         eventSignal.wake();
@@ -146,6 +152,7 @@ async function serve(
   maintenance.start();
   deliveries.start();
   graphResolver.start();
+  admissionLoop.start();
   // The slow fallback: now and then, recount every stream's leases and fill it, in case a
   // wake-up or a lease-ended notice was lost or a claim failed.
   const fallbackPoll = setInterval(() => {
@@ -175,6 +182,7 @@ async function serve(
         jobsReady: (queues) => wakeups.jobsReady(queues),
         jobScheduled: (runAt) => wakeups.jobScheduled(runAt),
         eventsCommitted: () => wakeups.eventsCommitted(),
+        limitsChanged: () => admissionLoop.wake(),
         webhookSender,
         webhookTargetsCreated: () => deliveries.targetsCreated(),
         cancelRequested: (lease, jobId, reason) => {
@@ -234,6 +242,7 @@ async function serve(
         } finally {
           maintenance.stop();
           await graphResolver.stop();
+          await admissionLoop.stop();
           // Deliveries in flight get a bounded time; one cut off is retried after restart.
           await deliveries.stop(config.shutdownGraceMs);
           await notifications.stop();

@@ -23,6 +23,7 @@ export const jobLimits = {
   backoffMaxMaxMs: 7 * 86_400_000,
   backoffMultiplierMax: 10,
   phasesMax: 100,
+  weightMax: 1_000_000,
   leaseTimeoutMinMs: 1_000,
   leaseTimeoutMaxMs: 3_600_000,
   executionTimeoutMinMs: 1_000,

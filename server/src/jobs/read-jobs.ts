@@ -97,6 +97,9 @@ function jobRowFromRecord(job: JobRecord): JobRow {
     dependencies: [],
     cancelUnneededParents: job.cancelUnneededParents,
     barrier: job.barrier,
+    concurrencyKey: job.concurrencyKey ?? null,
+    weight: job.weight,
+    admitted: job.admitted,
     phases: job.phases.getItems().map((phase) => ({
       name: phase.name,
       state: phase.state,

@@ -79,6 +79,12 @@ export function jobMessage(row: JobRow): Job {
     dependencies: row.dependencies.map((d) => create(JobDependencySchema, { jobId: d.jobId, requiresSuccess: d.requiresSuccess })),
     cancelUnneededParents: row.cancelUnneededParents,
     barrier: row.barrier,
+    concurrencyKey: row.concurrencyKey ?? "",
+    weight: row.weight,
+    waitingReason:
+      row.state === "pending" && !row.admitted
+        ? `waiting for the concurrency limit covering key ${row.concurrencyKey ?? ""} to admit it (full, paused or rate-limited)`
+        : "",
     webhooks: (row.webhooks ?? []).map((target) =>
       create(WebhookTargetSchema, { url: target.url, eventTypes: target.event_types, secretName: target.secret_name }),
     ),

@@ -12,6 +12,7 @@ import { invalidArgument } from "./connect-errors.js";
 import { checkJobId, jobIdPattern } from "./job-id.js";
 import { webhookSubscriptionHandlers } from "./webhook-subscriptions.js";
 import { batchHandlers } from "./batch-handlers.js";
+import { concurrencyHandlers } from "./concurrency-handlers.js";
 import { v7 as uuidv7 } from "uuid";
 import { parentsMustExist, resolveJobGraph } from "./validate-job-graph.js";
 import { checkWebhookTargets } from "./validate-webhook-target.js";
@@ -45,6 +46,8 @@ export interface QueueServiceDeps {
   webhookSender: WebhookSender;
   /** Called after a webhook subscription, or a job with webhook targets, was created. */
   webhookTargetsCreated(): void;
+  /** Called after a concurrency limit changed or a job waiting for one was enqueued. */
+  limitsChanged(): void;
   /** Called after any other commit that wrote events: event streams read again. */
   eventsCommitted(): void;
   /** Called after a commit that requested the cancel of a running job: tell its worker. */
@@ -63,6 +66,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
     ...webhookSubscriptionHandlers(db, deps.webhookSender, deps.webhookTargetsCreated),
     ...webhookSecretHandlers(db),
     ...batchHandlers(deps),
+    ...concurrencyHandlers({ db, limitsChanged: deps.limitsChanged, jobsReady: deps.jobsReady }),
 
     async enqueue(request, context) {
       const job = newJobFromSpec(request.job, "job", webhookUrlRefusal);
@@ -78,6 +82,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       if (row.state === "scheduled") deps.jobScheduled(row.runAt);
       // A parent may have finished already: the graph resolver decides, woken by the events.
       if (row.state === "blocked") deps.eventsCommitted();
+      if (row.state === "pending" && !row.admitted) deps.limitsChanged();
       return { job: jobMessage(row) };
     },
 
@@ -107,6 +112,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       // A conservative earliest time: the maintenance loop asks the database for the exact one.
       if (delayed.length > 0) deps.jobScheduled(new Date(Math.min(...delayed.map((job) => job.runAt?.getTime() ?? Date.now() + job.delayMs!))));
       if (graph.existingParents.length > 0) deps.eventsCommitted();
+      if (jobs.some((job) => job.concurrencyKey !== null)) deps.limitsChanged();
       return { jobIds: jobs.map((job) => job.id), batchId };
     },
 

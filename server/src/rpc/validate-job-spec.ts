@@ -47,6 +47,8 @@ export function newJobFromSpec(spec: JobSpec | undefined, field: string, webhook
     dependsOn: checkDependencies(spec.dependsOn, `${field}.depends_on`),
     cancelUnneededParents: spec.cancelUnneededParents,
     barrier: spec.barrier,
+    concurrencyKey: spec.concurrencyKey === "" ? null : checkName(spec.concurrencyKey, `${field}.concurrency_key`),
+    weight: checkWeight(spec.weight, `${field}.weight`),
   };
 }
 
@@ -87,4 +89,11 @@ function checkPhases(phases: string[], field: string): string[] {
     seen.add(name);
   });
   return phases;
+}
+
+/** Checks a job's weight: 0 (unset) means 1. */
+function checkWeight(weight: number, field: string): number {
+  if (weight === 0) return 1;
+  if (!Number.isInteger(weight) || weight < 1 || weight > jobLimits.weightMax) throw invalidArgument(field, `must be between 1 and ${jobLimits.weightMax}`);
+  return weight;
 }

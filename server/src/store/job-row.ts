@@ -40,6 +40,10 @@ export interface JobRow {
   dependencies: DependencyRow[];
   cancelUnneededParents: boolean;
   barrier: boolean;
+  concurrencyKey: string | null;
+  weight: number;
+  /** False while a pending job waits for its concurrency limit to admit it. */
+  admitted: boolean;
   phases: PhaseRow[];
 }
 

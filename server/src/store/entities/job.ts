@@ -61,6 +61,9 @@ export const JobEntity = defineEntity({
     ref: p.text().nullable(),
     cancelUnneededParents: p.boolean(),
     barrier: p.boolean(),
+    concurrencyKey: p.text().nullable(),
+    weight: p.integer(),
+    admitted: p.boolean(),
     phases: () => p.oneToMany(JobPhaseEntity).mappedBy("job").orderBy({ position: "asc" }),
   },
 });

@@ -45,7 +45,7 @@ export async function jobClaimAvailable(db: Queryable, request: ClaimRequest): P
        FROM unnest($1::text[]) AS q(name)
        CROSS JOIN LATERAL (
          SELECT id, priority, run_at FROM job
-         WHERE state = 'pending' AND queue = q.name
+         WHERE state = 'pending' AND admitted AND queue = q.name
            AND (cardinality($2::text[]) = 0 OR kind = ANY($2::text[]))
          ORDER BY priority DESC, run_at, id
          LIMIT $3

@@ -18,6 +18,7 @@ export const jobColumns = `
   j.cancel_requested_at AS "cancelRequestedAt", j.cancel_reason AS "cancelReason",
   j.progress, j.result, j.last_error AS "lastError", j.webhooks,
   j.batch_id AS "batchId", j.ref, j.cancel_unneeded_parents AS "cancelUnneededParents", j.barrier,
+  j.concurrency_key AS "concurrencyKey", j.weight, j.admitted,
   coalesce((SELECT json_agg(json_build_object('jobId', d.parent_id, 'requiresSuccess', d.requires_success) ORDER BY d.parent_id)
             FROM job_dependency d WHERE d.child_id = j.id), '[]') AS dependencies`;
 

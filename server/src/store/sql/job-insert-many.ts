@@ -67,6 +67,10 @@ export interface NewJob extends JobSettings {
   cancelUnneededParents: boolean;
   /** Dead-end cancellation never cancels this job. */
   barrier: boolean;
+  /** Its concurrency key; null for none. */
+  concurrencyKey: string | null;
+  /** Its weight against its concurrency limit. */
+  weight: number;
 }
 
 /**
@@ -103,7 +107,11 @@ export async function jobInsertMany(
     text: `WITH clock AS (SELECT clock_timestamp() AS now),
      input AS (
        SELECT i.id, i.queue, i.kind, i.priority, i.payload, i.metadata, i.owner, i.run_at, i.delay_ms, i.webhooks,
-         i.ref, i.graph_pending, i.blocked, i.cancel_unneeded_parents, i.barrier,
+         i.ref, i.graph_pending, i.blocked, i.cancel_unneeded_parents, i.barrier, i.concurrency_key, i.weight,
+         -- A job whose key a limit covers waits for the admission loop.
+         (i.concurrency_key IS NULL OR NOT EXISTS (
+            SELECT 1 FROM concurrency_limit l
+            WHERE l.key = i.concurrency_key OR (l.is_prefix AND starts_with(i.concurrency_key, l.prefix)))) AS admitted,
          coalesce(i.max_attempts, q.max_attempts, ${jobDefaults.maxAttempts}) AS max_attempts,
          coalesce(i.backoff_initial_ms, q.backoff_initial_ms, ${jobDefaults.backoffInitialMs}) AS backoff_initial_ms,
          greatest(coalesce(i.backoff_max_ms, q.backoff_max_ms, ${jobDefaults.backoffMaxMs}),
@@ -119,11 +127,12 @@ export async function jobInsertMany(
        FROM clock, unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::jsonb[], $6::jsonb[],
                           $7::integer[], $8::bigint[], $9::bigint[], $10::float8[], $11::float8[],
                           $12::integer[], $13::integer[], $14::timestamptz[], $15::float8[], $16::text[],
-                          $20::jsonb[], $23::text[], $24::boolean[], $25::boolean[], $26::boolean[], $27::boolean[])
+                          $20::jsonb[], $23::text[], $24::boolean[], $25::boolean[], $26::boolean[], $27::boolean[],
+                          $32::text[], $33::integer[])
          AS i(id, queue, kind, priority, payload, metadata, max_attempts, backoff_initial_ms,
               backoff_max_ms, backoff_multiplier, backoff_jitter, lease_timeout_ms,
               execution_timeout_ms, run_at, delay_ms, owner, webhooks,
-              ref, graph_pending, blocked, cancel_unneeded_parents, barrier)
+              ref, graph_pending, blocked, cancel_unneeded_parents, barrier, concurrency_key, weight)
        -- A queue created by this very statement is not visible here: it has no defaults yet.
        LEFT JOIN queue q ON q.name = i.queue
      ),
@@ -145,13 +154,13 @@ export async function jobInsertMany(
        INSERT INTO job (id, queue, kind, state, priority, payload, metadata, owner, max_attempts,
                         backoff_initial_ms, backoff_max_ms, backoff_multiplier, backoff_jitter,
                         lease_timeout_ms, execution_timeout_ms, run_at, created_at, updated_at, webhooks,
-                        batch_id, ref, graph_pending, cancel_unneeded_parents, barrier)
+                        batch_id, ref, graph_pending, cancel_unneeded_parents, barrier, concurrency_key, weight, admitted)
        SELECT i.id, i.queue, i.kind,
               (CASE WHEN i.blocked THEN 'blocked' WHEN i.effective_run_at > clock.now THEN 'scheduled' ELSE 'pending' END)::job_state,
               i.priority, i.payload, i.metadata, i.owner, i.max_attempts, i.backoff_initial_ms,
               i.backoff_max_ms, i.backoff_multiplier, i.backoff_jitter, i.lease_timeout_ms,
               i.execution_timeout_ms, i.effective_run_at, clock.now, clock.now, i.webhooks,
-              $21::uuid, i.ref, i.graph_pending, i.cancel_unneeded_parents, i.barrier
+              $21::uuid, i.ref, i.graph_pending, i.cancel_unneeded_parents, i.barrier, i.concurrency_key, i.weight, i.admitted
        FROM input i, clock
        RETURNING *
      ),
@@ -198,6 +207,8 @@ export async function jobInsertMany(
       graph.edges.map((e) => e.parentId),
       graph.edges.map((e) => e.requiresSuccess),
       graph.existingParentIds,
+      jobs.map((j) => j.concurrencyKey),
+      jobs.map((j) => j.weight),
     ],
   });
   return result.rows.map(jobRowFromSql);

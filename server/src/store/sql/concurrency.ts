@@ -1,0 +1,183 @@
+import type { Queryable } from "../transaction.js";
+
+/** A concurrency limit as stored. Null fields do not limit. */
+export interface ConcurrencyLimitRow {
+  key: string;
+  maxRunning: number | null;
+  maxWeight: number | null;
+  rateCount: number | null;
+  rateIntervalMs: number | null;
+  pausedUntil: Date | null;
+  updatedAt: Date;
+}
+
+const columns = `key, max_running AS "maxRunning", max_weight AS "maxWeight", rate_count AS "rateCount",
+  rate_interval_ms AS "rateIntervalMs", paused_until AS "pausedUntil", updated_at AS "updatedAt"`;
+
+/**
+ * The jobs a limit governs (their key's most specific limit is `$1`), as a condition on
+ * job `j`. An exact key needs no check beyond equality: it is always the most specific.
+ */
+const governedBy = `(CASE WHEN right($1::text, 1) = '*'
+                        THEN starts_with(j.concurrency_key, rtrim($1::text, '*')) AND jobwire_governing_limit(j.concurrency_key) = $1::text
+                        ELSE j.concurrency_key = $1::text END)`;
+
+/**
+ * Takes back the admission of pending jobs that `key`'s limit governs and that are not yet
+ * leased, so that a new or tightened limit (or a pause) applies to them at once; the
+ * admission loop admits them again as the limit allows.
+ */
+async function withdrawAdmissions(tx: Queryable, key: string): Promise<void> {
+  await tx.query(`UPDATE job j SET admitted = false WHERE j.state = 'pending' AND j.admitted AND j.concurrency_key IS NOT NULL AND ${governedBy}`, [key]);
+}
+
+/** Creates or replaces a limit (keeping its pause) and withdraws the admissions it governs. */
+export async function concurrencyLimitUpsert(tx: Queryable, limit: Omit<ConcurrencyLimitRow, "pausedUntil" | "updatedAt">): Promise<ConcurrencyLimitRow> {
+  const result = await tx.query<ConcurrencyLimitRow>(
+    `INSERT INTO concurrency_limit (key, max_running, max_weight, rate_count, rate_interval_ms) VALUES ($1, $2, $3, $4, $5)
+     ON CONFLICT (key) DO UPDATE SET max_running = excluded.max_running, max_weight = excluded.max_weight,
+       rate_count = excluded.rate_count, rate_interval_ms = excluded.rate_interval_ms, updated_at = clock_timestamp()
+     RETURNING ${columns}`,
+    [limit.key, limit.maxRunning, limit.maxWeight, limit.rateCount, limit.rateIntervalMs],
+  );
+  await withdrawAdmissions(tx, limit.key);
+  return normalise(result.rows[0]!);
+}
+
+/** Pauses a key or prefix until `until`, creating an unbounded limit for it if needed. */
+export async function concurrencyKeyPause(tx: Queryable, key: string, until: Date): Promise<ConcurrencyLimitRow> {
+  const result = await tx.query<ConcurrencyLimitRow>(
+    `INSERT INTO concurrency_limit (key, paused_until) VALUES ($1, $2)
+     ON CONFLICT (key) DO UPDATE SET paused_until = excluded.paused_until, updated_at = clock_timestamp()
+     RETURNING ${columns}`,
+    [key, until],
+  );
+  await withdrawAdmissions(tx, key);
+  return normalise(result.rows[0]!);
+}
+
+/**
+ * Deletes a limit; the jobs it governed that no other limit covers are admitted at once.
+ * Returns the queues of those jobs, or undefined if there was no such limit.
+ */
+export async function concurrencyLimitDelete(tx: Queryable, key: string): Promise<string[] | undefined> {
+  // Which jobs it governed is decided while it still exists.
+  const governed = await tx.query<{ id: string }>(
+    `SELECT j.id FROM job j WHERE j.state = 'pending' AND NOT j.admitted AND j.concurrency_key IS NOT NULL AND ${governedBy}`,
+    [key],
+  );
+  const deleted = await tx.query("DELETE FROM concurrency_limit WHERE key = $1", [key]);
+  if ((deleted.rowCount ?? 0) === 0) return undefined;
+  const admitted = await tx.query<{ queue: string }>(
+    `UPDATE job SET admitted = true WHERE id = ANY($1::uuid[]) AND state = 'pending' AND NOT admitted
+       AND jobwire_governing_limit(concurrency_key) IS NULL
+     RETURNING queue`,
+    [governed.rows.map((row) => row.id)],
+  );
+  return [...new Set(admitted.rows.map((row) => row.queue))];
+}
+
+/** Every limit, by key. */
+export async function concurrencyLimitList(db: Queryable): Promise<ConcurrencyLimitRow[]> {
+  const result = await db.query<ConcurrencyLimitRow>(`SELECT ${columns} FROM concurrency_limit ORDER BY key`);
+  return result.rows.map(normalise);
+}
+
+/**
+ * The limits that govern jobs waiting for admission. Walks the distinct keys of waiting
+ * jobs through their index (one probe per key, whatever the backlog).
+ */
+export async function limitsWithWaitingJobs(db: Queryable): Promise<string[]> {
+  const result = await db.query<{ key: string }>({
+    name: "jobwire_limits_with_waiting_jobs",
+    text: `WITH RECURSIVE waiting(k) AS (
+             (SELECT concurrency_key FROM job WHERE state = 'pending' AND NOT admitted ORDER BY concurrency_key LIMIT 1)
+             UNION ALL
+             SELECT (SELECT concurrency_key FROM job WHERE state = 'pending' AND NOT admitted AND concurrency_key > w.k
+                     ORDER BY concurrency_key LIMIT 1)
+             FROM waiting w WHERE w.k IS NOT NULL
+           )
+           SELECT DISTINCT jobwire_governing_limit(k) AS key FROM waiting WHERE k IS NOT NULL`,
+  });
+  return result.rows.map((row) => row.key).filter((key): key is string => key !== null);
+}
+
+/** What one admission step did. */
+export interface AdmissionOutcome {
+  /** Queues of the jobs admitted. */
+  queues: string[];
+  /** When this limit may admit more by itself (end of a pause or of a rate window); null if not. */
+  nextAt: Date | null;
+}
+
+/**
+ * Admits the jobs waiting on one limit, in the caller's transaction: locks the limit's row
+ * (so replicas admit for it one at a time), counts what it has in use (admitted pending and
+ * running jobs, their weight, admissions in the rate window), and admits waiting jobs in
+ * priority, run_at, id order while all bounds hold. A job too heavy for the weight left
+ * waits, and so do the jobs behind it: no job is overtaken for ever.
+ */
+export async function admitForLimit(tx: Queryable, key: string, candidatesMax = 1000): Promise<AdmissionOutcome> {
+  const { rows: limits } = await tx.query<ConcurrencyLimitRow & { paused: boolean }>(
+    `SELECT ${columns}, coalesce(paused_until > clock_timestamp(), false) AS paused FROM concurrency_limit WHERE key = $1 FOR UPDATE`,
+    [key],
+  );
+  const limit = limits[0];
+  if (!limit) return { queues: [], nextAt: null };
+  if (limit.paused) return { queues: [], nextAt: new Date(limit.pausedUntil!) };
+  const { rows: usage } = await tx.query<{ running: number; weight: number; recent: number; oldestRecent: Date | null }>(
+    `SELECT count(*)::int AS running, coalesce(sum(j.weight), 0)::int AS weight,
+            (SELECT count(*)::int FROM job j WHERE j.concurrency_key IS NOT NULL AND $2::int IS NOT NULL
+               AND j.admitted_at > clock_timestamp() - $2::int * interval '1 millisecond' AND ${governedBy}) AS recent,
+            (SELECT min(j.admitted_at) FROM job j WHERE j.concurrency_key IS NOT NULL AND $2::int IS NOT NULL
+               AND j.admitted_at > clock_timestamp() - $2::int * interval '1 millisecond' AND ${governedBy}) AS "oldestRecent"
+     FROM job j
+     WHERE j.concurrency_key IS NOT NULL AND (j.state = 'running' OR (j.state = 'pending' AND j.admitted)) AND ${governedBy}`,
+    [key, limit.rateIntervalMs],
+  );
+  const used = usage[0]!;
+  let slots = Math.min(
+    limit.maxRunning === null ? candidatesMax : limit.maxRunning - used.running,
+    limit.rateCount === null ? candidatesMax : limit.rateCount - used.recent,
+    candidatesMax,
+  );
+  const rateFull = limit.rateCount !== null && used.recent >= limit.rateCount;
+  const nextAt = rateFull && used.oldestRecent ? new Date(new Date(used.oldestRecent).getTime() + limit.rateIntervalMs!) : null;
+  if (slots <= 0) return { queues: [], nextAt };
+  const { rows: waiting } = await tx.query<{ id: string; weight: number }>(
+    `SELECT j.id, j.weight FROM job j
+     WHERE j.state = 'pending' AND NOT j.admitted AND j.concurrency_key IS NOT NULL AND ${governedBy}
+     ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2`,
+    [key, slots],
+  );
+  let weightLeft = limit.maxWeight === null ? Number.POSITIVE_INFINITY : limit.maxWeight - used.weight;
+  const admit: string[] = [];
+  for (const job of waiting) {
+    if (job.weight > weightLeft || slots <= 0) break;
+    weightLeft -= job.weight;
+    slots--;
+    admit.push(job.id);
+  }
+  if (admit.length === 0) return { queues: [], nextAt };
+  const { rows } = await tx.query<{ queue: string }>(
+    "UPDATE job SET admitted = true, admitted_at = clock_timestamp() WHERE id = ANY($1::uuid[]) AND state = 'pending' AND NOT admitted RETURNING queue",
+    [admit],
+  );
+  const admittedAll = limit.rateCount !== null && used.recent + admit.length >= limit.rateCount;
+  return {
+    queues: [...new Set(rows.map((row) => row.queue))],
+    nextAt: nextAt ?? (admittedAll ? new Date(Date.now() + limit.rateIntervalMs!) : null),
+  };
+}
+
+function normalise(row: ConcurrencyLimitRow): ConcurrencyLimitRow {
+  return {
+    key: row.key,
+    maxRunning: row.maxRunning,
+    maxWeight: row.maxWeight,
+    rateCount: row.rateCount,
+    rateIntervalMs: row.rateIntervalMs,
+    pausedUntil: row.pausedUntil === null ? null : new Date(row.pausedUntil),
+    updatedAt: new Date(row.updatedAt),
+  };
+}

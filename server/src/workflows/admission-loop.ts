@@ -1,0 +1,57 @@
+import type pg from "pg";
+import type { Wakeups } from "../dispatch/wakeups.js";
+import type { Logger } from "../logger.js";
+import { PacedPasses } from "../loops/paced-passes.js";
+import { admitForLimit, limitsWithWaitingJobs } from "../store/sql/concurrency.js";
+import { withTransaction } from "../store/transaction.js";
+
+/** Shortest time between two passes. */
+const minPassIntervalMs = 10;
+
+/**
+ * Admits jobs waiting for their concurrency limit (see migration 0012 and
+ * `admitForLimit`): one transaction per limit that has waiting jobs, each under that
+ * limit's row lock, so replicas running side by side never admit past a bound. Woken
+ * whenever events are committed on any replica (a job that finishes frees a slot), when a
+ * limit changes, at the end of a pause or rate window, and by the fallback poll.
+ */
+export class AdmissionLoop {
+  readonly #passes: PacedPasses;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly wakeups: Wakeups,
+    fallbackPollMs: number,
+    log: Logger,
+  ) {
+    this.#passes = new PacedPasses(() => this.#pass(), { minIntervalMs: minPassIntervalMs, fallbackMs: fallbackPollMs }, (error) =>
+      log.error({ err: error }, "admitting jobs failed"),
+    );
+  }
+
+  /** Runs a first pass now. */
+  start(): void {
+    this.#passes.wake();
+  }
+
+  /** Something may have freed or changed capacity: look again. */
+  wake(): void {
+    this.#passes.wake();
+  }
+
+  /** Stops; resolves once a pass in progress has ended. */
+  stop(): Promise<void> {
+    return this.#passes.stop();
+  }
+
+  async #pass(): Promise<number> {
+    let nextAt = Number.POSITIVE_INFINITY;
+    for (const key of await limitsWithWaitingJobs(this.pool)) {
+      if (this.#passes.stopped) break;
+      const outcome = await withTransaction(this.pool, (tx) => admitForLimit(tx, key));
+      if (outcome.queues.length > 0) this.wakeups.jobsReady(outcome.queues);
+      if (outcome.nextAt) nextAt = Math.min(nextAt, outcome.nextAt.getTime());
+    }
+    return nextAt - Date.now();
+  }
+}

@@ -1,0 +1,215 @@
+import { Code } from "@connectrpc/connect";
+import { JobState, Worker, createJobwireClient, type JobwireClient } from "@jobwire/sdk";
+import type { JobwireServer } from "@jobwire/server";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createTestDatabase } from "./support/database.js";
+import { failureOf } from "./support/failure-of.js";
+import { startTestServer } from "./support/server.js";
+import { waitFor } from "./support/wait-for.js";
+
+let server: JobwireServer;
+let replica: JobwireServer;
+let client: JobwireClient;
+const workers: Worker[] = [];
+
+beforeAll(async () => {
+  const databaseUrl = await createTestDatabase();
+  server = await startTestServer({ databaseUrl, fallbackPollMs: 60_000 });
+  replica = await startTestServer({ databaseUrl, fallbackPollMs: 60_000 });
+  client = createJobwireClient({ baseUrl: server.url });
+});
+
+afterEach(async () => {
+  await Promise.all(workers.splice(0).map((worker) => worker.shutdown({ graceMs: 2_000, abortWaitMs: 500 })));
+});
+
+/**
+ * Gated handlers: each job runs until the test opens its gate. Tracks which jobs run now,
+ * and the most that ever ran at once.
+ */
+function gatedJobs() {
+  const gates = new Map<string, PromiseWithResolvers<void>>();
+  const running = new Set<string>();
+  let most = 0;
+  const gate = (id: string) => {
+    let g = gates.get(id);
+    if (!g) gates.set(id, (g = Promise.withResolvers<void>()));
+    return g;
+  };
+  return {
+    running,
+    get most() {
+      return most;
+    },
+    open: (id: string) => gate(id).resolve(),
+    handler: async (_payload: unknown, ctx: { jobId: string }) => {
+      running.add(ctx.jobId);
+      most = Math.max(most, running.size);
+      await gate(ctx.jobId).promise;
+      running.delete(ctx.jobId);
+      return null;
+    },
+  };
+}
+
+async function startWorkers(queue: string, handler: (payload: unknown, ctx: { jobId: string }) => Promise<null>, perReplica = 1, concurrency = 4) {
+  for (const s of [server, replica]) {
+    for (let i = 0; i < perReplica; i++) {
+      const worker = new Worker({ baseUrl: s.url, queues: [queue], concurrency, handlers: { k: handler } });
+      workers.push(worker);
+      await worker.start();
+    }
+  }
+}
+
+async function jobState(id: string): Promise<{ state: JobState; waitingReason: string }> {
+  const job = await client.getJob(id);
+  return { state: job.state, waitingReason: job.waitingReason };
+}
+
+describe("concurrency limits", () => {
+  it("hold a key at its limit across two replicas and admit the next job as one finishes", async () => {
+    await client.setConcurrencyLimit("tenant-a", { maxRunning: 2 });
+    const jobs = gatedJobs();
+    const ids = await client.enqueueBatch(Array.from({ length: 6 }, () => ({ queue: "cl-basic", kind: "k", concurrencyKey: "tenant-a" })));
+    await startWorkers("cl-basic", jobs.handler);
+    await waitFor("two jobs to run", async () => jobs.running.size === 2);
+    const waiting = ids.filter((id) => !jobs.running.has(id));
+    for (const id of waiting) {
+      const { state, waitingReason } = await jobState(id);
+      expect(state).toBe(JobState.PENDING);
+      expect(waitingReason).toMatch(/concurrency limit covering key tenant-a/);
+    }
+    // Open the gates one by one: each finished job lets exactly one more in.
+    const done = new Set<string>();
+    while (done.size < ids.length) {
+      const next = [...jobs.running][0]!;
+      jobs.open(next);
+      done.add(next);
+      await waitFor("the job to finish and the next to start", async () =>
+        !jobs.running.has(next) && (jobs.running.size === Math.min(2, ids.length - done.size)),
+      );
+    }
+    expect(jobs.most).toBe(2);
+    await waitFor("every job to succeed", async () => (await Promise.all(ids.map(jobState))).every((j) => j.state === JobState.SUCCEEDED));
+  });
+
+  it("do not let one key's limit hold back another key", async () => {
+    await client.setConcurrencyLimit("slow-key", { maxRunning: 1 });
+    const jobs = gatedJobs();
+    const [held, blocked] = await client.enqueueBatch([
+      { queue: "cl-keys", kind: "k", concurrencyKey: "slow-key" },
+      { queue: "cl-keys", kind: "k", concurrencyKey: "slow-key" },
+    ]);
+    await startWorkers("cl-keys", jobs.handler);
+    await waitFor("the first slow-key job to run", async () => jobs.running.size === 1);
+    const others = await client.enqueueBatch(Array.from({ length: 3 }, () => ({ queue: "cl-keys", kind: "k", concurrencyKey: "fast-key" })));
+    await waitFor("the other key's jobs to run", async () => others.every((id) => jobs.running.has(id)));
+    expect((await jobState(blocked!)).state).toBe(JobState.PENDING);
+    for (const id of [held!, blocked!, ...others]) jobs.open(id);
+    await waitFor("all to succeed", async () => (await Promise.all([held!, blocked!, ...others].map(jobState))).every((j) => j.state === JobState.SUCCEEDED));
+  });
+
+  it("make a job heavier than the weight left wait, and the jobs behind it, until capacity frees", async () => {
+    await client.setConcurrencyLimit("gpu", { maxWeight: 3 });
+    const jobs = gatedJobs();
+    const first = await client.enqueue("cl-weight", "k", null, { concurrencyKey: "gpu", weight: 2, priority: 10 });
+    const heavy = await client.enqueue("cl-weight", "k", null, { concurrencyKey: "gpu", weight: 2, priority: 5 });
+    const light = await client.enqueue("cl-weight", "k", null, { concurrencyKey: "gpu", weight: 1, priority: 1 });
+    await startWorkers("cl-weight", jobs.handler);
+    await waitFor("the first job to run", async () => jobs.running.has(first.id));
+    // A probe of another limit, enqueued after them: once it is admitted, an admission pass
+    // has looked at the heavy and the light job too.
+    await client.setConcurrencyLimit("gpu-probe", { maxRunning: 1 });
+    const probe = await client.enqueue("cl-weight-probe", "k", null, { concurrencyKey: "gpu-probe" });
+    await waitFor("the probe to be admitted", async () => {
+      const { rows } = await server.db.pool.query("SELECT 1 FROM job WHERE id = $1 AND admitted", [probe.id]);
+      return rows.length === 1;
+    });
+    // Weight 2 of 3 in use: the heavy job (2) waits, and the light one (1) does not overtake it.
+    expect((await jobState(heavy.id)).state).toBe(JobState.PENDING);
+    expect((await jobState(light.id)).state).toBe(JobState.PENDING);
+    jobs.open(first.id);
+    await waitFor("the heavy and the light job to run together", async () => jobs.running.has(heavy.id) && jobs.running.has(light.id));
+    jobs.open(heavy.id);
+    jobs.open(light.id);
+  });
+
+  it("apply a changed limit at once to jobs already waiting", async () => {
+    await client.setConcurrencyLimit("resizable", { maxRunning: 1 });
+    const jobs = gatedJobs();
+    const ids = await client.enqueueBatch(Array.from({ length: 3 }, () => ({ queue: "cl-live", kind: "k", concurrencyKey: "resizable" })));
+    await startWorkers("cl-live", jobs.handler);
+    await waitFor("one job to run", async () => jobs.running.size === 1);
+    await client.setConcurrencyLimit("resizable", { maxRunning: 3 });
+    await waitFor("all three to run", async () => jobs.running.size === 3);
+    // Tightening withdraws admissions not yet leased: a new job waits again.
+    await client.setConcurrencyLimit("resizable", { maxRunning: 1 });
+    const late = await client.enqueue("cl-live", "k", null, { concurrencyKey: "resizable" });
+    for (const id of ids) jobs.open(id);
+    await waitFor("the late job to run", async () => jobs.running.has(late.id));
+    expect(jobs.most).toBe(3);
+    jobs.open(late.id);
+    await client.raw.deleteConcurrencyLimit({ key: "resizable" });
+    expect((await failureOf(client.raw.deleteConcurrencyLimit({ key: "resizable" }))).code).toBe(Code.NotFound);
+  });
+
+  it("admit at most N jobs per interval under four competing workers", async () => {
+    await client.setConcurrencyLimit("api", { rateCount: 3, rateIntervalMs: 500 });
+    const ids = await client.enqueueBatch(Array.from({ length: 9 }, () => ({ queue: "cl-rate", kind: "k", concurrencyKey: "api" })));
+    await startWorkers("cl-rate", async () => null, 2);
+    await waitFor("all jobs to succeed", async () => (await Promise.all(ids.map(jobState))).every((j) => j.state === JobState.SUCCEEDED), 30_000);
+    const { rows } = await server.db.pool.query<{ admitted: number; leased: number }>(
+      `SELECT extract(epoch FROM j.admitted_at) * 1000 AS admitted, extract(epoch FROM e.at) * 1000 AS leased
+       FROM job j JOIN job_event e ON e.job_id = j.id AND e.type = 'leased' WHERE j.id = ANY($1) ORDER BY j.admitted_at`,
+      [ids],
+    );
+    const admittedAt = rows.map((row) => Number(row.admitted));
+    for (const start of admittedAt) expect(admittedAt.filter((t) => t >= start && t < start + 500).length).toBeLessThanOrEqual(3);
+    for (const row of rows) expect(Number(row.leased)).toBeGreaterThanOrEqual(Number(row.admitted));
+  });
+
+  it("pause a key until a time, after which its jobs flow by themselves", async () => {
+    const until = new Date(Date.now() + 1_000);
+    await client.pauseConcurrencyKey("upstream", until);
+    const ids = await client.enqueueBatch(Array.from({ length: 2 }, () => ({ queue: "cl-pause", kind: "k", concurrencyKey: "upstream" })));
+    await startWorkers("cl-pause", async () => null);
+    expect((await jobState(ids[0]!)).waitingReason).not.toBe("");
+    await waitFor("the jobs to run after the pause", async () => (await Promise.all(ids.map(jobState))).every((j) => j.state === JobState.SUCCEEDED));
+    const { rows } = await server.db.pool.query<{ at: Date }>("SELECT at FROM job_event WHERE job_id = ANY($1) AND type = 'leased'", [ids]);
+    for (const row of rows) expect(new Date(row.at).getTime()).toBeGreaterThanOrEqual(until.getTime());
+  });
+
+  it("govern keys by the most specific limit: a prefix covers its keys together, an exact key overrides it", async () => {
+    await client.setConcurrencyLimit("shop-*", { maxRunning: 1 });
+    await client.setConcurrencyLimit("shop-vip", { maxRunning: 2 });
+    const jobs = gatedJobs();
+    const prefixed = await client.enqueueBatch([
+      { queue: "cl-prefix", kind: "k", concurrencyKey: "shop-1" },
+      { queue: "cl-prefix", kind: "k", concurrencyKey: "shop-2" },
+    ]);
+    const vip = await client.enqueueBatch(Array.from({ length: 2 }, () => ({ queue: "cl-prefix", kind: "k", concurrencyKey: "shop-vip" })));
+    await startWorkers("cl-prefix", jobs.handler);
+    await waitFor("one prefixed and both vip jobs to run", async () => jobs.running.size === 3 && vip.every((id) => jobs.running.has(id)));
+    for (const id of [...prefixed, ...vip]) jobs.open(id);
+    await waitFor("all to succeed", async () => (await Promise.all([...prefixed, ...vip].map(jobState))).every((j) => j.state === JobState.SUCCEEDED));
+    expect(jobs.most).toBe(3);
+  });
+
+  it("refuse bad limits and keys naming the field", async () => {
+    const cases: [Promise<unknown>, RegExp][] = [
+      [client.raw.setConcurrencyLimit({}), /^limit is required/],
+      [client.raw.setConcurrencyLimit({ limit: { key: "bad key!" } }), /^limit\.key /],
+      [client.raw.setConcurrencyLimit({ limit: { key: "k", maxRunning: -1 } }), /^limit\.max_running /],
+      [client.raw.setConcurrencyLimit({ limit: { key: "k", rateCount: 3 } }), /^limit\.rate_interval /],
+      [client.raw.pauseConcurrencyKey({ key: "k" }), /^until is required/],
+      [client.enqueue("cl-bad", "k", null, { concurrencyKey: "bad key" }), /^job\.concurrency_key /],
+      [client.enqueue("cl-bad", "k", null, { concurrencyKey: "k", weight: -2 }), /^job\.weight /],
+    ];
+    for (const [call, message] of cases) {
+      const error = await failureOf(call);
+      expect(error.code, String(message)).toBe(Code.InvalidArgument);
+      expect(error.rawMessage).toMatch(message);
+    }
+  });
+});
