@@ -3,7 +3,7 @@
  * (`Worker`), plus the generated contract for anything lower level.
  */
 export { createJobwireClient, JobwireClient, transportFor } from "./client.js";
-export type { BatchJob, ConnectionOptions, EnqueueOptions, ListJobsOptions } from "./client.js";
+export type { BatchJob, ConnectionOptions, CreateScheduleOptions, EnqueueOptions, ListJobsOptions, ScheduleRef } from "./client.js";
 export type { JsonValue } from "./json.js";
 export type { StreamEventsOptions } from "./event-stream.js";
 export { EventType, type Event } from "./gen/jobwire/v1/event_service_pb.js";
@@ -19,4 +19,5 @@ export {
   retryAfter,
   type AbortReason,
 } from "./worker/errors.js";
-export { JobState, PhaseState, type Job, type Phase } from "./gen/jobwire/v1/job_pb.js";
+export { JobState, PhaseState, type Job, type Phase, type ScheduleTick } from "./gen/jobwire/v1/job_pb.js";
+export { MissedTickPolicy, type Schedule } from "./gen/jobwire/v1/schedule_service_pb.js";

@@ -3,6 +3,7 @@ import { Health } from "@jobwire/sdk/gen/grpc/health/v1/health_pb";
 import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 import { WorkerService } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
 import { EventService } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
+import { ScheduleService } from "@jobwire/sdk/gen/jobwire/v1/schedule_service_pb";
 import { pathToFileURL } from "node:url";
 import { configFromEnv, type ServerConfig } from "./config.js";
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "./db/embedded-postgres.js";
@@ -24,6 +25,8 @@ import { errorMappingInterceptor } from "./rpc/connect-errors.js";
 import { healthServiceImpl } from "./rpc/health-service.js";
 import { MaintenanceLoop } from "./maintenance/maintenance-loop.js";
 import { queueServiceImpl } from "./rpc/queue-service.js";
+import { scheduleServiceImpl } from "./rpc/schedule-service.js";
+import { ScheduleLoop } from "./schedules/schedule-loop.js";
 import { workerServiceImpl } from "./rpc/worker-service.js";
 import { openDatabase, type Database } from "./store/orm.js";
 
@@ -85,6 +88,7 @@ async function serve(
     },
     logger.child({ component: "maintenance" }),
   );
+  const schedules = new ScheduleLoop(db.pool, { fallbackPollMs: config.fallbackPollMs }, logger.child({ component: "schedules" }));
   const eventSignal = new EventSignal();
   // A caught-up event stream reads again at least this often without a wake-up.
   const eventRecheckMs = Math.min(config.fallbackPollMs, 1_000);
@@ -112,11 +116,13 @@ async function serve(
       jobsReady: (queue) => dispatcher.wake(queue),
       dueAt: (epochMs) => maintenance.dueAt(epochMs),
       workerNotice: (notice) => dispatcher.onWorkerNotice(notice),
+      scheduleDueAt: (epochMs) => schedules.dueAt(epochMs),
     },
     logger.child({ component: "wakeups" }),
   );
   dispatcher.announceThrough(wakeups);
   maintenance.announceThrough(wakeups);
+  schedules.announceThrough(wakeups);
   const notifications = new NotificationListener(
     databaseUrl,
     {
@@ -127,16 +133,19 @@ async function serve(
         eventSignal.wake();
         deliveries.eventsCommitted();
       },
+      onScheduleDue: (epochMs) => schedules.dueAt(epochMs),
       onResync: () => {
         eventSignal.wake();
         dispatcher.wake();
         maintenance.runSoon();
+        schedules.runSoon();
       },
     },
     logger.child({ component: "notifications" }),
   );
   await notifications.start();
   maintenance.start();
+  schedules.start();
   deliveries.start();
   // The slow fallback: now and then, recount every stream's leases and fill it, in case a
   // wake-up or a lease-ended notice was lost or a claim failed.
@@ -190,8 +199,13 @@ async function serve(
         keepAliveMs: config.keepAliveMs,
         recheckMs: eventRecheckMs,
       }));
+      router.service(ScheduleService, scheduleServiceImpl({
+        db,
+        principalOf: () => defaultPrincipal,
+        scheduleDue: (nextRunAt) => wakeups.scheduleDue(nextRunAt),
+      }));
       router.service(Health, healthServiceImpl({
-        services: [QueueService.typeName, WorkerService.typeName, EventService.typeName],
+        services: [QueueService.typeName, WorkerService.typeName, EventService.typeName, ScheduleService.typeName],
         isReady,
         shutdownSignal: shutdown.signal,
       }));
@@ -225,6 +239,7 @@ async function serve(
           await listener.close(config.shutdownGraceMs);
         } finally {
           maintenance.stop();
+          schedules.stop();
           // Deliveries in flight get a bounded time; one cut off is retried after restart.
           await deliveries.stop(config.shutdownGraceMs);
           await webhookSender.close().catch(() => undefined);

@@ -6,6 +6,7 @@ import {
   PhaseSchema,
   PhaseState,
   RetryPolicySchema,
+  ScheduleTickSchema,
   type Job,
 } from "@jobwire/sdk/gen/jobwire/v1/job_pb";
 import type { JobStateName, PhaseStateName } from "../store/entities/job-state.js";
@@ -72,6 +73,9 @@ export function jobMessage(row: JobRow): Job {
     leaseTimeout: durationFromMillis(row.leaseTimeoutMs),
     executionTimeout: row.executionTimeoutMs === null ? undefined : durationFromMillis(row.executionTimeoutMs),
     cancelReason: row.cancelReason ?? "",
+    fromSchedule: row.scheduleId === null
+      ? undefined
+      : create(ScheduleTickSchema, { scheduleId: row.scheduleId, tickAt: timestampFromNullableDate(row.scheduleTick) }),
   });
 }
 

@@ -32,6 +32,10 @@ export interface JobRow {
   progress: unknown;
   result: unknown;
   lastError: StoredJobError | null;
+  /** The cron schedule that enqueued the job; null for jobs enqueued otherwise. */
+  scheduleId: string | null;
+  /** The schedule's tick the job was enqueued for; null exactly when `scheduleId` is. */
+  scheduleTick: Date | null;
   phases: PhaseRow[];
 }
 

@@ -56,6 +56,8 @@ export const JobEntity = defineEntity({
     progress: p.json<unknown>().nullable(),
     result: p.json<unknown>().nullable(),
     lastError: p.json<StoredJobError>().nullable(),
+    scheduleId: p.uuid().nullable(),
+    scheduleTick: p.datetime().columnType("timestamptz").nullable(),
     phases: () => p.oneToMany(JobPhaseEntity).mappedBy("job").orderBy({ position: "asc" }),
   },
 });

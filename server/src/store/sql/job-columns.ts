@@ -16,7 +16,8 @@ export const jobColumns = `
   j.run_at AS "runAt", j.created_at AS "createdAt", j.updated_at AS "updatedAt",
   j.started_at AS "startedAt", j.finished_at AS "finishedAt",
   j.cancel_requested_at AS "cancelRequestedAt", j.cancel_reason AS "cancelReason",
-  j.progress, j.result, j.last_error AS "lastError"`;
+  j.progress, j.result, j.last_error AS "lastError",
+  j.schedule_id AS "scheduleId", j.schedule_tick AS "scheduleTick"`;
 
 /**
  * The phases of job `j` as a JSON array in declaration order. Data-modifying CTEs all see
@@ -30,7 +31,7 @@ export const jobPhasesColumn = `
     FROM job_phase ph WHERE ph.job_id = j.id
   ), '[]') AS phases`;
 
-const dateFields = ["runAt", "createdAt", "updatedAt", "startedAt", "finishedAt", "cancelRequestedAt"] as const;
+const dateFields = ["runAt", "createdAt", "updatedAt", "startedAt", "finishedAt", "cancelRequestedAt", "scheduleTick"] as const;
 
 /**
  * Normalises a row selected with {@link jobColumns}: the ORM's pool returns timestamps as
