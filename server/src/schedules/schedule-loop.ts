@@ -61,6 +61,9 @@ export class ScheduleLoop {
 
   #arm(delayMs: number): void {
     if (this.#stopped) return;
+    // A yearly tick is further away than setTimeout can wait (2^31 ms, which it would turn
+    // into 1 ms): never sleep longer than the fallback poll.
+    delayMs = Math.min(delayMs, this.options.fallbackPollMs);
     clearTimeout(this.#timer);
     this.#armedAt = Date.now() + delayMs;
     this.#timer = setTimeout(() => this.#pass(), delayMs);
@@ -110,6 +113,7 @@ export class ScheduleLoop {
       }
       if (!enqueued) break;
       if (enqueued.jobIds.length === 0) continue;
+      this.log.debug({ scheduleId: enqueued.scheduleId, jobs: enqueued.jobIds }, "enqueued schedule ticks");
       if (enqueued.delayMs === null) this.#wakeups?.jobsReady([enqueued.queue]);
       else this.#wakeups?.jobScheduled(new Date(Date.now() + enqueued.delayMs));
     }
