@@ -274,6 +274,33 @@ describe("ticks across two replicas", () => {
   });
 });
 
+describe("pausing", () => {
+  it("a paused schedule gets no ticks on any replica; resuming goes on from now, without the ticks that fell while paused", async () => {
+    const pausable = await via1.createSchedule({ name: "pausable", cron: "* * * * * *", job: { queue: "pausable", kind: "tick" } });
+    await waitFor("two ticks before the pause", async () => (await ticksOf(replica1, pausable.id)).length >= 2, 30_000);
+    await via2.pauseSchedule("pausable");
+    const pausedAt = await databaseNowMs(replica2);
+    const beforePause = await ticksOf(replica1, pausable.id);
+    expect(beforePause.every((row) => row.tickMs <= pausedAt)).toBe(true);
+
+    // As for deletion: a witness schedule's ticks show that passes ran while it was paused.
+    const witness = await via1.createSchedule({ name: "pause-witness", cron: "* * * * * *", job: { queue: "pausable", kind: "witness" } });
+    await waitFor("the witness to tick twice during the pause", async () =>
+      (await ticksOf(replica2, witness.id)).filter((row) => row.tickMs > pausedAt + 1_000).length >= 2, 30_000);
+    await via2.deleteSchedule("pause-witness");
+    expect(await ticksOf(replica2, pausable.id)).toEqual(beforePause);
+
+    const resumed = await via1.resumeSchedule("pausable");
+    const resumedFrom = timestampDate(resumed.nextRunAt!).getTime();
+    await waitFor("a tick after resuming", async () => (await ticksOf(replica1, pausable.id)).length > beforePause.length, 30_000);
+    await via1.deleteSchedule("pausable");
+    const afterResume = (await ticksOf(replica1, pausable.id)).slice(beforePause.length).map((row) => row.tickMs);
+    expect(afterResume[0]).toBe(resumedFrom);
+    expect(resumedFrom).toBeGreaterThan(pausedAt + 2_000);
+    expect(gaps(afterResume)).toEqual([]);
+  });
+});
+
 describe("ticks missed while no server ran", () => {
   it("enqueues the latest missed tick (LATEST), none (SKIP) or each (ALL) after a restart, then goes on from now", async () => {
     const databaseUrl = await createTestDatabase();
@@ -287,6 +314,8 @@ describe("ticks missed while no server ran", () => {
       const schedule = await client.createSchedule({ name: `missed-${policy}`, cron: `0 ${hour} * * *`, job: { queue: "missed", kind: policy }, missedTicks: policy });
       created.set(policy, schedule.id);
     }
+    // Every minute, catching up everything: more ticks than one transaction takes (100).
+    const minutely = await client.createSchedule({ name: "missed-all-minutely", cron: "* * * * *", job: { queue: "missed", kind: "minutely" }, missedTicks: "all" });
     const { rows: [original] } = await first.db.pool.query<{ next: Date }>("SELECT next_run_at AS next FROM schedule WHERE name = 'missed-latest'");
     await first.close();
 
@@ -294,19 +323,32 @@ describe("ticks missed while no server ran", () => {
     // next_run_at three days back is exactly the state a server finds after an outage that
     // began then: the ticks since are due and none has a job.
     const { rows: [rewound] } = await pgQuery(databaseUrl,
-      "UPDATE schedule SET next_run_at = next_run_at - interval '3 days' RETURNING extract(epoch FROM next_run_at)::float8 * 1000 AS ms");
+      `UPDATE schedule SET next_run_at = next_run_at - interval '3 days' WHERE name LIKE 'missed-%' AND name <> 'missed-all-minutely'
+       RETURNING extract(epoch FROM next_run_at)::float8 * 1000 AS ms`);
     const outageTicks = [0, 1, 2].map((day) => rewound.ms + day * 86_400_000);
+    const { rows: [minutelyRewound] } = await pgQuery(databaseUrl,
+      `UPDATE schedule SET next_run_at = next_run_at - interval '3 hours' WHERE name = 'missed-all-minutely'
+       RETURNING extract(epoch FROM next_run_at)::float8 * 1000 AS ms`);
 
     const second = await startTestServer({ databaseUrl, fallbackPollMs: 60_000 });
     const originalNext = new Date(original!.next).getTime();
     await waitFor("every schedule to be past its missed ticks", async () => {
-      const { rows } = await second.db.pool.query<{ ms: number }>("SELECT extract(epoch FROM next_run_at)::float8 * 1000 AS ms FROM schedule");
-      return rows.length === 3 && rows.every((row) => row.ms === originalNext);
+      const { rows } = await second.db.pool.query<{ name: string; next: number; now: number }>(
+        `SELECT name, extract(epoch FROM next_run_at)::float8 * 1000 AS next, extract(epoch FROM clock_timestamp())::float8 * 1000 AS now FROM schedule`);
+      return rows.length === 4 && rows.every((row) => (row.name === "missed-all-minutely" ? row.next > row.now : row.next === originalNext));
     }, 30_000);
 
     expect((await ticksOf(second, created.get("latest")!)).map((row) => row.tickMs)).toEqual([outageTicks[2]]);
     expect(await ticksOf(second, created.get("skip")!)).toEqual([]);
     expect((await ticksOf(second, created.get("all")!)).map((row) => row.tickMs)).toEqual(outageTicks);
+    // Minute after minute from the rewound tick to the one before next_run_at, none twice.
+    const caughtUp = (await ticksOf(second, minutely.id)).map((row) => row.tickMs);
+    const { rows: [after] } = await second.db.pool.query<{ ms: number }>(
+      "SELECT extract(epoch FROM next_run_at)::float8 * 1000 AS ms FROM schedule WHERE id = $1", [minutely.id]);
+    expect(caughtUp.length).toBeGreaterThanOrEqual(180);
+    expect(caughtUp[0]).toBe(minutelyRewound.ms);
+    expect(caughtUp.at(-1)).toBe(after!.ms - 60_000);
+    expect(caughtUp.slice(1).filter((tick, i) => tick - caughtUp[i]! !== 60_000)).toEqual([]);
     const latest = await createJobwireClient({ baseUrl: second.url }).getSchedule("missed-latest");
     expect(timestampDate(latest.lastTickAt!).getTime()).toBe(outageTicks[2]);
     expect(latest.lastJobId).toBe((await ticksOf(second, created.get("latest")!))[0]!.id);
@@ -319,7 +361,7 @@ describe("NOTIFY between replicas", () => {
     // armed for an earlier test has fired and found nothing. Only the NOTIFY sent when the
     // schedule was created can wake replica 2 in time.
     const second = new Date(await databaseNowMs(replica2)).getUTCSeconds();
-    const seconds = [4, 5, 6, 7, 8, 9].map((offset) => (second + offset) % 60);
+    const seconds = Array.from({ length: 16 }, (_, i) => (second + 4 + i) % 60);
     const schedule = await via1.createSchedule({ name: "survivor", cron: `${seconds.join(",")} * * * * *`, job: { queue: "survivor", kind: "tick" } });
     await replica1.close();
     const stoppedAt = await databaseNowMs(replica2);
