@@ -3,6 +3,7 @@ import { BadRequestSchema } from "@jobwire/sdk/gen/google/rpc/error_details_pb";
 import { MissedTickPolicy, createJobwireClient, type JobwireClient } from "@jobwire/sdk";
 import { timestampDate } from "@bufbuild/protobuf/wkt";
 import { CronSchedule, type JobwireServer } from "@jobwire/server";
+import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
 import { postJson } from "./support/clients.js";
 import { createTestDatabase } from "./support/database.js";
@@ -52,7 +53,7 @@ async function databaseNowMs(server: JobwireServer): Promise<number> {
   return rows[0]!.ms;
 }
 
-/** Every adjacent pair of ticks one second apart: nothing skipped. */
+/** The adjacent ticks that are not one second apart: empty when none was skipped. */
 function gaps(ticks: readonly number[]): number[][] {
   return ticks.slice(1).map((tick, i) => [ticks[i]!, tick]).filter(([a, b]) => b! - a! !== 1000);
 }
@@ -374,8 +375,8 @@ describe("NOTIFY between replicas", () => {
   });
 });
 
+/** Runs one statement on its own connection: for the database while no server runs. */
 async function pgQuery(url: string, text: string): Promise<{ rows: any[] }> {
-  const { default: pg } = await import("pg");
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {

@@ -20,12 +20,20 @@ export interface TicksEnqueued {
   delayMs: number | null;
 }
 
+/** Enqueueing the ticks of schedule `scheduleId` failed; nothing of the transaction was written. */
+export class ScheduleTicksFailedError extends Error {
+  constructor(readonly scheduleId: string, options: { cause: unknown }) {
+    super(`enqueueing the ticks of schedule ${scheduleId} failed`, options);
+  }
+}
+
 /**
  * Claims the earliest due schedule (skipping `excludedIds` and schedules other replicas hold)
  * and, in one transaction, enqueues the jobs for its due ticks through the same insert as
  * Enqueue (phases, ENQUEUED events, webhooks), records the tick on each job, and advances
  * the schedule's next tick. Returns undefined when no schedule is due. A failure rolls all of
- * it back and leaves the schedule due; the error carries the schedule's id as `scheduleId`.
+ * it back and leaves the schedule due: once a schedule was claimed, the error is a
+ * {@link ScheduleTicksFailedError} naming it.
  */
 export async function enqueueDueTicks(pool: pg.Pool, excludedIds: readonly string[], log: Logger): Promise<TicksEnqueued | undefined> {
   let claimedId: string | undefined;
@@ -38,7 +46,7 @@ export async function enqueueDueTicks(pool: pg.Pool, excludedIds: readonly strin
       const plan = planTicks(cron, due.nextRunAt, due.now, due.missedTickPolicy);
       if (plan.missed) {
         log.warn({ schedule: due.name, policy: due.missedTickPolicy, missedFrom: plan.missed.from, missedBefore: plan.missed.before },
-          "schedule missed ticks while no server ran");
+          "schedule ticks were missed (more than a minute late); the missed-tick policy applies");
       }
       // Only a manual change of next_run_at could make a planned tick one that already has a
       // job; such ticks are left out rather than failing the transaction on the unique index.
@@ -54,7 +62,7 @@ export async function enqueueDueTicks(pool: pg.Pool, excludedIds: readonly strin
       return { scheduleId: due.id, queue: jobs[0]?.queue ?? "", jobIds: jobs.map((job) => job.id), delayMs: jobs[0]?.delayMs ?? null };
     });
   } catch (error) {
-    throw Object.assign(error as Error, { scheduleId: claimedId });
+    throw claimedId === undefined ? error : new ScheduleTicksFailedError(claimedId, { cause: error });
   }
 }
 

@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { Wakeups } from "../dispatch/wakeups.js";
 import type { Logger } from "../logger.js";
 import { scheduleNextDueMs } from "../store/sql/schedule-tick.js";
-import { enqueueDueTicks } from "./enqueue-due-ticks.js";
+import { enqueueDueTicks, ScheduleTicksFailedError } from "./enqueue-due-ticks.js";
 
 /** Options of {@link ScheduleLoop}. */
 export interface ScheduleLoopOptions {
@@ -105,10 +105,9 @@ export class ScheduleLoop {
       try {
         enqueued = await enqueueDueTicks(this.pool, failed, this.log);
       } catch (error) {
-        const scheduleId = (error as { scheduleId?: string }).scheduleId;
-        if (scheduleId === undefined) throw error;
-        this.log.error({ err: error, scheduleId }, "enqueueing a schedule's ticks failed; retrying at the next poll");
-        failed.push(scheduleId);
+        if (!(error instanceof ScheduleTicksFailedError)) throw error;
+        this.log.error({ err: error.cause, scheduleId: error.scheduleId }, "enqueueing a schedule's ticks failed; retrying at the next poll");
+        failed.push(error.scheduleId);
         continue;
       }
       if (!enqueued) break;
