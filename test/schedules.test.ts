@@ -121,7 +121,14 @@ describe("schedule administration", () => {
     expect(timestampDate(resumed.nextRunAt!).getTime()).toBe(Date.parse(nightly.nextRunAt));
     expect((await via1.resumeSchedule("crud-nightly")).nextRunAt).toEqual(resumed.nextRunAt);
 
-    await via1.deleteSchedule("crud-nightly");
+    // The database holds the invariant too: an active schedule has a next tick, a paused one none.
+    await expect(replica1.db.pool.query("UPDATE schedule SET paused = true WHERE name = 'crud-nightly'")).rejects.toMatchObject({ code: "23514" });
+    await expect(replica1.db.pool.query("UPDATE schedule SET next_run_at = NULL WHERE name = 'crud-nightly'")).rejects.toMatchObject({ code: "23514" });
+
+    const listed = await postJson(replica2.url, "jobwire.v1.ScheduleService/ListSchedules", { pageSize: 20 });
+    expect(listed.body.schedules.map((s: { name: string }) => s.name)).toEqual(["crud-hourly", "crud-nightly", "crud-paused"]);
+    const deleted = await postJson(replica2.url, "jobwire.v1.ScheduleService/DeleteSchedule", { name: "crud-nightly" });
+    expect(deleted).toEqual({ status: 200, body: {} });
     await via2.deleteSchedule({ id: hourly.id });
     await via1.deleteSchedule("crud-paused");
     for (const call of [
