@@ -5,6 +5,7 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { JobSpecSchema, type Job, type JobSpec, type JobState } from "./gen/jobwire/v1/job_pb.js";
 import { QueueService, type Batch } from "./gen/jobwire/v1/queue_service_pb.js";
 import { EventService, type Event } from "./gen/jobwire/v1/event_service_pb.js";
+import { MissedTickPolicy, ScheduleService, type Schedule } from "./gen/jobwire/v1/schedule_service_pb.js";
 import { streamEvents, type StreamEventsOptions } from "./event-stream.js";
 import { durationFromMillis } from "./duration.js";
 import { noDelaySessionOptions } from "./no-delay.js";
@@ -106,6 +107,34 @@ export interface ListJobsOptions {
   pageToken?: string;
 }
 
+/** Options of {@link JobwireClient.createSchedule}. */
+export interface CreateScheduleOptions {
+  /** Unique name of the schedule (queue name rules). */
+  name: string;
+  /** 5 fields (minute hour day-of-month month day-of-week), 6 with leading seconds, or a macro such as `@daily`. */
+  cron: string;
+  /** IANA time zone the expression is read in. Default `UTC`. */
+  timeZone?: string;
+  /** The job enqueued at each tick; `runAt` is not allowed, `delayMs` counts from the tick's enqueue. */
+  job: Omit<BatchJob, "runAt">;
+  /**
+   * Ticks missed while no server ran (more than a minute late): `latest` (default) enqueues
+   * one job for the latest, `skip` none, `all` one for each.
+   */
+  missedTicks?: "latest" | "skip" | "all";
+  /** Create it paused (no ticks until {@link JobwireClient.resumeSchedule}). */
+  paused?: boolean;
+}
+
+/** A schedule, by name (a plain string) or by id. */
+export type ScheduleRef = string | { id: string } | { name: string };
+
+const missedTickPolicies = {
+  latest: MissedTickPolicy.LATEST,
+  skip: MissedTickPolicy.SKIP,
+  all: MissedTickPolicy.ALL,
+} as const;
+
 /**
  * The producer's client: typed helpers over the generated QueueService client, which stays
  * available as {@link JobwireClient.raw}. Errors are `ConnectError`s with the server's code.
@@ -115,10 +144,53 @@ export class JobwireClient {
   readonly raw: Client<typeof QueueService>;
   /** The generated EventService client. */
   readonly events: Client<typeof EventService>;
+  /** The generated ScheduleService client. */
+  readonly schedules: Client<typeof ScheduleService>;
 
   constructor(transport: Transport) {
     this.raw = createClient(QueueService, transport);
     this.events = createClient(EventService, transport);
+    this.schedules = createClient(ScheduleService, transport);
+  }
+
+  /** Creates a cron schedule that enqueues `options.job` at every tick; returns it with its first `nextRunAt`. */
+  async createSchedule(options: CreateScheduleOptions): Promise<Schedule> {
+    const { schedule } = await this.schedules.createSchedule({
+      schedule: {
+        name: options.name,
+        cron: options.cron,
+        timeZone: options.timeZone ?? "",
+        template: jobSpec(options.job),
+        missedTickPolicy: options.missedTicks ? missedTickPolicies[options.missedTicks] : MissedTickPolicy.UNSPECIFIED,
+        paused: options.paused ?? false,
+      },
+    });
+    return schedule!;
+  }
+
+  /** Returns a schedule; rejects with `NotFound` if there is none. */
+  async getSchedule(ref: ScheduleRef): Promise<Schedule> {
+    return (await this.schedules.getSchedule({ key: scheduleKey(ref) })).schedule!;
+  }
+
+  /** Lists schedules in name order, a page at a time (default 50). */
+  async listSchedules(options: { pageSize?: number; pageToken?: string } = {}): Promise<{ schedules: Schedule[]; nextPageToken: string }> {
+    return this.schedules.listSchedules({ pageSize: options.pageSize, pageToken: options.pageToken });
+  }
+
+  /** Deletes a schedule: no further tick anywhere; jobs already enqueued stay. */
+  async deleteSchedule(ref: ScheduleRef): Promise<void> {
+    await this.schedules.deleteSchedule({ key: scheduleKey(ref) });
+  }
+
+  /** Pauses a schedule (no-op if paused). */
+  async pauseSchedule(ref: ScheduleRef): Promise<Schedule> {
+    return (await this.schedules.pauseSchedule({ key: scheduleKey(ref) })).schedule!;
+  }
+
+  /** Resumes a paused schedule from its first tick after now (no-op if active). */
+  async resumeSchedule(ref: ScheduleRef): Promise<Schedule> {
+    return (await this.schedules.resumeSchedule({ key: scheduleKey(ref) })).schedule!;
   }
 
   /**
@@ -242,6 +314,11 @@ export function transportFor(options: ConnectionOptions): Transport {
   return options.protocol === "connect"
     ? createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", ...deepJsonOptions })
     : createGrpcTransport({ baseUrl: options.baseUrl, nodeOptions: noDelaySessionOptions(options.baseUrl), ...deepJsonOptions });
+}
+
+function scheduleKey(ref: ScheduleRef): { case: "id"; value: string } | { case: "name"; value: string } {
+  if (typeof ref === "string") return { case: "name", value: ref };
+  return "id" in ref ? { case: "id", value: ref.id } : { case: "name", value: ref.name };
 }
 
 function jobSpec(job: BatchJob): JobSpec {

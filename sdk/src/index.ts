@@ -3,7 +3,16 @@
  * (`Worker`), plus the generated contract for anything lower level.
  */
 export { createJobwireClient, JobwireClient, transportFor } from "./client.js";
-export type { BatchJob, ConnectionOptions, DependencyOptions, EnqueueOptions, ListJobsOptions, WebhookTargetOptions } from "./client.js";
+export type {
+  BatchJob,
+  ConnectionOptions,
+  CreateScheduleOptions,
+  DependencyOptions,
+  EnqueueOptions,
+  ListJobsOptions,
+  ScheduleRef,
+  WebhookTargetOptions,
+} from "./client.js";
 export type { Batch } from "./gen/jobwire/v1/queue_service_pb.js";
 export type { JsonValue } from "./json.js";
 export type { StreamEventsOptions } from "./event-stream.js";
@@ -20,4 +29,5 @@ export {
   retryAfter,
   type AbortReason,
 } from "./worker/errors.js";
-export { JobState, PhaseState, type Job, type Phase } from "./gen/jobwire/v1/job_pb.js";
+export { JobState, PhaseState, type Job, type Phase, type ScheduleTick } from "./gen/jobwire/v1/job_pb.js";
+export { MissedTickPolicy, type Schedule } from "./gen/jobwire/v1/schedule_service_pb.js";

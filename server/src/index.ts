@@ -6,3 +6,4 @@ export { startJobwire, type JobwireServer } from "./main.js";
 export { configFromEnv, defaultServerConfig, type ServerConfig } from "./config.js";
 export { createLogger, type Logger } from "./logger.js";
 export { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "./db/embedded-postgres.js";
+export { CronSchedule } from "./schedules/cron-schedule.js";

@@ -3,6 +3,7 @@ import { Health } from "@jobwire/sdk/gen/grpc/health/v1/health_pb";
 import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 import { WorkerService } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
 import { EventService } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
+import { ScheduleService } from "@jobwire/sdk/gen/jobwire/v1/schedule_service_pb";
 import { pathToFileURL } from "node:url";
 import { configFromEnv, type ServerConfig } from "./config.js";
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "./db/embedded-postgres.js";
@@ -26,6 +27,8 @@ import { errorMappingInterceptor } from "./rpc/connect-errors.js";
 import { healthServiceImpl } from "./rpc/health-service.js";
 import { MaintenanceLoop } from "./maintenance/maintenance-loop.js";
 import { queueServiceImpl } from "./rpc/queue-service.js";
+import { scheduleServiceImpl } from "./rpc/schedule-service.js";
+import { ScheduleLoop } from "./schedules/schedule-loop.js";
 import { workerServiceImpl } from "./rpc/worker-service.js";
 import { openDatabase, type Database } from "./store/orm.js";
 
@@ -87,6 +90,7 @@ async function serve(
     },
     logger.child({ component: "maintenance" }),
   );
+  const schedules = new ScheduleLoop(db.pool, { fallbackPollMs: config.fallbackPollMs }, logger.child({ component: "schedules" }));
   const eventSignal = new EventSignal();
   const eventRecheckMs = config.eventRecheckMs;
   const webhookSender = new WebhookSender(new AddressGuard(config.webhookAllowCidrs), config.webhookTimeoutMs);
@@ -119,6 +123,7 @@ async function serve(
       jobsReady: (queue) => dispatcher.wake(queue),
       dueAt: (epochMs) => maintenance.dueAt(epochMs),
       workerNotice: (notice) => dispatcher.onWorkerNotice(notice),
+      scheduleDueAt: (epochMs) => schedules.dueAt(epochMs),
     },
     logger.child({ component: "wakeups" }),
   );
@@ -128,6 +133,7 @@ async function serve(
   graphs = graphResolver;
   const admissionLoop = new AdmissionLoop(db.pool, wakeups, config.fallbackPollMs, logger.child({ component: "admission" }));
   admissions = admissionLoop;
+  schedules.announceThrough(wakeups);
   const notifications = new NotificationListener(
     databaseUrl,
     {
@@ -140,16 +146,19 @@ async function serve(
         graphResolver.eventsCommitted();
         admissionLoop.wake();
       },
+      onScheduleDue: (epochMs) => schedules.dueAt(epochMs),
       onResync: () => {
         eventSignal.wake();
         dispatcher.wake();
         maintenance.runSoon();
+        schedules.runSoon();
       },
     },
     logger.child({ component: "notifications" }),
   );
   await notifications.start();
   maintenance.start();
+  schedules.start();
   deliveries.start();
   graphResolver.start();
   admissionLoop.start();
@@ -206,8 +215,14 @@ async function serve(
         keepAliveMs: config.keepAliveMs,
         recheckMs: eventRecheckMs,
       }));
+      router.service(ScheduleService, scheduleServiceImpl({
+        webhookUrlRefusal: (url) => webhookSender.refusal(url),
+        db,
+        principalOf: () => defaultPrincipal,
+        scheduleDue: (nextRunAt) => wakeups.scheduleDue(nextRunAt),
+      }));
       router.service(Health, healthServiceImpl({
-        services: [QueueService.typeName, WorkerService.typeName, EventService.typeName],
+        services: [QueueService.typeName, WorkerService.typeName, EventService.typeName, ScheduleService.typeName],
         isReady,
         shutdownSignal: shutdown.signal,
       }));
@@ -243,6 +258,7 @@ async function serve(
           maintenance.stop();
           await graphResolver.stop();
           await admissionLoop.stop();
+          schedules.stop();
           // Deliveries in flight get a bounded time; one cut off is retried after restart.
           await deliveries.stop(config.shutdownGraceMs);
           await notifications.stop();

@@ -16,6 +16,8 @@ export interface LocalWakeTargets {
   workerNotice(notice: WorkerNotice): boolean;
   /** Events committed: wake this replica's event streams. */
   eventsCommitted(): void;
+  /** A cron schedule's next tick is at `epochMs`. */
+  scheduleDueAt(epochMs: number): void;
 }
 
 /**
@@ -31,6 +33,7 @@ export interface LocalWakeTargets {
 export class Wakeups {
   #readyQueues = new Set<string>();
   #earliestScheduled = Number.POSITIVE_INFINITY;
+  #earliestScheduleTick = Number.POSITIVE_INFINITY;
   #notices: WorkerNotice[] = [];
   #events = false;
   #eventsTimer: NodeJS.Timeout | undefined;
@@ -82,6 +85,17 @@ export class Wakeups {
   }
 
   /**
+   * A cron schedule was created or resumed with its next tick at `nextRunAt`: the schedule
+   * loops here and on the other replicas arm their timers for it.
+   */
+  scheduleDue(nextRunAt: Date): void {
+    const epochMs = nextRunAt.getTime();
+    this.local.scheduleDueAt(epochMs);
+    this.#earliestScheduleTick = Math.min(this.#earliestScheduleTick, epochMs);
+    this.#flush();
+  }
+
+  /**
    * Something this replica just committed falls due at `at` (a lease expiry, an execution
    * deadline, the end of a cancel grace period): its maintenance loop is armed for it. The
    * other replicas need not hear of it; should this one die, their fallback poll finds it.
@@ -121,17 +135,20 @@ export class Wakeups {
     const scheduled = this.#earliestScheduled;
     const notices = this.#notices;
     const events = this.#events;
-    if (queues.length === 0 && scheduled === Number.POSITIVE_INFINITY && notices.length === 0 && !events) return;
+    const scheduleTick = this.#earliestScheduleTick;
+    if (queues.length === 0 && scheduled === Number.POSITIVE_INFINITY && notices.length === 0 && !events && scheduleTick === Number.POSITIVE_INFINITY) return;
     this.#readyQueues = new Set();
     this.#earliestScheduled = Number.POSITIVE_INFINITY;
     this.#notices = [];
     this.#events = false;
+    this.#earliestScheduleTick = Number.POSITIVE_INFINITY;
     this.#sending = true;
     const payloads: [string, string][] = [
       ...queues.map((queue): [string, string] => [channels.ready, queue]),
       ...(scheduled === Number.POSITIVE_INFINITY ? [] : [[channels.scheduled, String(scheduled)] as [string, string]]),
       ...notices.map((notice): [string, string] => [channels.worker, JSON.stringify(notice)]),
       ...(events ? [[channels.events, ""] as [string, string]] : []),
+      ...(scheduleTick === Number.POSITIVE_INFINITY ? [] : [[channels.schedules, String(scheduleTick)] as [string, string]]),
     ];
     this.pool
       .query("SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)", [payloads.map((p) => p[0]), payloads.map((p) => p[1])])

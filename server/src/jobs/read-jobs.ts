@@ -100,6 +100,8 @@ function jobRowFromRecord(job: JobRecord): JobRow {
     concurrencyKey: job.concurrencyKey ?? null,
     weight: job.weight,
     admitted: job.admitted,
+    scheduleId: job.scheduleId ?? null,
+    scheduleTick: job.scheduleTick ?? null,
     phases: job.phases.getItems().map((phase) => ({
       name: phase.name,
       state: phase.state,

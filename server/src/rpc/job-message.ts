@@ -8,6 +8,7 @@ import {
   JobDependencySchema,
   RetryPolicySchema,
   WebhookTargetSchema,
+  ScheduleTickSchema,
   type Job,
 } from "@jobwire/sdk/gen/jobwire/v1/job_pb";
 import type { JobStateName, PhaseStateName } from "../store/entities/job-state.js";
@@ -88,6 +89,9 @@ export function jobMessage(row: JobRow): Job {
     webhooks: (row.webhooks ?? []).map((target) =>
       create(WebhookTargetSchema, { url: target.url, eventTypes: target.event_types, secretName: target.secret_name }),
     ),
+    fromSchedule: row.scheduleId === null
+      ? undefined
+      : create(ScheduleTickSchema, { scheduleId: row.scheduleId, tickAt: timestampFromNullableDate(row.scheduleTick) }),
   });
 }
 

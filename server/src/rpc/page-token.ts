@@ -24,17 +24,17 @@ export function encodePageToken(after: string, fingerprint: string): string {
 
 /**
  * Decodes a page token made by {@link encodePageToken} for the same filter; anything else
- * is `INVALID_ARGUMENT` on `page_token`.
+ * is `INVALID_ARGUMENT` on `page_token`, naming the RPC `listedBy` that makes such tokens.
  */
-export function decodePageToken(token: string, fingerprint: string, idPattern: RegExp): string {
+export function decodePageToken(token: string, fingerprint: string, idPattern: RegExp, listedBy = "ListJobs"): string {
   let cursor: Partial<PageCursor>;
   try {
     cursor = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as Partial<PageCursor>;
   } catch {
-    throw invalidArgument("page_token", "is not a token returned by ListJobs");
+    throw invalidArgument("page_token", `is not a token returned by ${listedBy}`);
   }
   if (cursor?.v !== 1 || typeof cursor.after !== "string" || !idPattern.test(cursor.after)) {
-    throw invalidArgument("page_token", "is not a token returned by ListJobs");
+    throw invalidArgument("page_token", `is not a token returned by ${listedBy}`);
   }
   if (cursor.f !== fingerprint) throw invalidArgument("page_token", "was made for a different filter");
   return cursor.after;

@@ -44,6 +44,10 @@ export interface JobRow {
   weight: number;
   /** False while a pending job waits for its concurrency limit to admit it. */
   admitted: boolean;
+  /** The cron schedule that enqueued the job; null for jobs enqueued otherwise. */
+  scheduleId: string | null;
+  /** The schedule's tick the job was enqueued for; null exactly when `scheduleId` is. */
+  scheduleTick: Date | null;
   phases: PhaseRow[];
 }
 

@@ -64,6 +64,8 @@ export const JobEntity = defineEntity({
     concurrencyKey: p.text().nullable(),
     weight: p.integer(),
     admitted: p.boolean(),
+    scheduleId: p.uuid().nullable(),
+    scheduleTick: p.datetime().columnType("timestamptz").nullable(),
     phases: () => p.oneToMany(JobPhaseEntity).mappedBy("job").orderBy({ position: "asc" }),
   },
 });

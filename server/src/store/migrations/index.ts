@@ -7,6 +7,7 @@ import { Migration0006Webhooks } from "./0006-webhooks.js";
 import { Migration0007JobWebhooks } from "./0007-job-webhooks.js";
 import { Migration0010DependenciesAndBatches } from "./0010-dependencies-and-batches.js";
 import { Migration0012ConcurrencyLimits } from "./0012-concurrency-limits.js";
+import { Migration0009CronSchedules } from "./0009-cron-schedules.js";
 
 /**
  * Every migration, in order. Migrations are numbered, forward-only and never edited once
@@ -20,6 +21,7 @@ export const migrations = [
   { name: "0005-retention", class: Migration0005Retention },
   { name: "0006-webhooks", class: Migration0006Webhooks },
   { name: "0007-job-webhooks", class: Migration0007JobWebhooks },
+  { name: "0009-cron-schedules", class: Migration0009CronSchedules },
   { name: "0010-dependencies-and-batches", class: Migration0010DependenciesAndBatches },
   { name: "0012-concurrency-limits", class: Migration0012ConcurrencyLimits },
 ];

@@ -19,6 +19,7 @@ export const jobColumns = `
   j.progress, j.result, j.last_error AS "lastError", j.webhooks,
   j.batch_id AS "batchId", j.ref, j.cancel_unneeded_parents AS "cancelUnneededParents", j.barrier,
   j.concurrency_key AS "concurrencyKey", j.weight, j.admitted,
+  j.schedule_id AS "scheduleId", j.schedule_tick AS "scheduleTick",
   coalesce((SELECT json_agg(json_build_object('jobId', d.parent_id, 'requiresSuccess', d.requires_success) ORDER BY d.parent_id)
             FROM job_dependency d WHERE d.child_id = j.id), '[]') AS dependencies`;
 
@@ -34,7 +35,7 @@ export const jobPhasesColumn = `
     FROM job_phase ph WHERE ph.job_id = j.id
   ), '[]') AS phases`;
 
-const dateFields = ["runAt", "createdAt", "updatedAt", "startedAt", "finishedAt", "cancelRequestedAt"] as const;
+const dateFields = ["runAt", "createdAt", "updatedAt", "startedAt", "finishedAt", "cancelRequestedAt", "scheduleTick"] as const;
 
 /**
  * Normalises a row selected with {@link jobColumns}: the ORM's pool returns timestamps as
