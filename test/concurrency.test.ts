@@ -196,6 +196,22 @@ describe("concurrency limits", () => {
     expect(jobs.most).toBe(3);
   });
 
+  it("share workers fairly with a per-key limit: a key with a huge backlog does not starve a later one", async () => {
+    await client.setConcurrencyLimit("fair-*", { maxRunning: 2, perKey: true });
+    const jobs = gatedJobs();
+    const big = await client.enqueueBatch(Array.from({ length: 50 }, () => ({ queue: "cl-fair", kind: "k", concurrencyKey: "fair-big" })));
+    const small = await client.enqueueBatch(Array.from({ length: 2 }, () => ({ queue: "cl-fair", kind: "k", concurrencyKey: "fair-small" })));
+    const worker = new Worker({ baseUrl: server.url, queues: ["cl-fair"], concurrency: 4, handlers: { k: jobs.handler } });
+    workers.push(worker);
+    await worker.start();
+    await waitFor("the small key's jobs to run beside two of the big key's", async () => small.every((id) => jobs.running.has(id)) && jobs.running.size === 4);
+    expect(big.filter((id) => jobs.running.has(id))).toHaveLength(2);
+    for (const id of [...big, ...small]) jobs.open(id);
+    await waitFor("all to succeed", async () => (await Promise.all([...big, ...small].map(jobState))).every((j) => j.state === JobState.SUCCEEDED), 30_000);
+    expect((await client.raw.listConcurrencyLimits({})).limits.find((l) => l.key === "fair-*")?.perKey).toBe(true);
+    expect((await failureOf(client.raw.setConcurrencyLimit({ limit: { key: "exact", perKey: true, maxRunning: 1 } }))).rawMessage).toMatch(/^limit\.per_key /);
+  });
+
   it("refuse bad limits and keys naming the field", async () => {
     const cases: [Promise<unknown>, RegExp][] = [
       [client.raw.setConcurrencyLimit({}), /^limit is required/],

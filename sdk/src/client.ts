@@ -227,10 +227,14 @@ export class JobwireClient {
    * prefix (`"tenant-*"`): at most `maxRunning` jobs admitted or running, `maxWeight` total
    * weight, `rateCount` admissions per `rateIntervalMs`. Unset: no bound.
    */
-  async setConcurrencyLimit(key: string, limit: { maxRunning?: number; maxWeight?: number; rateCount?: number; rateIntervalMs?: number }): Promise<void> {
+  async setConcurrencyLimit(
+    key: string,
+    limit: { maxRunning?: number; maxWeight?: number; rateCount?: number; rateIntervalMs?: number; /** Bounds each key of a prefix on its own. */ perKey?: boolean },
+  ): Promise<void> {
     await this.raw.setConcurrencyLimit({
       limit: {
         key,
+        perKey: limit.perKey ?? false,
         maxRunning: limit.maxRunning ?? 0,
         maxWeight: limit.maxWeight ?? 0,
         rateCount: limit.rateCount ?? 0,

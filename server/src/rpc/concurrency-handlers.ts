@@ -41,6 +41,7 @@ export function concurrencyHandlers(deps: ConcurrencyHandlerDeps) {
       const limit = request.limit;
       if (!limit) throw invalidArgument("limit", "is required");
       const key = checkLimitKey(limit.key, "limit.key");
+      if (limit.perKey && !key.endsWith("*")) throw invalidArgument("limit.per_key", "applies only to a prefix (a key ending in *)");
       for (const [value, field] of [[limit.maxRunning, "limit.max_running"], [limit.maxWeight, "limit.max_weight"], [limit.rateCount, "limit.rate_count"]] as const) {
         if (!Number.isInteger(value) || value < 0) throw invalidArgument(field, "must be 0 (no bound) or more");
       }
@@ -53,6 +54,7 @@ export function concurrencyHandlers(deps: ConcurrencyHandlerDeps) {
           maxWeight: limit.maxWeight || null,
           rateCount: limit.rateCount || null,
           rateIntervalMs,
+          perKey: limit.perKey,
         }),
       );
       deps.limitsChanged();
@@ -86,6 +88,7 @@ export function concurrencyHandlers(deps: ConcurrencyHandlerDeps) {
 
 /** A concurrency key, or a prefix of keys written with a trailing `*`. */
 function checkLimitKey(key: string, field: string): string {
+  if (key === "*") return key;
   if (key.endsWith("*")) {
     checkName(key.slice(0, -1), field);
     return key;
@@ -96,6 +99,7 @@ function checkLimitKey(key: string, field: string): string {
 function limitMessage(row: ConcurrencyLimitRow): ConcurrencyLimit {
   return create(ConcurrencyLimitSchema, {
     key: row.key,
+    perKey: row.perKey,
     maxRunning: row.maxRunning ?? 0,
     maxWeight: row.maxWeight ?? 0,
     rateCount: row.rateCount ?? 0,

@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { Wakeups } from "../dispatch/wakeups.js";
 import type { Logger } from "../logger.js";
 import { PacedPasses } from "../loops/paced-passes.js";
-import { admitForLimit, limitsWithWaitingJobs } from "../store/sql/concurrency.js";
+import { admissionUnitsWaiting, admitForLimit } from "../store/sql/concurrency.js";
 import { withTransaction } from "../store/transaction.js";
 
 /** Shortest time between two passes. */
@@ -46,9 +46,9 @@ export class AdmissionLoop {
 
   async #pass(): Promise<number> {
     let nextAt = Number.POSITIVE_INFINITY;
-    for (const key of await limitsWithWaitingJobs(this.pool)) {
+    for (const unit of await admissionUnitsWaiting(this.pool)) {
       if (this.#passes.stopped) break;
-      const outcome = await withTransaction(this.pool, (tx) => admitForLimit(tx, key));
+      const outcome = await withTransaction(this.pool, (tx) => admitForLimit(tx, unit));
       if (outcome.queues.length > 0) this.wakeups.jobsReady(outcome.queues);
       if (outcome.nextAt) nextAt = Math.min(nextAt, outcome.nextAt.getTime());
     }

@@ -14,7 +14,7 @@ export class Migration0012ConcurrencyLimits extends Migration {
   override up(): void {
     this.addSql(`
       CREATE TABLE concurrency_limit (
-        key text PRIMARY KEY CONSTRAINT concurrency_limit_key_format CHECK (key ~ '^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}[*]?$'),
+        key text PRIMARY KEY CONSTRAINT concurrency_limit_key_format CHECK (key ~ '^([A-Za-z0-9][A-Za-z0-9_.:-]{0,127}[*]?|[*])$'),
         -- The key without its '*' for a prefix; the key itself otherwise.
         prefix text GENERATED ALWAYS AS (rtrim(key, '*')) STORED,
         is_prefix boolean GENERATED ALWAYS AS (right(key, 1) = '*') STORED,
@@ -23,6 +23,8 @@ export class Migration0012ConcurrencyLimits extends Migration {
         rate_count integer CHECK (rate_count > 0),
         rate_interval_ms integer CHECK (rate_interval_ms > 0),
         paused_until timestamptz,
+        -- The bounds hold for each covered key on its own rather than for all of them together.
+        per_key boolean NOT NULL DEFAULT false,
         updated_at timestamptz NOT NULL DEFAULT clock_timestamp(),
         CONSTRAINT concurrency_limit_rate_pair CHECK ((rate_count IS NULL) = (rate_interval_ms IS NULL))
       );

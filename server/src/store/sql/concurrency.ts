@@ -3,6 +3,8 @@ import type { Queryable } from "../transaction.js";
 /** A concurrency limit as stored. Null fields do not limit. */
 export interface ConcurrencyLimitRow {
   key: string;
+  /** Whether the bounds hold for each covered key on its own. */
+  perKey: boolean;
   maxRunning: number | null;
   maxWeight: number | null;
   rateCount: number | null;
@@ -11,7 +13,7 @@ export interface ConcurrencyLimitRow {
   updatedAt: Date;
 }
 
-const columns = `key, max_running AS "maxRunning", max_weight AS "maxWeight", rate_count AS "rateCount",
+const columns = `key, per_key AS "perKey", max_running AS "maxRunning", max_weight AS "maxWeight", rate_count AS "rateCount",
   rate_interval_ms AS "rateIntervalMs", paused_until AS "pausedUntil", updated_at AS "updatedAt"`;
 
 /**
@@ -34,11 +36,12 @@ async function withdrawAdmissions(tx: Queryable, key: string): Promise<void> {
 /** Creates or replaces a limit (keeping its pause) and withdraws the admissions it governs. */
 export async function concurrencyLimitUpsert(tx: Queryable, limit: Omit<ConcurrencyLimitRow, "pausedUntil" | "updatedAt">): Promise<ConcurrencyLimitRow> {
   const result = await tx.query<ConcurrencyLimitRow>(
-    `INSERT INTO concurrency_limit (key, max_running, max_weight, rate_count, rate_interval_ms) VALUES ($1, $2, $3, $4, $5)
+    `INSERT INTO concurrency_limit (key, max_running, max_weight, rate_count, rate_interval_ms, per_key) VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (key) DO UPDATE SET max_running = excluded.max_running, max_weight = excluded.max_weight,
-       rate_count = excluded.rate_count, rate_interval_ms = excluded.rate_interval_ms, updated_at = clock_timestamp()
+       rate_count = excluded.rate_count, rate_interval_ms = excluded.rate_interval_ms, per_key = excluded.per_key,
+       updated_at = clock_timestamp()
      RETURNING ${columns}`,
-    [limit.key, limit.maxRunning, limit.maxWeight, limit.rateCount, limit.rateIntervalMs],
+    [limit.key, limit.maxRunning, limit.maxWeight, limit.rateCount, limit.rateIntervalMs, limit.perKey],
   );
   await withdrawAdmissions(tx, limit.key);
   return normalise(result.rows[0]!);
@@ -83,12 +86,20 @@ export async function concurrencyLimitList(db: Queryable): Promise<ConcurrencyLi
   return result.rows.map(normalise);
 }
 
+/** A unit of admission: a limit, and for a per-key limit, one of its keys. */
+export interface AdmissionUnit {
+  limitKey: string;
+  /** The one concurrency key to admit for; null for a limit that bounds its keys together. */
+  onlyKey: string | null;
+}
+
 /**
- * The limits that govern jobs waiting for admission. Walks the distinct keys of waiting
- * jobs through their index (one probe per key, whatever the backlog).
+ * What waits for admission: each limit governing waiting jobs, and for a per-key limit
+ * each of its keys with waiting jobs. Walks the distinct keys of waiting jobs through their
+ * index (one probe per key, whatever the backlog).
  */
-export async function limitsWithWaitingJobs(db: Queryable): Promise<string[]> {
-  const result = await db.query<{ key: string }>({
+export async function admissionUnitsWaiting(db: Queryable): Promise<AdmissionUnit[]> {
+  const result = await db.query<{ limitKey: string | null; perKey: boolean | null; key: string }>({
     name: "jobwire_limits_with_waiting_jobs",
     text: `WITH RECURSIVE waiting(k) AS (
              (SELECT concurrency_key FROM job WHERE state = 'pending' AND NOT admitted ORDER BY concurrency_key LIMIT 1)
@@ -97,9 +108,19 @@ export async function limitsWithWaitingJobs(db: Queryable): Promise<string[]> {
                      ORDER BY concurrency_key LIMIT 1)
              FROM waiting w WHERE w.k IS NOT NULL
            )
-           SELECT DISTINCT jobwire_governing_limit(k) AS key FROM waiting WHERE k IS NOT NULL`,
+           SELECT g.key AS "limitKey", l.per_key AS "perKey", w.k AS key
+           FROM waiting w
+           CROSS JOIN LATERAL (SELECT jobwire_governing_limit(w.k) AS key) g
+           LEFT JOIN concurrency_limit l ON l.key = g.key
+           WHERE w.k IS NOT NULL`,
   });
-  return result.rows.map((row) => row.key).filter((key): key is string => key !== null);
+  const units = new Map<string, AdmissionUnit>();
+  for (const row of result.rows) {
+    if (row.limitKey === null) continue;
+    const onlyKey = row.perKey ? row.key : null;
+    units.set(`${row.limitKey}\u0000${onlyKey ?? ""}`, { limitKey: row.limitKey, onlyKey });
+  }
+  return [...units.values()];
 }
 
 /** What one admission step did. */
@@ -117,7 +138,10 @@ export interface AdmissionOutcome {
  * priority, run_at, id order while all bounds hold. A job too heavy for the weight left
  * waits, and so do the jobs behind it: no job is overtaken for ever.
  */
-export async function admitForLimit(tx: Queryable, key: string, candidatesMax = 1000): Promise<AdmissionOutcome> {
+export async function admitForLimit(tx: Queryable, unit: AdmissionUnit, candidatesMax = 1000): Promise<AdmissionOutcome> {
+  const key = unit.limitKey;
+  // For a per-key limit, only the jobs of one key count and are admitted.
+  const ofUnit = `${governedBy} AND ($3::text IS NULL OR j.concurrency_key = $3::text)`;
   const { rows: limits } = await tx.query<ConcurrencyLimitRow & { paused: boolean }>(
     `SELECT ${columns}, coalesce(paused_until > clock_timestamp(), false) AS paused FROM concurrency_limit WHERE key = $1 FOR UPDATE`,
     [key],
@@ -128,12 +152,12 @@ export async function admitForLimit(tx: Queryable, key: string, candidatesMax = 
   const { rows: usage } = await tx.query<{ running: number; weight: number; recent: number; oldestRecent: Date | null }>(
     `SELECT count(*)::int AS running, coalesce(sum(j.weight), 0)::int AS weight,
             (SELECT count(*)::int FROM job j WHERE j.concurrency_key IS NOT NULL AND $2::int IS NOT NULL
-               AND j.admitted_at > clock_timestamp() - $2::int * interval '1 millisecond' AND ${governedBy}) AS recent,
+               AND j.admitted_at > clock_timestamp() - $2::int * interval '1 millisecond' AND ${ofUnit}) AS recent,
             (SELECT min(j.admitted_at) FROM job j WHERE j.concurrency_key IS NOT NULL AND $2::int IS NOT NULL
-               AND j.admitted_at > clock_timestamp() - $2::int * interval '1 millisecond' AND ${governedBy}) AS "oldestRecent"
+               AND j.admitted_at > clock_timestamp() - $2::int * interval '1 millisecond' AND ${ofUnit}) AS "oldestRecent"
      FROM job j
-     WHERE j.concurrency_key IS NOT NULL AND (j.state = 'running' OR (j.state = 'pending' AND j.admitted)) AND ${governedBy}`,
-    [key, limit.rateIntervalMs],
+     WHERE j.concurrency_key IS NOT NULL AND (j.state = 'running' OR (j.state = 'pending' AND j.admitted)) AND ${ofUnit}`,
+    [key, limit.rateIntervalMs, unit.onlyKey],
   );
   const used = usage[0]!;
   let slots = Math.min(
@@ -146,9 +170,9 @@ export async function admitForLimit(tx: Queryable, key: string, candidatesMax = 
   if (slots <= 0) return { queues: [], nextAt };
   const { rows: waiting } = await tx.query<{ id: string; weight: number }>(
     `SELECT j.id, j.weight FROM job j
-     WHERE j.state = 'pending' AND NOT j.admitted AND j.concurrency_key IS NOT NULL AND ${governedBy}
+     WHERE j.state = 'pending' AND NOT j.admitted AND j.concurrency_key IS NOT NULL AND ${ofUnit}
      ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2`,
-    [key, slots],
+    [key, slots, unit.onlyKey],
   );
   let weightLeft = limit.maxWeight === null ? Number.POSITIVE_INFINITY : limit.maxWeight - used.weight;
   const admit: string[] = [];
@@ -173,6 +197,7 @@ export async function admitForLimit(tx: Queryable, key: string, candidatesMax = 
 function normalise(row: ConcurrencyLimitRow): ConcurrencyLimitRow {
   return {
     key: row.key,
+    perKey: row.perKey,
     maxRunning: row.maxRunning,
     maxWeight: row.maxWeight,
     rateCount: row.rateCount,

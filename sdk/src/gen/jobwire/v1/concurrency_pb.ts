@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file jobwire/v1/concurrency.proto.
  */
 export const file_jobwire_v1_concurrency: GenFile = /*@__PURE__*/
-  fileDesc("Chxqb2J3aXJlL3YxL2NvbmN1cnJlbmN5LnByb3RvEgpqb2J3aXJlLnYxIvABChBDb25jdXJyZW5jeUxpbWl0EgsKA2tleRgBIAEoCRITCgttYXhfcnVubmluZxgCIAEoBRISCgptYXhfd2VpZ2h0GAMgASgFEhIKCnJhdGVfY291bnQYBCABKAUSMAoNcmF0ZV9pbnRlcnZhbBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCgxwYXVzZWRfdW50aWwYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIkkKGlNldENvbmN1cnJlbmN5TGltaXRSZXF1ZXN0EisKBWxpbWl0GAEgASgLMhwuam9id2lyZS52MS5Db25jdXJyZW5jeUxpbWl0IkoKG1NldENvbmN1cnJlbmN5TGltaXRSZXNwb25zZRIrCgVsaW1pdBgBIAEoCzIcLmpvYndpcmUudjEuQ29uY3VycmVuY3lMaW1pdCIsCh1EZWxldGVDb25jdXJyZW5jeUxpbWl0UmVxdWVzdBILCgNrZXkYASABKAkiIAoeRGVsZXRlQ29uY3VycmVuY3lMaW1pdFJlc3BvbnNlIh4KHExpc3RDb25jdXJyZW5jeUxpbWl0c1JlcXVlc3QiTQodTGlzdENvbmN1cnJlbmN5TGltaXRzUmVzcG9uc2USLAoGbGltaXRzGAEgAygLMhwuam9id2lyZS52MS5Db25jdXJyZW5jeUxpbWl0IlQKGlBhdXNlQ29uY3VycmVuY3lLZXlSZXF1ZXN0EgsKA2tleRgBIAEoCRIpCgV1bnRpbBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiSgobUGF1c2VDb25jdXJyZW5jeUtleVJlc3BvbnNlEisKBWxpbWl0GAEgASgLMhwuam9id2lyZS52MS5Db25jdXJyZW5jeUxpbWl0YgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
+  fileDesc("Chxqb2J3aXJlL3YxL2NvbmN1cnJlbmN5LnByb3RvEgpqb2J3aXJlLnYxIoECChBDb25jdXJyZW5jeUxpbWl0EgsKA2tleRgBIAEoCRITCgttYXhfcnVubmluZxgCIAEoBRISCgptYXhfd2VpZ2h0GAMgASgFEhIKCnJhdGVfY291bnQYBCABKAUSMAoNcmF0ZV9pbnRlcnZhbBgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIwCgxwYXVzZWRfdW50aWwYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB3Blcl9rZXkYCCABKAgiSQoaU2V0Q29uY3VycmVuY3lMaW1pdFJlcXVlc3QSKwoFbGltaXQYASABKAsyHC5qb2J3aXJlLnYxLkNvbmN1cnJlbmN5TGltaXQiSgobU2V0Q29uY3VycmVuY3lMaW1pdFJlc3BvbnNlEisKBWxpbWl0GAEgASgLMhwuam9id2lyZS52MS5Db25jdXJyZW5jeUxpbWl0IiwKHURlbGV0ZUNvbmN1cnJlbmN5TGltaXRSZXF1ZXN0EgsKA2tleRgBIAEoCSIgCh5EZWxldGVDb25jdXJyZW5jeUxpbWl0UmVzcG9uc2UiHgocTGlzdENvbmN1cnJlbmN5TGltaXRzUmVxdWVzdCJNCh1MaXN0Q29uY3VycmVuY3lMaW1pdHNSZXNwb25zZRIsCgZsaW1pdHMYASADKAsyHC5qb2J3aXJlLnYxLkNvbmN1cnJlbmN5TGltaXQiVAoaUGF1c2VDb25jdXJyZW5jeUtleVJlcXVlc3QSCwoDa2V5GAEgASgJEikKBXVudGlsGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCJKChtQYXVzZUNvbmN1cnJlbmN5S2V5UmVzcG9uc2USKwoFbGltaXQYASABKAsyHC5qb2J3aXJlLnYxLkNvbmN1cnJlbmN5TGltaXRiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp]);
 
 /**
  * A limit on the jobs of a concurrency key, or of every key with a prefix. A job is
@@ -26,7 +26,7 @@ export const file_jobwire_v1_concurrency: GenFile = /*@__PURE__*/
 export type ConcurrencyLimit = Message<"jobwire.v1.ConcurrencyLimit"> & {
   /**
    * Required. A concurrency key (queue name rules), or a prefix followed by "*"
-   * ("tenant-*") to cover every key that starts with it.
+   * ("tenant-*") to cover every key that starts with it; "*" alone covers every key.
    *
    * @generated from field: string key = 1;
    */
@@ -73,6 +73,15 @@ export type ConcurrencyLimit = Message<"jobwire.v1.ConcurrencyLimit"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 7;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * For a prefix: the bounds hold for each key it covers on its own ("every tenant at most
+   * 5 at once"), rather than for all of them together. This is how keys share workers
+   * fairly: a key with a huge backlog holds at most its own bound.
+   *
+   * @generated from field: bool per_key = 8;
+   */
+  perKey: boolean;
 };
 
 /**
