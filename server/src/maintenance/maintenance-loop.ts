@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { Wakeups } from "../dispatch/wakeups.js";
 import type { Logger } from "../logger.js";
+import { DuePasses } from "../loops/due-passes.js";
 import { jobEndAttempts, mayHaveMore, type AttemptFailure, type AttemptSelector } from "../store/sql/job-end-attempt.js";
 import { jobNextWakeupMs, jobPromoteDue } from "../store/sql/job-schedule.js";
 import { eventDeleteExpired, jobDeleteExpired } from "../store/sql/retention.js";
@@ -31,11 +32,7 @@ const retentionBatchSize = 1000;
  * one; their statements skip each other's locked rows, so each job is handled once.
  */
 export class MaintenanceLoop {
-  #timer: NodeJS.Timeout | undefined;
-  #armedAt = Number.POSITIVE_INFINITY;
-  #running: Promise<void> | undefined;
-  #again = false;
-  #stopped = false;
+  readonly #passes: DuePasses;
   #retentionDueAt = 0;
 
   #wakeups: Wakeups | undefined;
@@ -44,7 +41,11 @@ export class MaintenanceLoop {
     private readonly pool: pg.Pool,
     private readonly options: MaintenanceOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.#passes = new DuePasses(() => this.#runOnce(), options.fallbackPollMs, (error) =>
+      log.error({ err: error }, "maintenance pass failed; retrying at the next poll"),
+    );
+  }
 
   /** Where promoted jobs and ended attempts are announced; set before {@link start}. */
   announceThrough(wakeups: Wakeups): void {
@@ -58,45 +59,12 @@ export class MaintenanceLoop {
 
   /** Something is due at `epochMs` (a job was scheduled): make sure a pass runs by then. */
   dueAt(epochMs: number): void {
-    if (epochMs < this.#armedAt) this.#arm(Math.max(0, epochMs - Date.now()));
+    this.#passes.dueAt(epochMs);
   }
 
   /** Runs a pass as soon as possible. */
   runSoon(): void {
-    this.#arm(0);
-  }
-
-  #arm(delayMs: number): void {
-    if (this.#stopped) return;
-    clearTimeout(this.#timer);
-    this.#armedAt = Date.now() + delayMs;
-    this.#timer = setTimeout(() => this.#pass(), delayMs);
-  }
-
-  #pass(): void {
-    this.#armedAt = Number.POSITIVE_INFINITY;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = this.#runPasses().finally(() => {
-      this.#running = undefined;
-    });
-  }
-
-  async #runPasses(): Promise<void> {
-    let nextMs = this.options.fallbackPollMs;
-    do {
-      this.#again = false;
-      try {
-        nextMs = await this.#runOnce();
-      } catch (error) {
-        this.log.error({ err: error }, "maintenance pass failed; retrying at the next poll");
-        nextMs = this.options.fallbackPollMs;
-      }
-    } while (this.#again && !this.#stopped);
-    // Sooner than a timer armed during the pass (dueAt may have armed a later one), never later.
-    this.dueAt(Date.now() + nextMs);
+    this.#passes.runSoon();
   }
 
   /** One pass; returns milliseconds until the next thing is due (capped by the poll). */
@@ -104,7 +72,7 @@ export class MaintenanceLoop {
     for (;;) {
       const promoted = await jobPromoteDue(this.pool, promoteBatchSize);
       if (promoted.length > 0) this.#wakeups?.jobsReady(new Set(promoted));
-      if (promoted.length < promoteBatchSize || this.#stopped) break;
+      if (promoted.length < promoteBatchSize || this.#passes.stopped) break;
     }
     await this.#endAll({ by: "cancel_grace", graceMs: this.options.cancelGraceMs }, {
       cause: "cancel_revoked", message: "cancel requested and the worker did not stop within the grace period", retryable: false,
@@ -135,17 +103,17 @@ export class MaintenanceLoop {
     for (;;) {
       const batch = await jobDeleteExpired(this.pool, this.options.retentionMs, retentionBatchSize);
       deleted += batch;
-      if (batch < retentionBatchSize || this.#stopped) break;
+      if (batch < retentionBatchSize || this.#passes.stopped) break;
     }
     if (deleted > 0) {
       this.log.info({ jobs: deleted }, "deleted finished jobs past their retention");
       this.#wakeups?.eventsCommitted();
     }
-    while ((await eventDeleteExpired(this.pool, this.options.eventRetentionMs, retentionBatchSize * 5)) === retentionBatchSize * 5 && !this.#stopped);
+    while ((await eventDeleteExpired(this.pool, this.options.eventRetentionMs, retentionBatchSize * 5)) === retentionBatchSize * 5 && !this.#passes.stopped);
   }
 
   async #endAll(selector: AttemptSelector, failure: AttemptFailure): Promise<void> {
-    while (!this.#stopped) {
+    while (!this.#passes.stopped) {
       const ended = await jobEndAttempts(this.pool, selector, failure);
       if (ended.length > 0) {
         this.log.info({ cause: failure.cause, jobs: ended.map((e) => e.id) }, "ended attempts");
@@ -160,7 +128,6 @@ export class MaintenanceLoop {
    * which the server closes next (terminating them if they hang).
    */
   stop(): void {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
+    this.#passes.stop();
   }
 }

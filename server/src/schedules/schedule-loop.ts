@@ -1,6 +1,7 @@
 import type pg from "pg";
 import type { Wakeups } from "../dispatch/wakeups.js";
 import type { Logger } from "../logger.js";
+import { DuePasses } from "../loops/due-passes.js";
 import { scheduleNextDueMs } from "../store/sql/schedule-tick.js";
 import { enqueueDueTicks, ScheduleTicksFailedError } from "./enqueue-due-ticks.js";
 
@@ -20,18 +21,18 @@ export interface ScheduleLoopOptions {
  * for it only runs an empty pass.
  */
 export class ScheduleLoop {
-  #timer: NodeJS.Timeout | undefined;
-  #armedAt = Number.POSITIVE_INFINITY;
-  #running: Promise<void> | undefined;
-  #again = false;
-  #stopped = false;
+  readonly #passes: DuePasses;
   #wakeups: Wakeups | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly options: ScheduleLoopOptions,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.#passes = new DuePasses(() => this.#runOnce(), options.fallbackPollMs, (error) =>
+      log.error({ err: error }, "schedule pass failed; retrying at the next poll"),
+    );
+  }
 
   /** Where enqueued jobs are announced (dispatchers, event streams); set before {@link start}. */
   announceThrough(wakeups: Wakeups): void {
@@ -45,54 +46,17 @@ export class ScheduleLoop {
 
   /** A schedule's next tick is at `epochMs`: make sure a pass runs by then. */
   dueAt(epochMs: number): void {
-    if (epochMs < this.#armedAt) this.#arm(Math.max(0, epochMs - Date.now()));
+    this.#passes.dueAt(epochMs);
   }
 
   /** Runs a pass as soon as possible. */
   runSoon(): void {
-    this.#arm(0);
+    this.#passes.runSoon();
   }
 
   /** Stops the loop; a pass in progress ends with the pool, which the server closes next. */
   stop(): void {
-    this.#stopped = true;
-    clearTimeout(this.#timer);
-  }
-
-  #arm(delayMs: number): void {
-    if (this.#stopped) return;
-    // A yearly tick is further away than setTimeout can wait (2^31 ms, which it would turn
-    // into 1 ms): never sleep longer than the fallback poll.
-    delayMs = Math.min(delayMs, this.options.fallbackPollMs);
-    clearTimeout(this.#timer);
-    this.#armedAt = Date.now() + delayMs;
-    this.#timer = setTimeout(() => this.#pass(), delayMs);
-  }
-
-  #pass(): void {
-    this.#armedAt = Number.POSITIVE_INFINITY;
-    if (this.#running) {
-      this.#again = true;
-      return;
-    }
-    this.#running = this.#runPasses().finally(() => {
-      this.#running = undefined;
-    });
-  }
-
-  async #runPasses(): Promise<void> {
-    let nextMs = this.options.fallbackPollMs;
-    do {
-      this.#again = false;
-      try {
-        nextMs = await this.#runOnce();
-      } catch (error) {
-        this.log.error({ err: error }, "schedule pass failed; retrying at the next poll");
-        nextMs = this.options.fallbackPollMs;
-      }
-    } while (this.#again && !this.#stopped);
-    // Sooner than a timer armed during the pass, never later.
-    this.dueAt(Date.now() + nextMs);
+    this.#passes.stop();
   }
 
   /** One pass; returns milliseconds until the next tick is due (capped by the poll). */
@@ -100,7 +64,7 @@ export class ScheduleLoop {
     // Schedules whose transaction failed in this pass: left for the next poll, not retried
     // in a tight loop.
     const failed: string[] = [];
-    while (!this.#stopped) {
+    while (!this.#passes.stopped) {
       let enqueued;
       try {
         enqueued = await enqueueDueTicks(this.pool, failed, this.log);
