@@ -44,10 +44,9 @@ export function renderTable({ results, columns, skipped }: TableInput): string {
 
 /** What a cell without a value says, and why. */
 function emptyCell(results: Results, spec: MetricSpec, subject: Subject, skipped: ReadonlySet<string>, isReference: boolean): string {
-  if (spec.placeholder) return isReference ? spec.placeholder : "-";
   if (results.notRunReason(subject.id)) return "not run";
   if (results.failed(spec.workload, subject.id)) return "FAILED";
   if (skipped.has(spec.workload)) return isReference ? "skipped" : "-";
-  // Rows that only some systems have: the replicas run, the memory of a server process.
+  // Rows that only some systems have: workload 6, the memory of a server process.
   return "-";
 }

@@ -13,6 +13,22 @@ export interface ProducerAdapter {
   enqueueMany(payloads: JobPayload[]): Promise<unknown>;
   /** Closes connections. */
   close(): Promise<void>;
+  /** Concurrency keys and limits, for a system that has them (Jobwire); others leave it out. */
+  readonly concurrencyKeys?: ConcurrencyKeyAdapter;
+}
+
+/** What a system with concurrency keys does for workload 6a. */
+export interface ConcurrencyKeyAdapter {
+  /** Creates or replaces the limit of one key: at most `maxRunning` of its jobs admitted or running. */
+  setLimit(key: string, maxRunning: number): Promise<void>;
+  /** Enqueues jobs with the system's batch API, in one call, each with its concurrency key. */
+  enqueueMany(jobs: KeyedJob[]): Promise<unknown>;
+}
+
+/** A job's payload and the concurrency key it carries. */
+export interface KeyedJob {
+  payload: JobPayload;
+  concurrencyKey: string;
 }
 
 /**
@@ -30,6 +46,13 @@ export function runProducer(adapter: ProducerAdapter): void {
           connected = true;
           announce({ event: "connected" });
           return;
+        case "set-limits": {
+          const keyed = keyedAdapter(adapter);
+          if (!connected) throw new Error("set-limits before connect");
+          for (const key of command.keys) await keyed.setLimit(key, command.maxRunning);
+          announce({ event: "limits-set" });
+          return;
+        }
         case "enqueue": {
           if (!connected) throw new Error("enqueue before connect");
           const started = performance.now();
@@ -56,12 +79,15 @@ async function enqueue(adapter: ProducerAdapter, count: number, how: EnqueueMode
       return;
     }
     case "batches": {
+      const keys = how.concurrencyKeys;
+      const keyed = keys ? keyedAdapter(adapter) : undefined;
       const loop = async () => {
         while (next < count) {
           const size = Math.min(how.batchSize, count - next);
           const t = epochNow();
           const payloads = Array.from({ length: size }, () => ({ n: next++, t }));
-          await adapter.enqueueMany(payloads);
+          if (keyed && keys) await keyed.enqueueMany(payloads.map((payload) => ({ payload, concurrencyKey: keys[payload.n % keys.length]! })));
+          else await adapter.enqueueMany(payloads);
         }
       };
       await Promise.all(Array.from({ length: how.inFlight }, loop));
@@ -82,4 +108,10 @@ async function enqueue(adapter: ProducerAdapter, count: number, how: EnqueueMode
       return;
     }
   }
+}
+
+/** The adapter's concurrency keys, or a loud error for a system without them. */
+function keyedAdapter(adapter: ProducerAdapter): ConcurrencyKeyAdapter {
+  if (!adapter.concurrencyKeys) throw new Error("this system has no concurrency keys (workload 6a is Jobwire's)");
+  return adapter.concurrencyKeys;
 }

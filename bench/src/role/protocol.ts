@@ -22,8 +22,11 @@ export interface Endpoint {
 export type EnqueueMode =
   /** One call per job with `inFlight` calls outstanding at any time. */
   | { mode: "each"; inFlight: number }
-  /** `batchSize` jobs per call (the system's batch API), `inFlight` calls outstanding. */
-  | { mode: "batches"; batchSize: number; inFlight: number }
+  /**
+   * `batchSize` jobs per call (the system's batch API), `inFlight` calls outstanding. With
+   * `concurrencyKeys` (Jobwire), job `n` carries the key `concurrencyKeys[n % length]`.
+   */
+  | { mode: "batches"; batchSize: number; inFlight: number; concurrencyKeys?: string[] }
   /** One call per job, started every `1000 / perSecond` ms whether or not earlier ones answered. */
   | { mode: "paced"; perSecond: number };
 
@@ -31,6 +34,11 @@ export type EnqueueMode =
 export type RoleCommand =
   /** Producer: connect (and install the system's schema where it has one), then answer `connected`. */
   | { cmd: "connect"; endpoint: Endpoint }
+  /**
+   * Producer: create or replace a concurrency limit of `maxRunning` on each of `keys` (a
+   * system with concurrency keys only: Jobwire), then answer `limits-set`.
+   */
+  | { cmd: "set-limits"; keys: string[]; maxRunning: number }
   /** Producer: enqueue `count` no-op jobs, then answer `enqueued`. */
   | ({ cmd: "enqueue"; count: number } & EnqueueMode)
   /**
@@ -47,6 +55,7 @@ export type RoleEvent =
   /** The process has loaded its code and reads commands. */
   | { event: "loaded" }
   | { event: "connected" }
+  | { event: "limits-set" }
   /** `ms`: from the first call's start to the last call's answer, on the producer's clock. */
   | { event: "enqueued"; count: number; ms: number }
   | { event: "started" }

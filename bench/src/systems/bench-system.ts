@@ -40,8 +40,44 @@ export interface Deployment {
   freshServers(): Promise<void>;
   /** Peak RSS in bytes of the server process (the largest replica; Redis for BullMQ), if any. */
   serverPeakRss(): number | undefined;
+  /**
+   * Jobs with a concurrency key, how many of them the admission loop admitted, and how many
+   * still wait for admission (workload 6a; Jobwire only).
+   */
+  admissionCounts?(): Promise<AdmissionCounts>;
+  /**
+   * What the server processes of this deployment logged at warn level or above, replaced
+   * ones included (Jobwire logs JSON at `warn`; the peers have no server process of ours).
+   */
+  serverWarnings?(): string[];
   /** Stops the servers and drops the data. */
   close(): Promise<void>;
+}
+
+/** See {@link Deployment.admissionCounts}. */
+export interface AdmissionCounts {
+  /** Jobs carrying a concurrency key. */
+  keyed: number;
+  /** Jobs the admission loop admitted (every job of a limited key, once it may run). */
+  admitted: number;
+  /** Jobs still pending and waiting for admission. */
+  waiting: number;
+  /**
+   * The most jobs of one key admitted or running at once (a job counts from its admission to
+   * its end): what the limit bounds, so more than the limit is a bug.
+   */
+  peakInUse: number;
+  /**
+   * The most jobs of one key leased at once (from lease to end). Admission tops a key up to
+   * its limit, so {@link peakInUse} reaches it at once; the limit holds back the worker only
+   * if this one reaches it.
+   */
+  peakRunning: number;
+  /**
+   * The most keyed jobs leased at once, all keys together: the worker's lease window as the
+   * database sees it (leases held, and finished ones whose completion is not committed yet).
+   */
+  peakRunningTotal: number;
 }
 
 /** A system under test, as the harness drives it. */

@@ -1,5 +1,5 @@
 import type { BenchSystem } from "../systems/bench-system.js";
-import { cutShortNote, measureDrain, type DrainPlan } from "./drain.js";
+import { cutShortNote, measureDrain, serverWarningsNote, type DrainPlan } from "./drain.js";
 import type { Workload } from "./workload.js";
 
 /**
@@ -27,6 +27,8 @@ export const backlog: Workload<BenchSystem> = {
     };
     const result = await measureDrain(context, system, plan);
     if (result.cutShort) context.results.annotate("backlog.processing", system.id, cutShortNote(result, plan));
+    const warnings = serverWarningsNote(result);
+    if (warnings) context.results.annotate("backlog.processing", system.id, warnings);
     context.results.record("backlog.processing", system.id, result.jobsPerSecond);
     context.results.record("backlog.load", system.id, result.loadJobsPerSecond);
     if (result.serverPeakRss !== undefined) context.results.record("rss.server.backlog", system.id, result.serverPeakRss / 1e6);

@@ -1,13 +1,64 @@
+import type { BenchSystem } from "../systems/bench-system.js";
+import { benchConcurrencyKeys, benchConcurrencyLimit, jobwirePrefetch } from "../systems/jobwire/settings.js";
+import { cutShortNote, measureDrain, serverWarningsNote, type DrainPlan } from "./drain.js";
 import type { Workload } from "./workload.js";
 
 /**
- * Workload 6a, a placeholder: processing with a concurrency key limit on every job needs the
- * concurrency keys of the workflows issue, which have not landed. Its row is printed, marked
- * "not implemented yet", so the gap stays visible.
+ * Workload 6a: the processing run of workload 2 (same sizes, one worker process at the run's
+ * concurrency) with a concurrency key on every job and a limit on every key, so that every
+ * job waits for the admission loop before a worker can lease it. Jobwire only. The limits
+ * are wide enough never to bound the drain (see `benchConcurrencyLimit`): the row measures
+ * the mechanism's overhead, and the report sets it against workload 2's rate
+ * (`concurrency-key.vs-processing`; issue 6 wants it within 20%).
  */
-export const concurrencyKey: Workload = {
+export const concurrencyKey: Workload<BenchSystem> = {
   id: "concurrency-key",
-  skipped: () => "not implemented yet: concurrency keys come with the workflows issue",
-  systems: () => [],
-  runOnce: async () => undefined,
+  skipped: () => undefined,
+  systems: (available) => available.filter((system) => system.id === "jobwire"),
+  async runOnce(context, system) {
+    const { sizes } = context.options;
+    const capacity = benchConcurrencyKeys.length * benchConcurrencyLimit;
+    // Twice the worker's window: leases of reported jobs last until their completion commits.
+    if (capacity < 2 * (sizes.concurrency + jobwirePrefetch)) {
+      throw new Error(`the keys' limits (${capacity} in all) are too tight for a worker holding ${sizes.concurrency} + ${jobwirePrefetch} leases`);
+    }
+    const plan: DrainPlan = {
+      workload: "concurrency-key",
+      enqueued: sizes.processing,
+      measured: sizes.processing,
+      loadBatch: sizes.batchSize,
+      loadInFlight: 1,
+      concurrencyPerWorker: sizes.concurrency,
+      concurrencyLimits: { keys: benchConcurrencyKeys, maxRunning: benchConcurrencyLimit },
+      boundMs: sizes.drainBoundMs,
+    };
+    const result = await measureDrain(context, system, plan);
+    // The row means something only if every job went through admission.
+    const admission = result.admission!;
+    if (admission.keyed !== plan.enqueued) throw new Error(`${admission.keyed} of ${plan.enqueued} jobs carry a concurrency key`);
+    if (admission.admitted < result.completed) {
+      throw new Error(`${result.completed} jobs completed but only ${admission.admitted} went through the admission loop`);
+    }
+    if (admission.peakInUse > benchConcurrencyLimit) {
+      throw new Error(`a key had ${admission.peakInUse} jobs admitted or running at once, over its limit of ${benchConcurrencyLimit}`);
+    }
+    context.log(
+      `concurrency-key: ${admission.admitted.toLocaleString("en-US")} jobs admitted by the admission loop; at most ` +
+        `${admission.peakInUse} of one key admitted or running and ${admission.peakRunning} leased at once (limit ${benchConcurrencyLimit}), ` +
+        `${admission.peakRunningTotal} of all keys leased at once`,
+    );
+    if (admission.peakRunning >= benchConcurrencyLimit) {
+      context.results.annotate(
+        "concurrency-key.processing",
+        system.id,
+        `a key had ${admission.peakRunning} jobs leased at once, its whole limit: the limit, not its overhead, may have bounded the drain`,
+      );
+    }
+    if (result.cutShort) {
+      context.results.annotate("concurrency-key.processing", system.id, `${cutShortNote(result, plan)}; ${admission.waiting} jobs still waited for admission`);
+    }
+    const warnings = serverWarningsNote(result);
+    if (warnings) context.results.annotate("concurrency-key.processing", system.id, warnings);
+    context.results.record("concurrency-key.processing", system.id, result.jobsPerSecond);
+  },
 };

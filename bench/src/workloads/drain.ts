@@ -1,7 +1,7 @@
 import { epochNow } from "../role/channel.js";
 import type { RoleProcess } from "../harness/role-process.js";
 import { BenchTimeoutError, pollUntil } from "../harness/wait-for.js";
-import type { BenchSystem } from "../systems/bench-system.js";
+import type { AdmissionCounts, BenchSystem } from "../systems/bench-system.js";
 import { boundFor, connectProducer, spawnProducer, spawnWorker, withDeployment } from "./roles.js";
 import type { WorkloadContext } from "./workload.js";
 
@@ -20,6 +20,11 @@ export interface DrainPlan {
   replicas?: number;
   /** Concurrency of each worker process. */
   concurrencyPerWorker: number;
+  /**
+   * Workload 6a (Jobwire): before the pre-enqueue, a limit of `maxRunning` is set on each of
+   * `keys`, and job `n` carries the key `keys[n % keys.length]`.
+   */
+  concurrencyLimits?: { keys: readonly string[]; maxRunning: number };
   /**
    * How long the drain may take. Past it the drain is cut short and the rate is taken over
    * the jobs completed by then (a system too slow to finish still gets a number, flagged).
@@ -41,6 +46,10 @@ export interface DrainResult {
   serverPeakRss: number | undefined;
   /** Peak RSS in bytes of the (first) worker process. */
   workerPeakRss: number | undefined;
+  /** With {@link DrainPlan.concurrencyLimits}: the keyed jobs and their admissions, read at the drain's end. */
+  admission: AdmissionCounts | undefined;
+  /** What the server processes logged at warn or above, load and drain included (Jobwire). */
+  serverWarnings: string[];
 }
 
 /**
@@ -58,8 +67,18 @@ export async function measureDrain(context: WorkloadContext, system: BenchSystem
     // Workers load their code while the producer works; they take jobs only once told to.
     const workers = Array.from({ length: replicas }, (_, i) => track(spawnWorker(system, replicas > 1 ? `worker ${i + 1}` : "worker")));
     await connectProducer(producer, deployment);
+    const limits = plan.concurrencyLimits;
+    // Limits first: a job whose key no limit covers is admitted at insert and never waits.
+    if (limits) await producer.request({ cmd: "set-limits", keys: [...limits.keys], maxRunning: limits.maxRunning }, "limits-set", 60_000);
     const load = await producer.request(
-      { cmd: "enqueue", mode: "batches", count: plan.enqueued, batchSize: plan.loadBatch, inFlight: plan.loadInFlight },
+      {
+        cmd: "enqueue",
+        mode: "batches",
+        count: plan.enqueued,
+        batchSize: plan.loadBatch,
+        inFlight: plan.loadInFlight,
+        ...(limits ? { concurrencyKeys: [...limits.keys] } : {}),
+      },
       "enqueued",
       boundFor(plan.enqueued),
     );
@@ -91,12 +110,20 @@ export async function measureDrain(context: WorkloadContext, system: BenchSystem
       if (!(error instanceof BenchTimeoutError)) throw error;
       finishedAt = epochNow();
       completed = await deployment.completedCount(plan.enqueued);
-      if (completed === 0) throw new Error(`no job completed within the bound of ${plan.boundMs / 1000} s`, { cause: error });
+      if (completed === 0) {
+        const waiting = limits && deployment.admissionCounts ? `; ${(await deployment.admissionCounts()).waiting} jobs still wait for admission` : "";
+        throw new Error(`no job completed within the bound of ${plan.boundMs / 1000} s${waiting}`, { cause: error });
+      }
     }
     // Workers that ran a job have announced their first by now (events are kept until taken).
     const firsts = workers.flatMap((worker) => worker.takeReceived("first-job"));
     if (firsts.length === 0) throw new Error("jobs completed but no worker announced its first job");
     const startedAt = Math.min(...firsts.map((event) => event.at));
+    let admission: AdmissionCounts | undefined;
+    if (limits) {
+      if (!deployment.admissionCounts) throw new Error(`${system.label} has no concurrency keys`);
+      admission = await deployment.admissionCounts();
+    }
     return {
       jobsPerSecond: (completed / (finishedAt - startedAt)) * 1000,
       completed,
@@ -104,6 +131,8 @@ export async function measureDrain(context: WorkloadContext, system: BenchSystem
       loadJobsPerSecond: (plan.enqueued / load.ms) * 1000,
       serverPeakRss: deployment.serverPeakRss(),
       workerPeakRss: workers[0]!.process.peakRssBytes(),
+      admission,
+      serverWarnings: deployment.serverWarnings?.() ?? [],
     };
   });
 }
@@ -113,6 +142,18 @@ export async function measureDrain(context: WorkloadContext, system: BenchSystem
  */
 export function cutShortNote(result: DrainResult, plan: DrainPlan): string {
   return `only ${result.completed.toLocaleString("en-US")} of ${plan.measured.toLocaleString("en-US")} jobs completed within the ${plan.boundMs / 1000} s bound; the rate is over those`;
+}
+
+/**
+ * A note for a drain during which the servers logged warnings or errors, for the table's
+ * caveats; `undefined` if they logged none.
+ */
+export function serverWarningsNote(result: DrainResult): string | undefined {
+  const lines = result.serverWarnings;
+  if (lines.length === 0) return undefined;
+  const distinct = [...new Set(lines)];
+  const shown = distinct.slice(0, 3).map((line) => (line.length > 200 ? `${line.slice(0, 200)}…` : line));
+  return `the server logged ${lines.length} line(s) at warn or above: ${shown.join(" | ")}${distinct.length > 3 ? ` (+${distinct.length - 3} more distinct)` : ""}`;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { BenchSystem } from "../systems/bench-system.js";
-import { cutShortNote, measureDrain, type DrainPlan } from "./drain.js";
+import { cutShortNote, measureDrain, serverWarningsNote, type DrainPlan } from "./drain.js";
 import type { Workload } from "./workload.js";
 
 /**
@@ -24,6 +24,8 @@ export const processing: Workload<BenchSystem> = {
     };
     const result = await measureDrain(context, system, plan);
     if (result.cutShort) context.results.annotate("processing", system.id, cutShortNote(result, plan));
+    const warnings = serverWarningsNote(result);
+    if (warnings) context.results.annotate("processing", system.id, warnings);
     context.results.record("processing", system.id, result.jobsPerSecond);
     if (result.serverPeakRss !== undefined) context.results.record("rss.server.processing", system.id, result.serverPeakRss / 1e6);
     if (result.workerPeakRss !== undefined) context.results.record("rss.worker.processing", system.id, result.workerPeakRss / 1e6);

@@ -1,5 +1,5 @@
 import type { BenchSystem } from "../systems/bench-system.js";
-import { cutShortNote, measureDrain, type DrainPlan } from "./drain.js";
+import { cutShortNote, measureDrain, serverWarningsNote, type DrainPlan } from "./drain.js";
 import type { Workload } from "./workload.js";
 
 /**
@@ -24,6 +24,8 @@ export const replicas: Workload<BenchSystem> = {
     };
     const result = await measureDrain(context, system, plan);
     if (result.cutShort) context.results.annotate("replicas.processing", system.id, cutShortNote(result, plan));
+    const warnings = serverWarningsNote(result);
+    if (warnings) context.results.annotate("replicas.processing", system.id, warnings);
     context.results.record("replicas.processing", system.id, result.jobsPerSecond);
   },
 };

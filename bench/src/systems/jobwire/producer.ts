@@ -1,6 +1,7 @@
 /**
  * Jobwire's producer role process: the SDK's client over gRPC, `enqueue` for one job per
- * call and `enqueueBatch` for batches. See `role/producer-role.ts` for the protocol.
+ * call and `enqueueBatch` for batches (with a concurrency key per job for workload 6a, whose
+ * limits it sets with `setConcurrencyLimit`). See `role/producer-role.ts` for the protocol.
  */
 import { createJobwireClient, type JobwireClient, type JsonValue } from "@jobwire/sdk";
 import { jobKind, queueName, type JobPayload } from "../../role/payload.js";
@@ -16,5 +17,10 @@ runProducer({
   },
   enqueueOne: (payload) => client.enqueue(queueName, jobKind, asJson(payload)),
   enqueueMany: (payloads) => client.enqueueBatch(payloads.map((payload) => ({ queue: queueName, kind: jobKind, payload: asJson(payload) }))),
+  concurrencyKeys: {
+    setLimit: (key, maxRunning) => client.setConcurrencyLimit(key, { maxRunning }),
+    enqueueMany: (jobs) =>
+      client.enqueueBatch(jobs.map(({ payload, concurrencyKey }) => ({ queue: queueName, kind: jobKind, payload: asJson(payload), concurrencyKey }))),
+  },
   close: async () => undefined,
 });
