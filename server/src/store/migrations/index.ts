@@ -6,6 +6,7 @@ import { Migration0005Retention } from "./0005-retention.js";
 import { Migration0006Webhooks } from "./0006-webhooks.js";
 import { Migration0007JobWebhooks } from "./0007-job-webhooks.js";
 import { Migration0010DependenciesAndBatches } from "./0010-dependencies-and-batches.js";
+import { Migration0011ApiKeys } from "./0011-api-keys.js";
 
 /**
  * Every migration, in order. Migrations are numbered, forward-only and never edited once
@@ -20,4 +21,5 @@ export const migrations = [
   { name: "0006-webhooks", class: Migration0006Webhooks },
   { name: "0007-job-webhooks", class: Migration0007JobWebhooks },
   { name: "0010-dependencies-and-batches", class: Migration0010DependenciesAndBatches },
+  { name: "0011-api-keys", class: Migration0011ApiKeys },
 ];
