@@ -5,6 +5,8 @@ import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect
 import { JobSpecSchema, type Job, type JobSpec, type JobState } from "./gen/jobwire/v1/job_pb.js";
 import { QueueService, type Batch } from "./gen/jobwire/v1/queue_service_pb.js";
 import { EventService, type Event } from "./gen/jobwire/v1/event_service_pb.js";
+import { AdminService } from "./gen/jobwire/v1/admin_service_pb.js";
+import { apiKeyInterceptors, type TlsOptions } from "./credentials.js";
 import { streamEvents, type StreamEventsOptions } from "./event-stream.js";
 import { durationFromMillis } from "./duration.js";
 import { noDelaySessionOptions } from "./no-delay.js";
@@ -18,8 +20,15 @@ export interface ConnectionOptions {
    * Wire protocol: `grpc` (HTTP/2, the default) or `connect` (HTTP/1.1 or HTTP/2, JSON-able).
    */
   protocol?: "grpc" | "connect";
-  /** A ready transport; overrides `baseUrl` and `protocol`. */
+  /** A ready transport; overrides `baseUrl`, `protocol`, `apiKey` and `tls`. */
   transport?: Transport;
+  /**
+   * The API key (`jw_…`), sent as `Authorization: Bearer <key>` on every call. Required
+   * unless the server runs with `JOBWIRE_AUTH=off`.
+   */
+  apiKey?: string;
+  /** For `https://` servers: a CA to trust (a self-signed server) and a client certificate. */
+  tls?: TlsOptions;
 }
 
 /** Options of {@link JobwireClient.enqueue}; every one has the server's default. */
@@ -111,10 +120,13 @@ export class JobwireClient {
   readonly raw: Client<typeof QueueService>;
   /** The generated EventService client. */
   readonly events: Client<typeof EventService>;
+  /** The generated AdminService client (API keys; admin keys only). */
+  readonly admin: Client<typeof AdminService>;
 
   constructor(transport: Transport) {
     this.raw = createClient(QueueService, transport);
     this.events = createClient(EventService, transport);
+    this.admin = createClient(AdminService, transport);
   }
 
   /**
@@ -213,9 +225,15 @@ export const deepJsonOptions = {
 export function transportFor(options: ConnectionOptions): Transport {
   if (options.transport) return options.transport;
   if (!options.baseUrl) throw new Error("baseUrl or transport is required");
+  const interceptors = apiKeyInterceptors(options.apiKey);
   return options.protocol === "connect"
-    ? createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", ...deepJsonOptions })
-    : createGrpcTransport({ baseUrl: options.baseUrl, nodeOptions: noDelaySessionOptions(options.baseUrl), ...deepJsonOptions });
+    ? createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", nodeOptions: { ...options.tls }, interceptors, ...deepJsonOptions })
+    : createGrpcTransport({
+        baseUrl: options.baseUrl,
+        nodeOptions: { ...noDelaySessionOptions(options.baseUrl), ...options.tls },
+        interceptors,
+        ...deepJsonOptions,
+      });
 }
 
 function jobSpec(job: BatchJob): JobSpec {

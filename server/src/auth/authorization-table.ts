@@ -22,6 +22,11 @@ export interface MethodRule<Request = never> {
   ownJobs?: (request: Request) => Iterable<string>;
   /** Batch ids in the request that a producer must own, as `ownJobs`. */
   ownBatches?: (request: Request) => Iterable<string>;
+  /**
+   * A listing or stream that shows a producer only its own principal's jobs, batches or
+   * events. The handler does it (`ownerScopeOf`); this says so for the docs' table.
+   */
+  ownOnly?: true;
   /** Queues a worker key must name (the queues of LeaseJobs). */
   workerQueues?: (request: Request) => Iterable<string>;
   /** Job ids (of leases) whose queue a worker key must name. */
@@ -57,7 +62,7 @@ const services = [
     enqueue: { allow: adminOrProducer, ownJobs: (r) => parentJobIds(r.job) },
     enqueueBatch: { allow: adminOrProducer, ownJobs: (r) => r.jobs.flatMap(parentJobIds) },
     getJob: { allow: anyReader, ownJobs: (r) => [r.id] },
-    listJobs: { allow: anyReader },
+    listJobs: { allow: anyReader, ownOnly: true },
     cancelJob: { allow: adminOrProducer, ownJobs: (r) => [r.id] },
     retryJob: { allow: adminOrProducer, ownJobs: (r) => [r.id] },
     getQueue: { allow: anyReader },
@@ -69,7 +74,7 @@ const services = [
     deleteWebhookSecret: { allow: admin },
     listWebhookSecrets: { allow: adminOrReader },
     getBatch: { allow: anyReader, ownBatches: (r) => [r.id] },
-    listBatches: { allow: anyReader },
+    listBatches: { allow: anyReader, ownOnly: true },
     cancelBatch: { allow: adminOrProducer, ownBatches: (r) => [r.id] },
     getJobGraph: { allow: anyReader, ownBatches: (r) => [r.batchId] },
   }),
@@ -84,8 +89,8 @@ const services = [
   }),
   // Producers' streams and listings carry only their own jobs' events (ownerScopeOf).
   serviceRules(EventService, {
-    streamEvents: { allow: anyReader },
-    listEvents: { allow: anyReader },
+    streamEvents: { allow: anyReader, ownOnly: true },
+    listEvents: { allow: anyReader, ownOnly: true },
   }),
   serviceRules(AdminService, {
     createApiKey: { allow: admin },

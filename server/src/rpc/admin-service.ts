@@ -75,7 +75,11 @@ export function adminServiceImpl(deps: AdminServiceDeps): ServiceImpl<typeof Adm
   };
 }
 
-function apiKeySpecFrom(request: CreateApiKeyRequest, createdBy: string): ApiKeySpec {
+/**
+ * Checks a CreateApiKeyRequest (`INVALID_ARGUMENT` naming the field) and turns it into the
+ * key to create; also used by `npm run create-api-key`.
+ */
+export function apiKeySpecFrom(request: CreateApiKeyRequest, createdBy: string | null): ApiKeySpec {
   const principal = checkPrincipal(request.principal, "principal");
   if (request.role === RoleMessage.UNSPECIFIED) throw invalidArgument("role", "is required");
   const role = roleNames[request.role as keyof typeof roleNames];
