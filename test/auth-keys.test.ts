@@ -4,22 +4,25 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { toJson, type DescService } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, createClient } from "@connectrpc/connect";
+import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { createJobwireClient, Role, transportFor, type JobwireClient } from "@jobwire/sdk";
 import { ListApiKeysResponseSchema } from "@jobwire/sdk/gen/jobwire/v1/admin_service_pb";
 import { Health, HealthCheckResponse_ServingStatus } from "@jobwire/sdk/gen/grpc/health/v1/health_pb";
+import { WorkerService } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
 import { accessControl, authorizationTable, createLogger, type JobwireServer } from "@jobwire/server";
-import { beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
 import { ApiKeyAuthenticator, anonymousAdmin } from "../server/src/auth/authenticator.js";
 import { authorizationMarkdown } from "../server/src/auth/authorization-doc.js";
+import { LiveStreams } from "../server/src/auth/live-streams.js";
 import { apiKeyOn, bearer, keyIdOf } from "./support/api-keys.js";
 import { callWithEmptyRequest } from "./support/any-rpc.js";
 import { postJson } from "./support/clients.js";
 import { createTestDatabase } from "./support/database.js";
 import { failureOf } from "./support/failure-of.js";
 import { startTestServer } from "./support/server.js";
+import { withTimeout } from "./support/with-timeout.js";
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const authOn = { auth: { enabled: true, bootstrapKeyFile: undefined } };
@@ -99,6 +102,58 @@ describe("authentication", () => {
     const again = await admin.admin.revokeApiKey({ id: keyIdOf(key) });
     expect(again.apiKey?.revokedAt).toEqual(apiKey?.revokedAt);
     expect((await failureOf(admin.admin.revokeApiKey({ id: "zzzzzzzzzzzz" }))).code).toBe(Code.NotFound);
+    await other.close();
+  });
+
+  it("ends the open streams of a revoked key on every replica (LeaseJobs, StreamEvents, SSE), and of a key when it expires", async () => {
+    const other = await startTestServer({ ...authOn, databaseUrl, fallbackPollMs: 100 });
+    const reader = await apiKeyOn(server, { principal: "watcher", role: "reader" });
+    const worker = await apiKeyOn(server, { principal: "runner", role: "worker", queues: ["revoked-work"] });
+    const abort = new AbortController();
+    onTestFinished(() => abort.abort());
+    /** Reads a stream to its end; resolves with how it ended. */
+    const ending = (stream: AsyncIterable<unknown>) =>
+      (async () => {
+        for await (const _ of stream) {
+          // reading on
+        }
+        return "ended without an error";
+      })().catch((error: unknown) => ConnectError.from(error).rawMessage);
+    const onOther = (key: string) => createJobwireClient({ baseUrl: other.url, apiKey: key });
+    const events = onOther(reader).events.streamEvents({}, { signal: abort.signal });
+    const workerStream = createClient(WorkerService, transportFor({ baseUrl: other.url, apiKey: worker })).leaseJobs({ queues: ["revoked-work"], capacity: 1 }, { signal: abort.signal });
+    const [eventsFirst, leaseFirst] = [events[Symbol.asyncIterator](), workerStream[Symbol.asyncIterator]()];
+    await eventsFirst.next();
+    await leaseFirst.next();
+    const sse = await fetch(`${other.url}/v1/events`, { headers: { authorization: bearer(reader) }, signal: abort.signal });
+    expect(sse.status).toBe(200);
+    const sseEnded = (async () => {
+      for await (const _ of sse.body!) {
+        // reading on
+      }
+      return "ended";
+    })();
+
+    await admin.admin.revokeApiKey({ id: keyIdOf(reader) });
+    await admin.admin.revokeApiKey({ id: keyIdOf(worker) });
+    const [eventsEnd, leasesEnd, sseEnd] = await withTimeout(
+      Promise.all([ending({ [Symbol.asyncIterator]: () => eventsFirst }), ending({ [Symbol.asyncIterator]: () => leaseFirst }), sseEnded]),
+      10_000,
+      "the streams of the revoked keys to end",
+    );
+    expect(eventsEnd).toBe(`API key ${keyIdOf(reader)} is revoked`);
+    expect(leasesEnd).toBe(`API key ${keyIdOf(worker)} is revoked`);
+    expect(sseEnd).toBe("ended");
+
+    const expiring = await apiKeyOn(server, { principal: "brief", role: "reader", expiresAt: new Date(Date.now() + 3_600_000) });
+    const expiringStream = onOther(expiring).events.streamEvents({}, { signal: abort.signal })[Symbol.asyncIterator]();
+    await expiringStream.next();
+    await server.db.pool.query(
+      "UPDATE api_key SET created_at = clock_timestamp() - interval '2 hours', expires_at = clock_timestamp() - interval '1 second' WHERE id = $1",
+      [keyIdOf(expiring)],
+    );
+    const expiredEnd = await withTimeout(ending({ [Symbol.asyncIterator]: () => expiringStream }), 10_000, "the stream of the expired key to end");
+    expect(expiredEnd).toBe(`API key ${keyIdOf(expiring)} has expired`);
     await other.close();
   });
 
@@ -251,7 +306,7 @@ describe("the authorization table", () => {
   it("refuses an RPC that is missing from it, even to an admin and with authentication off", async () => {
     const log = createLogger("silent");
     for (const authenticator of [new ApiKeyAuthenticator(server.db.pool), anonymousAdmin("local")]) {
-      const access = accessControl({ authenticator, db: server.db.pool, log });
+      const access = accessControl({ authenticator, db: server.db.pool, liveStreams: new LiveStreams(server.db.pool, log), log });
       const error = await failureOf(access.authorize("jobwire.v1.QueueService", "PurgeEverything", bearer(adminKey)));
       expect(error.code).toBe(Code.PermissionDenied);
       expect(error.rawMessage).toBe("QueueService.PurgeEverything is not in the authorization table");

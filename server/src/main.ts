@@ -10,6 +10,7 @@ import { bootstrapKeyFileOf } from "./auth/auth-config.js";
 import { anonymousAdmin, ApiKeyAuthenticator } from "./auth/authenticator.js";
 import { ensureBootstrapKey, warnIfNoApiKey } from "./auth/bootstrap-key.js";
 import { callerOf } from "./auth/caller.js";
+import { LiveStreams } from "./auth/live-streams.js";
 import { adminServiceImpl } from "./rpc/admin-service.js";
 import { listenTls, readTlsMaterial, type TlsMaterial } from "./http/tls-listener.js";
 import { configFromEnv, type ServerConfig } from "./config.js";
@@ -113,6 +114,8 @@ async function serve(
     },
     logger.child({ component: "webhooks" }),
   );
+  // Streams whose API key is revoked (a NOTIFY from any replica) or expires are ended.
+  const liveStreams = new LiveStreams(db.pool, logger.child({ component: "auth" }));
   // Created right after the wake-ups it announces through, which already name it.
   let graphs: GraphResolver | undefined;
   const wakeups = new Wakeups(
@@ -146,7 +149,9 @@ async function serve(
         deliveries.eventsCommitted();
         graphResolver.eventsCommitted();
       },
+      onApiKeyRevoked: (keyId) => liveStreams.revoked(keyId),
       onResync: () => {
+        void liveStreams.sweep();
         eventSignal.wake();
         dispatcher.wake();
         maintenance.runSoon();
@@ -155,6 +160,8 @@ async function serve(
     logger.child({ component: "notifications" }),
   );
   await notifications.start();
+  // Expiries are announced by nothing: open streams' keys are checked at the fallback pace.
+  liveStreams.start(config.fallbackPollMs);
   maintenance.start();
   deliveries.start();
   graphResolver.start();
@@ -180,6 +187,7 @@ async function serve(
   const access = accessControl({
     authenticator: config.auth.enabled ? new ApiKeyAuthenticator(db.pool) : anonymousAdmin(config.defaultPrincipal),
     db: db.pool,
+    liveStreams,
     log: logger.child({ component: "auth" }),
   });
   const handler = connectNodeAdapter({
@@ -222,7 +230,7 @@ async function serve(
         keepAliveMs: config.keepAliveMs,
         recheckMs: eventRecheckMs,
       }));
-      router.service(AdminService, adminServiceImpl({ db, log: logger.child({ component: "admin" }) }));
+      router.service(AdminService, adminServiceImpl({ db, log: logger.child({ component: "admin" }), keyRevoked: (keyId) => liveStreams.revoked(keyId) }));
       router.service(Health, healthServiceImpl({
         services: [QueueService.typeName, WorkerService.typeName, EventService.typeName, AdminService.typeName],
         isReady,
@@ -236,7 +244,10 @@ async function serve(
       keepAliveMs: config.keepAliveMs,
       recheckMs: eventRecheckMs,
       log: logger.child({ component: "sse" }),
-      authorize: async (authorization) => (await access.authorize(EventService.typeName, EventService.method.streamEvents.name, authorization))!,
+      authorize: async (authorization, callEnded) => {
+        const caller = (await access.authorize(EventService.typeName, EventService.method.streamEvents.name, authorization))!;
+        return { caller, revoked: access.watch(caller, callEnded) };
+      },
     })) as never,
   }) as unknown as DualHandler;
   const listener = tls ? await listenTls(handler, config.host, config.port, tls) : await listenHttp1AndH2c(handler, config.host, config.port);
@@ -256,6 +267,7 @@ async function serve(
       closing ??= (async () => {
         shutdown.abort();
         clearInterval(fallbackPoll);
+        liveStreams.stop();
         wakeups.stop();
         // Worker streams end now, keeping their leases: the workers reconnect and adopt them.
         dispatcher.closeAll();

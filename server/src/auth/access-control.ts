@@ -1,4 +1,4 @@
-import { Code, ConnectError, type HandlerContext, type Interceptor } from "@connectrpc/connect";
+import { Code, ConnectError, createContextKey, type HandlerContext, type Interceptor } from "@connectrpc/connect";
 import type { Logger } from "../logger.js";
 import { connectErrorFrom } from "../rpc/connect-errors.js";
 import { jobIdPattern } from "../rpc/job-id.js";
@@ -7,12 +7,15 @@ import type { Queryable } from "../store/transaction.js";
 import type { Authenticator } from "./authenticator.js";
 import { ruleFor, type MethodRule } from "./authorization-table.js";
 import { callerKey, type Caller } from "./caller.js";
+import type { LiveStreams } from "./live-streams.js";
 
 /** What {@link accessControl} needs. */
 export interface AccessControlDeps {
   authenticator: Authenticator;
   /** For the checks of what a request names (ownership, a worker's queues). */
   db: Queryable;
+  /** Ends streams whose key is revoked or expires while they run. */
+  liveStreams: LiveStreams;
   log: Logger;
 }
 
@@ -27,9 +30,15 @@ export interface AccessControl {
   requestGate(context: HandlerContext): Promise<void>;
   /**
    * Checks what a parsed request names against its rule: a producer's jobs and batches
-   * must be its own, a worker's queues and leased jobs those of its key.
+   * must be its own, a worker's queues and leased jobs those of its key. A server stream
+   * ended because its key was revoked or expired ends with that `UNAUTHENTICATED`.
    */
   interceptor: Interceptor;
+  /**
+   * A signal that aborts when `caller`'s key is revoked or expires before `callEnded`
+   * aborts (never, with authentication off): for long-lived calls outside Connect (SSE).
+   */
+  watch(caller: Caller, callEnded: AbortSignal): AbortSignal;
   /**
    * The request gate's decision for a call that is not a Connect RPC (the SSE endpoint
    * acts as `EventService.StreamEvents`): the authenticated caller, or a thrown
@@ -40,7 +49,9 @@ export interface AccessControl {
 
 /** The request gate and the interceptor that enforce the authorization table. */
 export function accessControl(deps: AccessControlDeps): AccessControl {
-  const { authenticator, db, log } = deps;
+  const { authenticator, db, liveStreams, log } = deps;
+  const never = new AbortController().signal;
+  const watch = (caller: Caller, callEnded: AbortSignal) => (caller.keyId === null ? never : liveStreams.watch(caller.keyId, callEnded));
   const authorize = async (service: string, method: string, authorization: string | null): Promise<Caller | undefined> => {
     const rpc = rpcName(service, method);
     const rule = ruleFor(service, method);
@@ -61,24 +72,49 @@ export function accessControl(deps: AccessControlDeps): AccessControl {
   };
   return {
     authorize,
+    watch,
 
     async requestGate(context) {
       const caller = await authorize(context.service.typeName, context.method.name, context.requestHeader.get("authorization"));
-      if (caller) context.values.set(callerKey, caller);
+      if (!caller) return;
+      context.values.set(callerKey, caller);
+      if (context.method.methodKind !== "unary" && caller.keyId !== null) context.values.set(revokedKey, watch(caller, context.signal));
     },
 
     interceptor: (next) => async (request) => {
       const rule = ruleFor(request.service.typeName, request.method.name);
       const caller = request.contextValues.get(callerKey);
-      if (!rule || rule.allow === "public" || !caller || !hasMessageChecks(rule, caller)) return next(request);
-      const check = (message: unknown) => checkMessage(db, rule, caller, message);
-      if (!request.stream) {
-        await check(request.message);
-        return next(request);
+      let forwarded = request;
+      if (rule && rule.allow !== "public" && caller && hasMessageChecks(rule, caller)) {
+        const check = (message: unknown) => checkMessage(db, rule, caller, message);
+        if (request.stream) forwarded = { ...request, message: checkedEach(request.message, check) };
+        else await check(request.message);
       }
-      return next({ ...request, message: checkedEach(request.message, check) });
+      const revoked = request.contextValues.get(revokedKey);
+      // The handler's signal (its `context.signal`) aborts when the key goes, too.
+      if (revoked) forwarded = { ...forwarded, signal: AbortSignal.any([request.signal, revoked]) };
+      const response = await next(forwarded);
+      if (!response.stream || !revoked) return response;
+      return { ...response, message: endedByRevocation(response.message, revoked) };
     },
   };
+}
+
+/** Where the request gate leaves a stream's revocation signal for the interceptor. */
+const revokedKey = createContextKey<AbortSignal | undefined>(undefined, { description: "jobwire key revoked" });
+
+/**
+ * A handler ends its stream quietly when its call is aborted; when the abort was the
+ * key's revocation or expiry, the client is told so.
+ */
+async function* endedByRevocation<T>(messages: AsyncIterable<T>, revoked: AbortSignal): AsyncIterable<T> {
+  try {
+    yield* messages;
+  } catch (error) {
+    if (revoked.aborted) throw revoked.reason;
+    throw error;
+  }
+  if (revoked.aborted) throw revoked.reason;
 }
 
 /** `QueueService.Enqueue`: the service's short name and the method, for messages and logs. */

@@ -11,6 +11,8 @@ export const channels = {
   worker: "jobwire_worker",
   /** Payload: none. Events may have committed: event streams read again. */
   events: "jobwire_events",
+  /** Payload: the id of an API key just revoked: streams opened with it end. */
+  apiKeyRevoked: "jobwire_api_key_revoked",
 } as const;
 
 /** A message for the worker stream named by `worker`, on whichever replica holds it. */
@@ -25,6 +27,7 @@ export interface NotificationHandlers {
   onScheduled(runAtEpochMs: number): void;
   onWorkerNotice(notice: WorkerNotice): void;
   onEvents(): void;
+  onApiKeyRevoked(keyId: string): void;
   /** After (re)connecting: notifications may have been missed, so look at the rows again. */
   onResync(): void;
 }
@@ -60,7 +63,7 @@ export class NotificationListener {
     });
     client.on("end", () => this.#reconnectLater(client));
     await client.connect();
-    await client.query(`LISTEN ${channels.ready}; LISTEN ${channels.scheduled}; LISTEN ${channels.worker}; LISTEN ${channels.events};`);
+    await client.query(`LISTEN ${channels.ready}; LISTEN ${channels.scheduled}; LISTEN ${channels.worker}; LISTEN ${channels.events}; LISTEN ${channels.apiKeyRevoked};`);
     this.#client = client;
     this.#failures = 0;
     this.handlers.onResync();
@@ -86,6 +89,7 @@ export class NotificationListener {
       else if (channel === channels.scheduled) this.handlers.onScheduled(Number(payload));
       else if (channel === channels.worker) this.handlers.onWorkerNotice(JSON.parse(payload) as WorkerNotice);
       else if (channel === channels.events) this.handlers.onEvents();
+      else if (channel === channels.apiKeyRevoked) this.handlers.onApiKeyRevoked(payload);
     } catch (error) {
       this.log.error({ err: error, channel }, "handling a notification failed");
     }

@@ -24,9 +24,11 @@ export interface EventSourceDeps {
   log: Logger;
   /**
    * Authenticates and authorizes a request from its `Authorization` header as
-   * `EventService.StreamEvents`; throws `UNAUTHENTICATED` or `PERMISSION_DENIED`.
+   * `EventService.StreamEvents`; throws `UNAUTHENTICATED` or `PERMISSION_DENIED`. Returns
+   * the caller, and a signal that aborts if its key is revoked or expires before
+   * `callEnded` aborts.
    */
-  authorize(authorization: string | null): Promise<Caller>;
+  authorize(authorization: string | null, callEnded: AbortSignal): Promise<{ caller: Caller; revoked: AbortSignal }>;
 }
 
 type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -51,9 +53,12 @@ export function eventSourceHandler(deps: EventSourceDeps) {
 }
 
 async function serve(deps: EventSourceDeps, request: AnyRequest, response: http.ServerResponse): Promise<void> {
+  const closed = new AbortController();
+  response.once("close", () => closed.abort());
   let caller: Caller;
+  let revoked: AbortSignal;
   try {
-    caller = await deps.authorize(request.headers.authorization ?? null);
+    ({ caller, revoked } = await deps.authorize(request.headers.authorization ?? null, closed.signal));
   } catch (error) {
     const refusal = error instanceof ConnectError ? error : new ConnectError("internal error", Code.Internal);
     const challenge = refusal.code === Code.Unauthenticated ? { "www-authenticate": "Bearer" } : {};
@@ -89,9 +94,8 @@ async function serve(deps: EventSourceDeps, request: AnyRequest, response: http.
     return;
   }
   response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-  const closed = new AbortController();
-  response.once("close", () => closed.abort());
-  const done = AbortSignal.any([closed.signal, deps.shutdownSignal]);
+  // A revoked or expired key ends the stream; the client's reconnect is then refused.
+  const done = AbortSignal.any([closed.signal, deps.shutdownSignal, revoked]);
   const scoped = { ...filter, owner: ownerScopeOf(caller) };
   for await (const item of eventFeed({ ...deps, pool: deps.db.pool, filter: scoped, after, done })) {
     const frame =

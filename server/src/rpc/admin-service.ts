@@ -19,6 +19,8 @@ export interface AdminServiceDeps {
   db: Database;
   /** Where key creations and revocations are recorded (never the keys themselves). */
   log: Logger;
+  /** Called after a key was revoked: end its streams on this replica. */
+  keyRevoked(keyId: string): void;
 }
 
 /** A principal: what jobs record as their owner. The `api_key_principal_format` constraint. */
@@ -70,6 +72,9 @@ export function adminServiceImpl(deps: AdminServiceDeps): ServiceImpl<typeof Adm
       const row = await apiKeyRevoke(db.pool, request.id, caller.id);
       if (!row) throw new ConnectError(`API key ${request.id} not found`, Code.NotFound);
       log.info({ keyId: row.id, principal: row.principal, by: caller.id }, "API key revoked");
+      // Every replica (this one included) ends the key's open streams on the NOTIFY the
+      // revocation sent; this one need not wait for it.
+      deps.keyRevoked(row.id);
       return { apiKey: apiKeyMessage(row) };
     },
   };

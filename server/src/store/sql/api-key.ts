@@ -1,3 +1,4 @@
+import { channels } from "../../dispatch/notification-listener.js";
 import type { Queryable } from "../transaction.js";
 
 /** The roles of API keys, as the `api_key_role` enum spells them. */
@@ -39,6 +40,8 @@ export interface ApiKeyInsert {
   expiresAt: Date | null;
 }
 
+/** The names {@link columns} gives the columns, to select them again from a CTE. */
+const columnNames = `id, principal, role, queues, description, "createdBy", "createdAt", "expiresAt", "revokedBy", "revokedAt"`;
 const columns = `id, principal, role::text AS role, queues, description, created_by AS "createdBy", created_at AS "createdAt",
                  expires_at AS "expiresAt", revoked_by AS "revokedBy", revoked_at AS "revokedAt"`;
 
@@ -74,17 +77,19 @@ export async function apiKeySelectCredential(db: Queryable, id: string): Promise
 }
 
 /**
- * Revokes key `id` by `by` (a principal); a revoked key stays as it was. Returns the key
- * after the call, or undefined if there is none.
+ * Revokes key `id` by `by` (a principal); a revoked key stays as it was. The same
+ * statement NOTIFYs `channels.apiKeyRevoked`, so that every replica ends the key's
+ * open streams when it commits. Returns the key after the call, or undefined if there is
+ * none.
  */
 export async function apiKeyRevoke(db: Queryable, id: string, by: string | null): Promise<ApiKeyRow | undefined> {
   const result = await db.query<ApiKeyRow>(
     `WITH revoked AS (
        UPDATE api_key SET revoked_at = clock_timestamp(), revoked_by = $2
        WHERE id = $1 AND revoked_at IS NULL
-       RETURNING ${columns}
+       RETURNING ${columns}, pg_notify('${channels.apiKeyRevoked}', id)
      )
-     SELECT * FROM revoked
+     SELECT ${columnNames} FROM revoked
      UNION ALL
      SELECT ${columns} FROM api_key WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM revoked)`,
     [id, by],
@@ -143,4 +148,14 @@ function normalise(row: ApiKeyRow): ApiKeyRow {
     expiresAt: row.expiresAt && new Date(row.expiresAt),
     revokedAt: row.revokedAt && new Date(row.revokedAt),
   };
+}
+
+/** Which of `ids` are revoked or expired now (by the database clock). */
+export async function apiKeySelectUnusable(db: Queryable, ids: readonly string[]): Promise<{ id: string; revoked: boolean }[]> {
+  const result = await db.query<{ id: string; revoked: boolean }>(
+    `SELECT id, revoked_at IS NOT NULL AS revoked FROM api_key
+     WHERE id = ANY($1::text[]) AND (revoked_at IS NOT NULL OR expires_at <= clock_timestamp())`,
+    [ids],
+  );
+  return result.rows;
 }
