@@ -1,3 +1,4 @@
+import { existsSync } from "node:fs";
 import { mkdir, rm, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
 import type { Logger } from "../logger.js";
@@ -22,7 +23,10 @@ export async function ensureBootstrapKey(pool: pg.Pool, file: string, log: Logge
     if (first) await writePrivateFile(file, `${first.key}\n`);
     return first;
   });
-  if (!created) return undefined;
+  if (!created) {
+    if (!existsSync(file)) log.info({ file }, "API keys exist; to make another admin key, run npm run create-api-key -- --role admin --principal <name>");
+    return undefined;
+  }
   // The one place a key is ever logged: the operator needs to see it once.
   log.warn(
     { keyId: created.row.id, principal: bootstrapPrincipal, file, apiKey: created.key },
