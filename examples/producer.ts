@@ -1,10 +1,11 @@
 /**
  * An example producer: enqueues a welcome email and follows its lifecycle events until it
- * finishes. Run it with `npm run example:producer` while the server and the example worker run.
+ * finishes. Run it with `npm run example:producer` while the server and the example worker run,
+ * with an API key in JOBWIRE_API_KEY (the server's admin key: `server/.jobwire/admin-key`).
  */
 import { createJobwireClient, EventType } from "@jobwire/sdk";
 
-const client = createJobwireClient({ baseUrl: process.env.JOBWIRE_URL ?? "http://127.0.0.1:7233" });
+const client = createJobwireClient({ baseUrl: process.env.JOBWIRE_URL ?? "http://127.0.0.1:7233", apiKey: process.env.JOBWIRE_API_KEY });
 const job = await client.enqueue("emails", "send-welcome", { to: "ada@example.com", name: "Ada" }, {
   phases: ["render", "send"],
   metadata: { tenant: "acme" },

@@ -1,6 +1,7 @@
 /**
  * An example worker: sends "welcome emails" (it only pretends) in two checkpointed steps.
- * Run it with `npm run example:worker` while `npm start` serves.
+ * Run it with `npm run example:worker` while `npm start` serves, with an API key in
+ * JOBWIRE_API_KEY (a worker key for `emails`, or the admin key in `server/.jobwire/admin-key`).
  */
 import { NonRetryableError, Worker } from "@jobwire/sdk";
 
@@ -11,6 +12,7 @@ interface WelcomePayload {
 
 const worker = new Worker({
   baseUrl: process.env.JOBWIRE_URL ?? "http://127.0.0.1:7233",
+  apiKey: process.env.JOBWIRE_API_KEY,
   queues: ["emails"],
   concurrency: 8,
   logger: console,

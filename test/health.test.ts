@@ -23,7 +23,7 @@ afterAll(async () => {
 async function startServer() {
   const databaseUrl = await createTestDatabase();
   const server = await startJobwire(
-    { ...defaultServerConfig, port: 0, dbPoolSize: 4, logLevel: "silent", shutdownGraceMs: 10_000, databaseUrl },
+    { ...defaultServerConfig, port: 0, dbPoolSize: 4, logLevel: "silent", shutdownGraceMs: 10_000, databaseUrl, auth: { ...defaultServerConfig.auth, enabled: false } },
     createLogger(process.env.JOBWIRE_TEST_LOG_LEVEL ?? "silent"),
   );
   servers.add(server);

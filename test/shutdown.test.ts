@@ -37,7 +37,7 @@ async function connect(url: string): Promise<pg.Client> {
 async function setup(shutdownGraceMs: number) {
   const databaseUrl = await createTestDatabase();
   const server = await startJobwire(
-    { ...defaultServerConfig, port: 0, dbPoolSize: 4, logLevel: "silent", shutdownGraceMs, databaseUrl },
+    { ...defaultServerConfig, port: 0, dbPoolSize: 4, logLevel: "silent", shutdownGraceMs, databaseUrl, auth: { ...defaultServerConfig.auth, enabled: false } },
     createLogger(process.env.JOBWIRE_TEST_LOG_LEVEL ?? "silent"),
   );
   servers.add(server);

@@ -6,6 +6,8 @@ import { JobSpecSchema, type Job, type JobSpec, type JobState } from "./gen/jobw
 import { QueueService, type Batch } from "./gen/jobwire/v1/queue_service_pb.js";
 import { EventService, type Event } from "./gen/jobwire/v1/event_service_pb.js";
 import { MissedTickPolicy, ScheduleService, type Schedule } from "./gen/jobwire/v1/schedule_service_pb.js";
+import { AdminService } from "./gen/jobwire/v1/admin_service_pb.js";
+import { apiKeyInterceptors, type TlsOptions } from "./credentials.js";
 import { streamEvents, type StreamEventsOptions } from "./event-stream.js";
 import { durationFromMillis } from "./duration.js";
 import { noDelaySessionOptions } from "./no-delay.js";
@@ -19,8 +21,15 @@ export interface ConnectionOptions {
    * Wire protocol: `grpc` (HTTP/2, the default) or `connect` (HTTP/1.1 or HTTP/2, JSON-able).
    */
   protocol?: "grpc" | "connect";
-  /** A ready transport; overrides `baseUrl` and `protocol`. */
+  /** A ready transport; overrides `baseUrl`, `protocol`, `apiKey` and `tls`. */
   transport?: Transport;
+  /**
+   * The API key (`jw_…`), sent as `Authorization: Bearer <key>` on every call. Required
+   * unless the server runs with `JOBWIRE_AUTH=off`.
+   */
+  apiKey?: string;
+  /** For `https://` servers: a CA to trust (a self-signed server) and a client certificate. */
+  tls?: TlsOptions;
 }
 
 /** Options of {@link JobwireClient.enqueue}; every one has the server's default. */
@@ -146,11 +155,14 @@ export class JobwireClient {
   readonly events: Client<typeof EventService>;
   /** The generated ScheduleService client. */
   readonly schedules: Client<typeof ScheduleService>;
+  /** The generated AdminService client (API keys; admin keys only). */
+  readonly admin: Client<typeof AdminService>;
 
   constructor(transport: Transport) {
     this.raw = createClient(QueueService, transport);
     this.events = createClient(EventService, transport);
     this.schedules = createClient(ScheduleService, transport);
+    this.admin = createClient(AdminService, transport);
   }
 
   /** Creates a cron schedule that enqueues `options.job` at every tick; returns it with its first `nextRunAt`. */
@@ -315,9 +327,15 @@ export const deepJsonOptions = {
 export function transportFor(options: ConnectionOptions): Transport {
   if (options.transport) return options.transport;
   if (!options.baseUrl) throw new Error("baseUrl or transport is required");
+  const interceptors = apiKeyInterceptors(options.apiKey);
   return options.protocol === "connect"
-    ? createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", ...deepJsonOptions })
-    : createGrpcTransport({ baseUrl: options.baseUrl, nodeOptions: noDelaySessionOptions(options.baseUrl), ...deepJsonOptions });
+    ? createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", nodeOptions: { ...options.tls }, interceptors, ...deepJsonOptions })
+    : createGrpcTransport({
+        baseUrl: options.baseUrl,
+        nodeOptions: { ...noDelaySessionOptions(options.baseUrl), ...options.tls },
+        interceptors,
+        ...deepJsonOptions,
+      });
 }
 
 function scheduleKey(ref: ScheduleRef): { case: "id"; value: string } | { case: "name"; value: string } {

@@ -13,6 +13,8 @@ export type {
   ScheduleRef,
   WebhookTargetOptions,
 } from "./client.js";
+export type { TlsOptions } from "./credentials.js";
+export { Role, type ApiKey } from "./gen/jobwire/v1/admin_service_pb.js";
 export type { Batch } from "./gen/jobwire/v1/queue_service_pb.js";
 export type { JsonValue } from "./json.js";
 export type { StreamEventsOptions } from "./event-stream.js";

@@ -1,3 +1,5 @@
+import { authConfigFromEnv, defaultAuthConfig, tlsConfigFromEnv, type AuthConfig, type TlsConfig } from "./auth/auth-config.js";
+
 /**
  * Server configuration, read from environment variables. Every variable has a default so
  * that `npm start` works with nothing set; the README lists them all.
@@ -21,8 +23,8 @@ export interface ServerConfig {
   /** `JOBWIRE_LOG_LEVEL`: pino level (`trace` … `fatal`, or `silent`). Default `info`. */
   logLevel: string;
   /**
-   * `JOBWIRE_DEFAULT_PRINCIPAL`: the principal recorded as owner of jobs until
-   * authentication is configured. Default `local`.
+   * `JOBWIRE_DEFAULT_PRINCIPAL`: the principal every request acts as (an admin) while
+   * authentication is off (`JOBWIRE_AUTH=off`). Default `local`.
    */
   defaultPrincipal: string;
   /** `JOBWIRE_MAX_REQUEST_BYTES`: largest accepted request message. Default 32 MiB. */
@@ -70,6 +72,10 @@ export interface ServerConfig {
   webhookMaxAttempts: number;
   /** `JOBWIRE_WEBHOOK_BACKOFF_MS`: delay before the first retry, doubling after. Default 1 s. */
   webhookBackoffMs: number;
+  /** API keys: `JOBWIRE_AUTH`, `JOBWIRE_BOOTSTRAP_KEY_FILE` (see {@link AuthConfig}). */
+  auth: AuthConfig;
+  /** TLS on the listening port: `JOBWIRE_TLS_*` (see {@link TlsConfig}). Default: none. */
+  tls: TlsConfig | undefined;
 }
 
 /** The documented defaults, also used by tests that start servers in-process. */
@@ -96,6 +102,8 @@ export const defaultServerConfig: ServerConfig = {
   webhookTimeoutMs: 10_000,
   webhookMaxAttempts: 10,
   webhookBackoffMs: 1_000,
+  auth: defaultAuthConfig,
+  tls: undefined,
 };
 
 /** Reads the configuration from `env`, failing loudly on values that do not parse. */
@@ -124,6 +132,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     webhookTimeoutMs: intFromEnv(env, "JOBWIRE_WEBHOOK_TIMEOUT_MS", d.webhookTimeoutMs, 100, 300_000),
     webhookMaxAttempts: intFromEnv(env, "JOBWIRE_WEBHOOK_MAX_ATTEMPTS", d.webhookMaxAttempts, 1, 100),
     webhookBackoffMs: intFromEnv(env, "JOBWIRE_WEBHOOK_BACKOFF_MS", d.webhookBackoffMs, 1, 3_600_000),
+    auth: authConfigFromEnv(env),
+    tls: tlsConfigFromEnv(env),
   };
 }
 

@@ -7,3 +7,7 @@ export { configFromEnv, defaultServerConfig, type ServerConfig } from "./config.
 export { createLogger, type Logger } from "./logger.js";
 export { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "./db/embedded-postgres.js";
 export { CronSchedule } from "./schedules/cron-schedule.js";
+export { createApiKey, type ApiKeySpec, type CreatedApiKey } from "./auth/create-api-key.js";
+export { accessControl } from "./auth/access-control.js";
+export { authorizationTable, ruleFor, type MethodRule } from "./auth/authorization-table.js";
+export { roles, type Role } from "./auth/roles.js";

@@ -4,7 +4,16 @@ import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 import { WorkerService } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
 import { EventService } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
 import { ScheduleService } from "@jobwire/sdk/gen/jobwire/v1/schedule_service_pb";
+import { AdminService } from "@jobwire/sdk/gen/jobwire/v1/admin_service_pb";
 import { pathToFileURL } from "node:url";
+import { accessControl } from "./auth/access-control.js";
+import { bootstrapKeyFileOf } from "./auth/auth-config.js";
+import { anonymousAdmin, ApiKeyAuthenticator } from "./auth/authenticator.js";
+import { ensureBootstrapKey, warnIfNoApiKey } from "./auth/bootstrap-key.js";
+import { callerOf } from "./auth/caller.js";
+import { LiveStreams } from "./auth/live-streams.js";
+import { adminServiceImpl } from "./rpc/admin-service.js";
+import { listenTls, readTlsMaterial, type TlsMaterial } from "./http/tls-listener.js";
 import { configFromEnv, type ServerConfig } from "./config.js";
 import { startEmbeddedPostgres, type EmbeddedPostgresHandle } from "./db/embedded-postgres.js";
 import { Dispatcher } from "./dispatch/dispatcher.js";
@@ -21,7 +30,6 @@ import { listenHttp1AndH2c, type DualHandler } from "./http/listener.js";
 import { eventSourceHandler } from "./http/event-source.js";
 import { plainHttpRoutes } from "./http/plain-routes.js";
 import { probeHandler } from "./http/probes.js";
-import type { Principal } from "./jobs/principal.js";
 import { createLogger, type Logger } from "./logger.js";
 import { errorMappingInterceptor } from "./rpc/connect-errors.js";
 import { healthServiceImpl } from "./rpc/health-service.js";
@@ -55,6 +63,8 @@ export interface JobwireServer {
 export async function startJobwire(config: ServerConfig, logger: Logger = createLogger(config.logLevel)): Promise<JobwireServer> {
   let embedded: EmbeddedPostgresHandle | undefined;
   let db: Database | undefined;
+  // Unreadable certificate files fail the start before anything else is started.
+  const tls = config.tls && (await readTlsMaterial(config.tls));
   try {
     if (!config.databaseUrl) {
       embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, logger });
@@ -62,7 +72,9 @@ export async function startJobwire(config: ServerConfig, logger: Logger = create
     db = await openDatabase({ url: config.databaseUrl ?? embedded!.url, poolSize: config.dbPoolSize, logger });
     const applied = await db.migrate();
     if (applied.length > 0) logger.info({ migrations: applied }, "applied migrations");
-    return await serve(config, logger, db, config.databaseUrl ?? embedded!.url, embedded);
+    if (config.auth.enabled && embedded) await ensureBootstrapKey(db.pool, bootstrapKeyFileOf(config.auth, config.dataDir), logger);
+    else if (config.auth.enabled) await warnIfNoApiKey(db.pool, logger);
+    return await serve(config, logger, db, config.databaseUrl ?? embedded!.url, embedded, tls);
   } catch (error) {
     await db?.close().catch(() => undefined);
     await embedded?.stop().catch(() => undefined);
@@ -76,6 +88,7 @@ async function serve(
   db: Database,
   databaseUrl: string,
   embedded: EmbeddedPostgresHandle | undefined,
+  tls: TlsMaterial | undefined,
 ): Promise<JobwireServer> {
   const shutdown = new AbortController();
   const dispatcher = new Dispatcher(db.pool, logger.child({ component: "dispatcher" }));
@@ -106,6 +119,8 @@ async function serve(
     },
     logger.child({ component: "webhooks" }),
   );
+  // Streams whose API key is revoked (a NOTIFY from any replica) or expires are ended.
+  const liveStreams = new LiveStreams(db.pool, logger.child({ component: "auth" }));
   // Created right after the wake-ups it announces through, which already name it.
   let graphs: GraphResolver | undefined;
   let admissions: AdmissionLoop | undefined;
@@ -147,7 +162,9 @@ async function serve(
         admissionLoop.wake();
       },
       onScheduleDue: (epochMs) => schedules.dueAt(epochMs),
+      onApiKeyRevoked: (keyId) => liveStreams.revoked(keyId),
       onResync: () => {
+        void liveStreams.sweep();
         eventSignal.wake();
         dispatcher.wake();
         maintenance.runSoon();
@@ -157,6 +174,8 @@ async function serve(
     logger.child({ component: "notifications" }),
   );
   await notifications.start();
+  // Expiries are announced by nothing: open streams' keys are checked at the fallback pace.
+  liveStreams.start(config.fallbackPollMs);
   maintenance.start();
   schedules.start();
   deliveries.start();
@@ -175,18 +194,31 @@ async function serve(
       return false;
     }
   };
-  const defaultPrincipal: Principal = { id: config.defaultPrincipal, admin: true };
+  if (!config.auth.enabled) {
+    logger.warn(
+      { principal: config.defaultPrincipal },
+      "AUTHENTICATION IS OFF (JOBWIRE_AUTH=off): anyone who reaches this port acts as an admin; use this only for local experiments",
+    );
+  }
+  const access = accessControl({
+    authenticator: config.auth.enabled ? new ApiKeyAuthenticator(db.pool) : anonymousAdmin(config.defaultPrincipal),
+    db: db.pool,
+    liveStreams,
+    log: logger.child({ component: "auth" }),
+  });
   const handler = connectNodeAdapter({
     readMaxBytes: config.maxRequestBytes,
     // A JSON payload level costs two message levels (Value and List/Struct), and the
     // handlers refuse payloads deeper than 64 levels naming the field: let those reach them.
     binaryOptions: { recursionLimit: 300 },
     jsonOptions: { recursionLimit: 300 },
-    interceptors: [errorMappingInterceptor(logger)],
+    // Every RPC passes the authorization table before its body is even read.
+    requestGate: access.requestGate,
+    interceptors: [errorMappingInterceptor(logger), access.interceptor],
     routes(router) {
       router.service(QueueService, queueServiceImpl({
         db,
-        principalOf: () => defaultPrincipal,
+        principalOf: callerOf,
         maxBatchSize: config.maxBatchSize,
         jobsReady: (queues) => wakeups.jobsReady(queues),
         jobScheduled: (runAt) => wakeups.jobScheduled(runAt),
@@ -218,11 +250,12 @@ async function serve(
       router.service(ScheduleService, scheduleServiceImpl({
         webhookUrlRefusal: (url) => webhookSender.refusal(url),
         db,
-        principalOf: () => defaultPrincipal,
+        principalOf: callerOf,
         scheduleDue: (nextRunAt) => wakeups.scheduleDue(nextRunAt),
       }));
+      router.service(AdminService, adminServiceImpl({ db, log: logger.child({ component: "admin" }), keyRevoked: (keyId) => liveStreams.revoked(keyId) }));
       router.service(Health, healthServiceImpl({
-        services: [QueueService.typeName, WorkerService.typeName, EventService.typeName, ScheduleService.typeName],
+        services: [QueueService.typeName, WorkerService.typeName, EventService.typeName, ScheduleService.typeName, AdminService.typeName],
         isReady,
         shutdownSignal: shutdown.signal,
       }));
@@ -234,11 +267,19 @@ async function serve(
       keepAliveMs: config.keepAliveMs,
       recheckMs: eventRecheckMs,
       log: logger.child({ component: "sse" }),
+      authorize: async (authorization, callEnded) => {
+        const caller = (await access.authorize(EventService.typeName, EventService.method.streamEvents.name, authorization))!;
+        return { caller, revoked: access.watch(caller, callEnded) };
+      },
     })) as never,
   }) as unknown as DualHandler;
-  const listener = await listenHttp1AndH2c(handler, config.host, config.port);
-  const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;
-  logger.info({ url, node: process.version, embeddedPostgres: embedded !== undefined }, "jobwire serving gRPC, gRPC-Web and Connect");
+  const listener = tls ? await listenTls(handler, config.host, config.port, tls) : await listenHttp1AndH2c(handler, config.host, config.port);
+  const scheme = tls ? "https" : "http";
+  const url = `${scheme}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;
+  logger.info(
+    { url, node: process.version, embeddedPostgres: embedded !== undefined, auth: config.auth.enabled ? "api-keys" : "off", tls: tls ? (tls.clientCa ? "client-certificates" : "server") : "off" },
+    "jobwire serving gRPC, gRPC-Web and Connect",
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -249,6 +290,7 @@ async function serve(
       closing ??= (async () => {
         shutdown.abort();
         clearInterval(fallbackPoll);
+        liveStreams.stop();
         wakeups.stop();
         // Worker streams end now, keeping their leases: the workers reconnect and adopt them.
         dispatcher.closeAll();

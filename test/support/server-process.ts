@@ -104,7 +104,7 @@ process.once("exit", () => {
 /**
  * Starts the server exactly as `npm start` does (`node --conditions=source --import tsx
  * server/src/main.ts` in `server/`), on the Node that runs the tests, with
- * `JOBWIRE_PORT` on a free port and `JOBWIRE_LOG_LEVEL=info`. Resolves once the server has
+ * `JOBWIRE_PORT` on a free port, `JOBWIRE_LOG_LEVEL=info` and `JOBWIRE_AUTH=off`. Resolves once the server has
  * logged that it serves; fails with its whole output if it exits first or takes longer
  * than the ready timeout. The process is killed after the file's tests if still running.
  * With `launcher: "npm-start"` it runs `npm start` itself instead.
@@ -115,7 +115,9 @@ export async function startServerProcess(options: ServerProcessOptions): Promise
   for (const name of Object.keys(env)) {
     if (name.startsWith("JOBWIRE_") || name === "DATABASE_URL") delete env[name];
   }
-  Object.assign(env, { JOBWIRE_PORT: String(port), JOBWIRE_LOG_LEVEL: "info" });
+  // Authentication off unless the test says otherwise (`JOBWIRE_AUTH: undefined` turns it
+  // back on, the server's default), as for in-process test servers.
+  Object.assign(env, { JOBWIRE_PORT: String(port), JOBWIRE_LOG_LEVEL: "info", JOBWIRE_AUTH: "off" });
   if ("databaseUrl" in options.database) {
     env.DATABASE_URL = options.database.databaseUrl;
   } else {

@@ -12,6 +12,8 @@
 export interface Endpoint {
   /** `http://127.0.0.1:port` of a Jobwire server. */
   jobwireUrl?: string;
+  /** The Jobwire API key of the role (a producer key, or a worker key for the bench queue). */
+  jobwireApiKey?: string;
   /** A Postgres connection string (graphile-worker, pg-boss, the raw ceiling). */
   databaseUrl?: string;
   /** `redis://127.0.0.1:port` (BullMQ). */

@@ -8,6 +8,7 @@ import { HandlerSlots } from "./handler-slots.js";
 import { deepJsonOptions } from "../client.js";
 import { durationFromMillis, millisFromDuration } from "../duration.js";
 import { noDelaySessionOptions } from "../no-delay.js";
+import { apiKeyInterceptors, type TlsOptions } from "../credentials.js";
 import { jsonFromValue, valueFromJson, type JsonValue } from "../json.js";
 import { IllegalStateError, JobAbortedError, NonRetryableError, RetryAfterError, type AbortReason } from "./errors.js";
 import type { JobContext, JobHandler } from "./job-context.js";
@@ -25,6 +26,13 @@ export interface WorkerLogger {
 export interface WorkerOptions {
   /** The server, e.g. `http://127.0.0.1:7233` (gRPC over HTTP/2). */
   baseUrl: string;
+  /**
+   * The API key (`jw_…`), a worker key naming these `queues` (or an admin key), sent as
+   * `Authorization: Bearer <key>`. Required unless the server runs with `JOBWIRE_AUTH=off`.
+   */
+  apiKey?: string;
+  /** For `https://` servers: a CA to trust (a self-signed server) and a client certificate. */
+  tls?: TlsOptions;
   /** Queues to take jobs from. */
   queues: string[];
   /** A handler per job kind; the worker only leases kinds it has a handler for. */
@@ -117,9 +125,14 @@ export class Worker {
     this.#sessions = new Http2SessionManager(
       options.baseUrl,
       { pingIntervalMs: 5_000, pingTimeoutMs: 5_000 },
-      noDelaySessionOptions(options.baseUrl),
+      { ...noDelaySessionOptions(options.baseUrl), ...options.tls },
     );
-    const transport: Transport = createGrpcTransport({ baseUrl: options.baseUrl, sessionManager: this.#sessions, ...deepJsonOptions });
+    const transport: Transport = createGrpcTransport({
+      baseUrl: options.baseUrl,
+      sessionManager: this.#sessions,
+      interceptors: apiKeyInterceptors(options.apiKey),
+      ...deepJsonOptions,
+    });
     this.#client = createClient(WorkerService, transport);
     this.#completions = new CompletionBatcher(
       async (completions) => (await this.#client.completeJobs({ completions })).outcomes,
@@ -147,13 +160,22 @@ export class Worker {
     return this.#workerId;
   }
 
-  /** Connects and starts taking jobs; resolves once the server has registered the worker. */
+  /**
+   * Connects and starts taking jobs; resolves once the server has registered the worker.
+   * Rejects, and stops the worker, when the server refuses its API key
+   * (`UNAUTHENTICATED`, `PERMISSION_DENIED`) before it ever registered.
+   */
   async start(): Promise<void> {
     if (this.#state !== "new") throw new IllegalStateError(`start() called on a ${this.#state} worker`);
     this.#moveTo("connecting");
     this.#streamLoop = this.#runStream();
     this.#scheduleHeartbeat();
-    await this.#registered.promise;
+    try {
+      await this.#registered.promise;
+    } catch (error) {
+      await this.shutdown({ graceMs: 0 });
+      throw error;
+    }
   }
 
   /**
@@ -266,6 +288,13 @@ export class Worker {
         }
       } catch (error) {
         if (this.#stop.signal.aborted || this.#state === "draining") break;
+        const refusal = ConnectError.from(error);
+        // A key refused at the first connection will not get better by reconnecting.
+        if (this.#workerId === "" && (refusal.code === Code.Unauthenticated || refusal.code === Code.PermissionDenied)) {
+          this.#log.error("the server refused the worker's API key", { code: Code[refusal.code], error: refusal.rawMessage });
+          this.#registered.reject(refusal);
+          break;
+        }
         this.#log.warn("lease stream failed", { error: String(error) });
       }
       if (this.#stop.signal.aborted || this.#state === "draining") break;

@@ -13,6 +13,8 @@ export const channels = {
   events: "jobwire_events",
   /** Payload: epoch milliseconds of the next tick of a cron schedule just created or resumed. */
   schedules: "jobwire_schedules",
+  /** Payload: the id of an API key just revoked: streams opened with it end. */
+  apiKeyRevoked: "jobwire_api_key_revoked",
 } as const;
 
 /** A message for the worker stream named by `worker`, on whichever replica holds it. */
@@ -28,6 +30,7 @@ export interface NotificationHandlers {
   onWorkerNotice(notice: WorkerNotice): void;
   onEvents(): void;
   onScheduleDue(nextRunAtEpochMs: number): void;
+  onApiKeyRevoked(keyId: string): void;
   /** After (re)connecting: notifications may have been missed, so look at the rows again. */
   onResync(): void;
 }
@@ -63,7 +66,7 @@ export class NotificationListener {
     });
     client.on("end", () => this.#reconnectLater(client));
     await client.connect();
-    await client.query(`LISTEN ${channels.ready}; LISTEN ${channels.scheduled}; LISTEN ${channels.worker}; LISTEN ${channels.events}; LISTEN ${channels.schedules};`);
+    await client.query(`LISTEN ${channels.ready}; LISTEN ${channels.scheduled}; LISTEN ${channels.worker}; LISTEN ${channels.events}; LISTEN ${channels.schedules}; LISTEN ${channels.apiKeyRevoked};`);
     this.#client = client;
     this.#failures = 0;
     this.handlers.onResync();
@@ -90,6 +93,7 @@ export class NotificationListener {
       else if (channel === channels.worker) this.handlers.onWorkerNotice(JSON.parse(payload) as WorkerNotice);
       else if (channel === channels.events) this.handlers.onEvents();
       else if (channel === channels.schedules) this.handlers.onScheduleDue(Number(payload));
+      else if (channel === channels.apiKeyRevoked) this.handlers.onApiKeyRevoked(payload);
     } catch (error) {
       this.log.error({ err: error, channel }, "handling a notification failed");
     }

@@ -2,7 +2,9 @@ import type http from "node:http";
 import type http2 from "node:http2";
 import { once } from "node:events";
 import { toJson } from "@bufbuild/protobuf";
-import { ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError } from "@connectrpc/connect";
+import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
+import { ownerScopeOf, type Caller } from "../auth/caller.js";
 import { EventSchema, EventType } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
 import { eventFeed } from "../events/event-feed.js";
 import type { EventSignal } from "../events/event-signal.js";
@@ -20,6 +22,13 @@ export interface EventSourceDeps {
   keepAliveMs: number;
   recheckMs: number;
   log: Logger;
+  /**
+   * Authenticates and authorizes a request from its `Authorization` header as
+   * `EventService.StreamEvents`; throws `UNAUTHENTICATED` or `PERMISSION_DENIED`. Returns
+   * the caller, and a signal that aborts if its key is revoked or expires before
+   * `callEnded` aborts.
+   */
+  authorize(authorization: string | null, callEnded: AbortSignal): Promise<{ caller: Caller; revoked: AbortSignal }>;
 }
 
 type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -30,7 +39,9 @@ type AnyResponse = http.ServerResponse | http2.Http2ServerResponse;
  * Query: `queue`, `job_id`, `type` (EventType names such as `SUCCEEDED`, repeatable), and
  * `from=oldest` (default: now). A `Last-Event-ID` header (or `after=<cursor>`) resumes after
  * that event; keep-alives carry the current position as their `id`, so a reconnecting
- * client misses nothing. Each event's `data` is the Event in proto3 JSON.
+ * client misses nothing. Each event's `data` is the Event in proto3 JSON. It needs the same
+ * API key as StreamEvents (`Authorization: Bearer …`), and a producer sees only its own
+ * jobs' events; a refusal is 401 or 403 with a Connect-style JSON error.
  */
 export function eventSourceHandler(deps: EventSourceDeps) {
   return (request: AnyRequest, response: AnyResponse): void => {
@@ -42,6 +53,19 @@ export function eventSourceHandler(deps: EventSourceDeps) {
 }
 
 async function serve(deps: EventSourceDeps, request: AnyRequest, response: http.ServerResponse): Promise<void> {
+  const closed = new AbortController();
+  response.once("close", () => closed.abort());
+  let caller: Caller;
+  let revoked: AbortSignal;
+  try {
+    ({ caller, revoked } = await deps.authorize(request.headers.authorization ?? null, closed.signal));
+  } catch (error) {
+    const refusal = error instanceof ConnectError ? error : new ConnectError("internal error", Code.Internal);
+    const challenge = refusal.code === Code.Unauthenticated ? { "www-authenticate": "Bearer" } : {};
+    response.writeHead(codeToHttpStatus(refusal.code), { "content-type": "application/json", ...challenge });
+    response.end(JSON.stringify({ code: codeToString(refusal.code), message: refusal.rawMessage }));
+    return;
+  }
   const url = new URL(request.url ?? "/", "http://localhost");
   let after: EventCursor;
   let filter;
@@ -70,10 +94,10 @@ async function serve(deps: EventSourceDeps, request: AnyRequest, response: http.
     return;
   }
   response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
-  const closed = new AbortController();
-  response.once("close", () => closed.abort());
-  const done = AbortSignal.any([closed.signal, deps.shutdownSignal]);
-  for await (const item of eventFeed({ ...deps, pool: deps.db.pool, filter, after, done })) {
+  // A revoked or expired key ends the stream; the client's reconnect is then refused.
+  const done = AbortSignal.any([closed.signal, deps.shutdownSignal, revoked]);
+  const scoped = { ...filter, owner: ownerScopeOf(caller) };
+  for await (const item of eventFeed({ ...deps, pool: deps.db.pool, filter: scoped, after, done })) {
     const frame =
       "event" in item
         ? `id: ${encodeEventCursor(item.event.cursor)}\nevent: ${EventType[eventMessage(item.event).type]?.toLowerCase()}\ndata: ${JSON.stringify(toJson(EventSchema, eventMessage(item.event)))}\n\n`

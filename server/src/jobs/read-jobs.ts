@@ -22,6 +22,8 @@ export interface JobFilter {
   createdAfter: string | undefined;
   createdBefore: string | undefined;
   metadata: Record<string, string>;
+  /** Only jobs of this owner (a producer sees its own); unset: every owner's. */
+  owner?: string;
 }
 
 /**
@@ -43,6 +45,7 @@ export async function listJobs(db: Database, filter: JobFilter, limit: number, a
     };
   }
   if (Object.keys(filter.metadata).length > 0) where.metadata = { $contains: filter.metadata } as never;
+  if (filter.owner !== undefined) where.owner = filter.owner;
   if (afterId) where.id = { $lt: afterId };
   const jobs = await em.find(JobEntity, where, { populate: ["phases"], orderBy: { id: "desc" }, limit });
   return withDependencies(db, jobs.map(jobRowFromRecord));

@@ -14,7 +14,7 @@ import {
 import { cancelBatch } from "../jobs/cancel-batch.js";
 import { jobLimits } from "../jobs/defaults.js";
 import { BatchNotFoundError } from "../jobs/job-errors.js";
-import type { Principal } from "../jobs/principal.js";
+import { ownerScopeOf, type Caller } from "../auth/caller.js";
 import type { Database } from "../store/orm.js";
 import { batchGraph, batchSelect, batchSelectPage, type BatchFilter, type BatchRow } from "../store/sql/batch.js";
 import type { RequestedCancel } from "../store/sql/job-cancel.js";
@@ -28,7 +28,7 @@ import { rfc3339FromTimestamp } from "./proto-time.js";
 /** What the batch handlers need from the QueueService's dependencies. */
 export interface BatchHandlerDeps {
   db: Database;
-  principalOf(headers: Headers): Principal;
+  principalOf(context: Pick<HandlerContext, "values">): Caller;
   /** Called after a commit that requested the cancel of a running job: tell its worker. */
   cancelRequested(lease: { workerId: string; leaseToken: string }, jobId: string, reason: string): void;
   /** Called after any other commit that wrote events. */
@@ -48,8 +48,9 @@ export function batchHandlers(deps: BatchHandlerDeps) {
       return { batch: batchMessage(batch) };
     },
 
-    async listBatches(request: ListBatchesRequest) {
+    async listBatches(request: ListBatchesRequest, context: HandlerContext) {
       const filter: BatchFilter = {
+        owner: ownerScopeOf(deps.principalOf(context)),
         finished: request.finished,
         createdAfter: request.createdAfter ? rfc3339FromTimestamp(request.createdAfter, "created_after") : undefined,
         createdBefore: request.createdBefore ? rfc3339FromTimestamp(request.createdBefore, "created_before") : undefined,
@@ -71,7 +72,7 @@ export function batchHandlers(deps: BatchHandlerDeps) {
       const id = checkJobId(request.id, "id");
       if (request.reason.length > jobLimits.reasonMaxLength) throw invalidArgument("reason", `must be at most ${jobLimits.reasonMaxLength} characters`);
       checkStorableString(request.reason, "reason");
-      const outcome = await cancelBatch(db, deps.principalOf(context.requestHeader), id, request.reason);
+      const outcome = await cancelBatch(db, deps.principalOf(context), id, request.reason);
       outcome.requests.forEach((requested: RequestedCancel) => deps.cancelRequested(requested, requested.jobId, requested.reason));
       deps.eventsCommitted();
       return { cancelled: outcome.cancelled, cancelRequested: outcome.requests.length, alreadyFinished: outcome.alreadyFinished };

@@ -1,5 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { EventService, type EventFilter } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
+import { callerOf, ownerScopeOf } from "../auth/caller.js";
 import type { EventSignal } from "../events/event-signal.js";
 import type { Database } from "../store/orm.js";
 import { eventFeed } from "../events/event-feed.js";
@@ -25,13 +26,14 @@ export interface EventServiceDeps {
 const limits = { jobIds: 1000, queues: 100, batchIds: 100, pageSizeDefault: 100, pageSizeMax: 1000 };
 
 /**
- * The EventService handlers; streams are {@link eventFeed}s.
+ * The EventService handlers; streams are {@link eventFeed}s. A producer sees only the
+ * events of its own principal's jobs and batches.
  */
 export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof EventService> {
   const { db } = deps;
   return {
     async *streamEvents(request, context) {
-      const filter = filterFrom(request.filter);
+      const filter = { ...filterFrom(request.filter), owner: ownerScopeOf(callerOf(context)) };
       let cursor: EventCursor;
       if (request.start.case === "afterCursor") cursor = decodeEventCursor(request.start.value, "after_cursor");
       else if (request.start.case === "fromOldest") cursor = startOfLog;
@@ -44,8 +46,8 @@ export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof Eve
       }
     },
 
-    async listEvents(request) {
-      const filter = filterFrom(request.filter);
+    async listEvents(request, context) {
+      const filter = { ...filterFrom(request.filter), owner: ownerScopeOf(callerOf(context)) };
       const pageSize = request.pageSize || limits.pageSizeDefault;
       if (pageSize < 1 || pageSize > limits.pageSizeMax) {
         throw invalidArgument("page_size", `must be between 0 and ${limits.pageSizeMax}`);

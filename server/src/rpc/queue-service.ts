@@ -1,10 +1,10 @@
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { QueueService, type ListJobsRequest } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 import { cancelJob } from "../jobs/cancel-job.js";
 import { jobLimits } from "../jobs/defaults.js";
 import { JobEnqueuer } from "../jobs/enqueue-jobs.js";
-import type { Principal } from "../jobs/principal.js";
+import { ownerScopeOf, type Caller } from "../auth/caller.js";
 import { getJob, listJobs, type JobFilter } from "../jobs/read-jobs.js";
 import { retryJob } from "../jobs/retry-job.js";
 import type { Database } from "../store/orm.js";
@@ -30,8 +30,8 @@ import { queueSelect, queueUpsertSettings } from "../store/sql/queue-settings.js
 /** What the QueueService handlers need. */
 export interface QueueServiceDeps {
   db: Database;
-  /** The principal a request acts as. */
-  principalOf(headers: Headers): Principal;
+  /** Who a request acts as, as the request gate authenticated it. */
+  principalOf(context: Pick<HandlerContext, "values">): Caller;
   /** Most jobs in one EnqueueBatch. */
   maxBatchSize: number;
   /**
@@ -73,7 +73,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       if (job.ref !== null) throw invalidArgument("job.ref", "applies only to the jobs of EnqueueBatch");
       const graph = resolveJobGraph([job], () => "job");
       await checkWebhookSecretsExist(db, [{ webhooks: job.webhooks, field: "job.webhooks" }]);
-      const principal = deps.principalOf(context.requestHeader);
+      const principal = deps.principalOf(context);
       const row = await parentsMustExist(graph.existingParents, () =>
         enqueuer.enqueue(principal, job, { batch: null, edges: graph.edges, existingParentIds: graph.existingParents.map((p) => p.jobId) }),
       );
@@ -100,7 +100,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       ]);
       const batchId = uuidv7();
       await parentsMustExist(graph.existingParents, () =>
-        enqueuer.enqueueGraph(deps.principalOf(context.requestHeader), jobs, {
+        enqueuer.enqueueGraph(deps.principalOf(context), jobs, {
           batch: { id: batchId, webhooks: batchWebhooks },
           edges: graph.edges,
           existingParentIds: graph.existingParents.map((p) => p.jobId),
@@ -120,8 +120,8 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       return { job: jobMessage(await getJob(db, checkJobId(request.id, "id"))) };
     },
 
-    async listJobs(request) {
-      const filter = jobFilterFrom(request);
+    async listJobs(request, context) {
+      const filter: JobFilter = { ...jobFilterFrom(request), owner: ownerScopeOf(deps.principalOf(context)) };
       const pageSize = request.pageSize || jobLimits.pageSizeDefault;
       if (pageSize < 1 || pageSize > jobLimits.pageSizeMax) {
         throw invalidArgument("page_size", `must be between 0 and ${jobLimits.pageSizeMax}`);
@@ -144,7 +144,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
         throw invalidArgument("reason", `must be at most ${jobLimits.reasonMaxLength} characters`);
       }
       checkStorableString(request.reason, "reason");
-      const outcome = await cancelJob(db, deps.principalOf(context.requestHeader), id, request.reason);
+      const outcome = await cancelJob(db, deps.principalOf(context), id, request.reason);
       if (outcome.requestedLease) deps.cancelRequested(outcome.requestedLease, id, request.reason);
       else deps.eventsCommitted();
       return { job: jobMessage(outcome.job) };
@@ -169,7 +169,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
 
     async retryJob(request, context) {
       const id = checkJobId(request.id, "id");
-      const row = await retryJob(db, deps.principalOf(context.requestHeader), id, request.fromStart);
+      const row = await retryJob(db, deps.principalOf(context), id, request.fromStart);
       deps.jobsReady([row.queue]);
       return { job: jobMessage(row) };
     },

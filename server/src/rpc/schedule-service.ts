@@ -1,4 +1,4 @@
-import type { ServiceImpl } from "@connectrpc/connect";
+import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ScheduleService } from "@jobwire/sdk/gen/jobwire/v1/schedule_service_pb";
 import { jobLimits, namePattern } from "../jobs/defaults.js";
@@ -32,7 +32,7 @@ export interface ScheduleServiceDeps {
   /** Why a webhook URL may never be delivered to (the SSRF guard), for template targets. */
   webhookUrlRefusal: WebhookUrlRefusal;
   /** The principal a request acts as; it owns the jobs its schedules enqueue. */
-  principalOf(headers: Headers): Principal;
+  principalOf(context: Pick<HandlerContext, "values">): Principal;
   /**
    * Called after a commit that gave a schedule its next tick (created or resumed), so that
    * the schedule loops of this replica and of the others arm their timers for it.
@@ -64,7 +64,7 @@ export function scheduleServiceImpl(deps: ScheduleServiceDeps): ServiceImpl<type
           timeZone: valid.cron.timeZone,
           template: valid.template,
           missedTickPolicy: valid.missedTickPolicy,
-          owner: deps.principalOf(context.requestHeader).id,
+          owner: deps.principalOf(context).id,
           nextRunAt,
         });
       } catch (error) {

@@ -13,7 +13,7 @@ const asJson = (payload: JobPayload) => payload as unknown as JsonValue;
 runProducer({
   async connect(endpoint) {
     if (!endpoint.jobwireUrl) throw new Error("the Jobwire producer needs jobwireUrl");
-    client = createJobwireClient({ baseUrl: endpoint.jobwireUrl });
+    client = createJobwireClient({ baseUrl: endpoint.jobwireUrl, apiKey: endpoint.jobwireApiKey });
   },
   enqueueOne: (payload) => client.enqueue(queueName, jobKind, asJson(payload)),
   enqueueMany: (payloads) => client.enqueueBatch(payloads.map((payload) => ({ queue: queueName, kind: jobKind, payload: asJson(payload) }))),

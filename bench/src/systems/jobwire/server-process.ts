@@ -16,7 +16,8 @@ export interface JobwireServerProcess {
 
 /**
  * Starts `server/src/main.ts` on the project's Node, with `DATABASE_URL`, a free
- * `JOBWIRE_PORT` and `JOBWIRE_LOG_LEVEL=warn`, every other setting at its default. It runs
+ * `JOBWIRE_PORT` and `JOBWIRE_LOG_LEVEL=warn`, every other setting at its default (API keys
+ * required), unless `BENCH_JOBWIRE_AUTH=off` turns authentication off to measure its cost. It runs
  * the migrations, then serves; this resolves once `GET /readyz` answers 200 (database
  * reachable and migrated), and fails loudly if the process exits or 60 s pass first.
  */
@@ -28,7 +29,13 @@ export async function startJobwireServer(databaseUrl: string): Promise<JobwireSe
     command: nodeBinary,
     args: tsNodeArgs(jobwireServerEntry),
     cwd: dirname(dirname(jobwireServerEntry)),
-    env: { DATABASE_URL: databaseUrl, JOBWIRE_HOST: "127.0.0.1", JOBWIRE_PORT: String(port), JOBWIRE_LOG_LEVEL: "warn" },
+    env: {
+      DATABASE_URL: databaseUrl,
+      JOBWIRE_HOST: "127.0.0.1",
+      JOBWIRE_PORT: String(port),
+      JOBWIRE_LOG_LEVEL: "warn",
+      JOBWIRE_AUTH: globalThis.process.env.BENCH_JOBWIRE_AUTH === "off" ? "off" : "on",
+    },
   });
   try {
     await pollUntil(

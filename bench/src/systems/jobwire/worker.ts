@@ -14,6 +14,7 @@ runWorker({
     if (!endpoint.jobwireUrl) throw new Error("the Jobwire worker needs jobwireUrl");
     worker = new Worker({
       baseUrl: endpoint.jobwireUrl,
+      apiKey: endpoint.jobwireApiKey,
       queues: [queueName],
       concurrency,
       prefetch: jobwirePrefetch,

@@ -6,8 +6,9 @@ import { Migration0005Retention } from "./0005-retention.js";
 import { Migration0006Webhooks } from "./0006-webhooks.js";
 import { Migration0007JobWebhooks } from "./0007-job-webhooks.js";
 import { Migration0010DependenciesAndBatches } from "./0010-dependencies-and-batches.js";
-import { Migration0012ConcurrencyLimits } from "./0012-concurrency-limits.js";
 import { Migration0009CronSchedules } from "./0009-cron-schedules.js";
+import { Migration0011ApiKeys } from "./0011-api-keys.js";
+import { Migration0012ConcurrencyLimits } from "./0012-concurrency-limits.js";
 
 /**
  * Every migration, in order. Migrations are numbered, forward-only and never edited once
@@ -23,5 +24,6 @@ export const migrations = [
   { name: "0007-job-webhooks", class: Migration0007JobWebhooks },
   { name: "0009-cron-schedules", class: Migration0009CronSchedules },
   { name: "0010-dependencies-and-batches", class: Migration0010DependenciesAndBatches },
+  { name: "0011-api-keys", class: Migration0011ApiKeys },
   { name: "0012-concurrency-limits", class: Migration0012ConcurrencyLimits },
 ];

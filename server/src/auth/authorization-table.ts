@@ -1,0 +1,148 @@
+import type { MessageShape } from "@bufbuild/protobuf";
+import type { GenService, GenServiceMethods } from "@bufbuild/protobuf/codegenv2";
+import { Health } from "@jobwire/sdk/gen/grpc/health/v1/health_pb";
+import { AdminService } from "@jobwire/sdk/gen/jobwire/v1/admin_service_pb";
+import { EventService } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
+import type { JobSpec } from "@jobwire/sdk/gen/jobwire/v1/job_pb";
+import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
+import { ScheduleService } from "@jobwire/sdk/gen/jobwire/v1/schedule_service_pb";
+import { WorkerService, type LeaseRef } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
+import type { Role } from "./roles.js";
+
+/**
+ * Who may call one RPC. `allow` is checked before the request body is read; the other
+ * fields name what in the request must belong to the caller, checked once it is parsed.
+ */
+export interface MethodRule<Request = never> {
+  /** The roles that may call it, or `public`: no key needed (health checks only). */
+  allow: readonly Role[] | "public";
+  /**
+   * Job ids in the request that a producer must own: another principal's job and a job
+   * that does not exist are both `PERMISSION_DENIED`, alike.
+   */
+  ownJobs?: (request: Request) => Iterable<string>;
+  /** Batch ids in the request that a producer must own, as `ownJobs`. */
+  ownBatches?: (request: Request) => Iterable<string>;
+  /**
+   * A listing or stream that shows a producer only its own principal's jobs, batches or
+   * events. The handler does it (`ownerScopeOf`); this says so for the docs' table.
+   */
+  ownOnly?: true;
+  /** Queues a worker key must name (the queues of LeaseJobs). */
+  workerQueues?: (request: Request) => Iterable<string>;
+  /** Job ids (of leases) whose queue a worker key must name. */
+  workerJobs?: (request: Request) => Iterable<string>;
+}
+
+/** The rules of every method of a service, by the method's local (camelCase) name. */
+type ServiceRules<Methods extends GenServiceMethods> = {
+  [Name in keyof Methods]: MethodRule<MessageShape<Methods[Name]["input"]>>;
+};
+
+const admin = ["admin"] as const;
+const adminOrProducer = ["admin", "producer"] as const;
+const anyReader = ["admin", "reader", "producer"] as const;
+const adminOrReader = ["admin", "reader"] as const;
+const adminOrWorker = ["admin", "worker"] as const;
+
+const parentJobIds = (spec: JobSpec | undefined) =>
+  (spec?.dependsOn ?? []).flatMap((dependency) => (dependency.parent.case === "jobId" ? [dependency.parent.value] : []));
+const leaseJobIds = (leases: readonly (LeaseRef | undefined)[]) => leases.flatMap((lease) => (lease ? [lease.jobId] : []));
+
+/**
+ * THE authorization table: every RPC of every service the server serves, with the roles
+ * that may call it. An RPC that is missing here is refused for everyone (fail closed); the
+ * type below makes a missing method a compile error, and a test checks every registered
+ * service against it. docs/security.md shows it as a table, checked by a test.
+ *
+ * Producers are confined to their own principal's jobs here (`ownJobs`, `ownBatches`) and,
+ * for listings and event streams, by the handlers (`ownerScopeOf`).
+ */
+const services = [
+  serviceRules(QueueService, {
+    enqueue: { allow: adminOrProducer, ownJobs: (r) => parentJobIds(r.job) },
+    enqueueBatch: { allow: adminOrProducer, ownJobs: (r) => r.jobs.flatMap(parentJobIds) },
+    getJob: { allow: anyReader, ownJobs: (r) => [r.id] },
+    listJobs: { allow: anyReader, ownOnly: true },
+    cancelJob: { allow: adminOrProducer, ownJobs: (r) => [r.id] },
+    retryJob: { allow: adminOrProducer, ownJobs: (r) => [r.id] },
+    getQueue: { allow: anyReader },
+    updateQueue: { allow: admin },
+    createWebhookSubscription: { allow: admin },
+    deleteWebhookSubscription: { allow: admin },
+    listWebhookSubscriptions: { allow: adminOrReader },
+    putWebhookSecret: { allow: admin },
+    deleteWebhookSecret: { allow: admin },
+    listWebhookSecrets: { allow: adminOrReader },
+    getBatch: { allow: anyReader, ownBatches: (r) => [r.id] },
+    listBatches: { allow: anyReader, ownOnly: true },
+    cancelBatch: { allow: adminOrProducer, ownBatches: (r) => [r.id] },
+    getJobGraph: { allow: anyReader, ownBatches: (r) => [r.batchId] },
+    // Limits bound every principal's jobs alike: operators set them.
+    setConcurrencyLimit: { allow: admin },
+    deleteConcurrencyLimit: { allow: admin },
+    listConcurrencyLimits: { allow: adminOrReader },
+    pauseConcurrencyKey: { allow: admin },
+  }),
+  // Schedules enqueue jobs on their own, owned by their creator: operators manage them
+  // until schedules are scoped to principals.
+  serviceRules(ScheduleService, {
+    createSchedule: { allow: admin },
+    getSchedule: { allow: adminOrReader },
+    listSchedules: { allow: adminOrReader },
+    deleteSchedule: { allow: admin },
+    pauseSchedule: { allow: admin },
+    resumeSchedule: { allow: admin },
+  }),
+  serviceRules(WorkerService, {
+    leaseJobs: { allow: adminOrWorker, workerQueues: (r) => r.queues, workerJobs: (r) => leaseJobIds(r.heldLeases) },
+    heartbeat: { allow: adminOrWorker, workerJobs: (r) => leaseJobIds(r.leases) },
+    reportProgress: { allow: adminOrWorker, workerJobs: (r) => leaseJobIds([r.lease]) },
+    completePhase: { allow: adminOrWorker, workerJobs: (r) => leaseJobIds([r.lease]) },
+    completeJob: { allow: adminOrWorker, workerJobs: (r) => leaseJobIds([r.lease]) },
+    completeJobs: { allow: adminOrWorker, workerJobs: (r) => leaseJobIds(r.completions.map((c) => c.lease)) },
+    failJob: { allow: adminOrWorker, workerJobs: (r) => leaseJobIds([r.lease]) },
+  }),
+  // Producers' streams and listings carry only their own jobs' events (ownerScopeOf).
+  serviceRules(EventService, {
+    streamEvents: { allow: anyReader, ownOnly: true },
+    listEvents: { allow: anyReader, ownOnly: true },
+  }),
+  serviceRules(AdminService, {
+    createApiKey: { allow: admin },
+    listApiKeys: { allow: admin },
+    revokeApiKey: { allow: admin },
+  }),
+  // Load balancers and orchestrators probe without credentials.
+  serviceRules(Health, {
+    check: { allow: "public" },
+    watch: { allow: "public" },
+  }),
+];
+
+/** One service's rules, by the method's proto name (`Enqueue`), with its descriptor. */
+export interface ServiceEntry {
+  readonly service: GenService<GenServiceMethods>;
+  readonly methods: ReadonlyMap<string, MethodRule<unknown>>;
+}
+
+/** The table by service type name (`jobwire.v1.QueueService`). */
+export const authorizationTable: ReadonlyMap<string, ServiceEntry> = new Map(services.map((entry) => [entry.service.typeName, entry]));
+
+/**
+ * The rule of `service` (its type name) / `method` (its proto name), or undefined when
+ * there is none, which the request gate refuses.
+ */
+export function ruleFor(service: string, method: string): MethodRule<unknown> | undefined {
+  return authorizationTable.get(service)?.methods.get(method);
+}
+
+function serviceRules<Methods extends GenServiceMethods>(service: GenService<Methods>, rules: ServiceRules<Methods>): ServiceEntry {
+  const byLocalName = rules as unknown as Record<string, MethodRule<unknown> | undefined>;
+  const methods = new Map<string, MethodRule<unknown>>();
+  for (const method of service.methods) {
+    const rule = byLocalName[method.localName];
+    if (rule) methods.set(method.name, rule);
+  }
+  return { service: service as unknown as GenService<GenServiceMethods>, methods };
+}
