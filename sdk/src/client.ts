@@ -3,7 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { JobSpecSchema, type Job, type JobSpec, type JobState } from "./gen/jobwire/v1/job_pb.js";
-import { QueueService } from "./gen/jobwire/v1/queue_service_pb.js";
+import { QueueService, type Queue } from "./gen/jobwire/v1/queue_service_pb.js";
 import { EventService, type Event } from "./gen/jobwire/v1/event_service_pb.js";
 import { streamEvents, type StreamEventsOptions } from "./event-stream.js";
 import { durationFromMillis } from "./duration.js";
@@ -46,6 +46,12 @@ export interface EnqueueOptions {
   leaseTimeoutMs?: number;
   /** Longest run of one attempt. Default: no limit. */
   executionTimeoutMs?: number;
+  /**
+   * Deduplicates the enqueue: while a job of the queue holds this key (and for the queue's
+   * idempotency window after it finished, 24 hours by default), no job is created and the
+   * holder is returned instead. 1..256 characters.
+   */
+  idempotencyKey?: string;
 }
 
 /** One job of {@link JobwireClient.enqueueBatch}. */
@@ -99,7 +105,27 @@ export class JobwireClient {
     return job!;
   }
 
-  /** Enqueues many jobs atomically (all or none) and returns their ids in order. */
+  /**
+   * Enqueues one job unless a job of the queue holds `idempotencyKey` (see
+   * {@link EnqueueOptions.idempotencyKey}); returns the created job, or the holder with
+   * `deduplicated: true`. The rest of the request, payload included, is not compared.
+   */
+  async enqueueOnce<P extends JsonValue>(
+    queue: string,
+    kind: string,
+    idempotencyKey: string,
+    payload?: P,
+    options: Omit<EnqueueOptions, "idempotencyKey"> = {},
+  ): Promise<{ job: Job; deduplicated: boolean }> {
+    const { job, deduplicated } = await this.raw.enqueue({ job: jobSpec({ queue, kind, payload, ...options, idempotencyKey }) });
+    return { job: job!, deduplicated };
+  }
+
+  /**
+   * Enqueues many jobs atomically (all or none) and returns their ids in order. A job whose
+   * idempotency key is held gets the holder's id; `raw.enqueueBatch` also says which were
+   * deduplicated.
+   */
   async enqueueBatch(jobs: readonly BatchJob[]): Promise<string[]> {
     const { jobIds } = await this.raw.enqueueBatch({ jobs: jobs.map(jobSpec) });
     return jobIds;
@@ -132,6 +158,40 @@ export class JobwireClient {
   /** Runs a failed or cancelled job again; `fromStart` drops completed phase results. */
   async retryJob(id: string, options: { fromStart?: boolean } = {}): Promise<Job> {
     return (await this.raw.retryJob({ id, fromStart: options.fromStart ?? false })).job!;
+  }
+
+  /**
+   * Holds a scheduled, pending or blocked job (PAUSED) until {@link resumeJob}. Rejects with
+   * `FailedPrecondition` for a running job (cancel it instead), a paused or a finished one.
+   */
+  async pauseJob(id: string, reason = ""): Promise<Job> {
+    return (await this.raw.pauseJob({ id, reason })).job!;
+  }
+
+  /**
+   * Puts a paused job back in the state it was paused from (a scheduled job now due becomes
+   * pending). Rejects with `FailedPrecondition` unless the job is paused.
+   */
+  async resumeJob(id: string): Promise<Job> {
+    return (await this.raw.resumeJob({ id })).job!;
+  }
+
+  /** Returns a queue, its defaults and whether it is paused; rejects with `NotFound` if unknown. */
+  async getQueue(name: string): Promise<Queue> {
+    return (await this.raw.getQueue({ name })).queue!;
+  }
+
+  /**
+   * Stops leasing the queue's jobs on every server replica until {@link resumeQueue};
+   * enqueues are still accepted and running jobs carry on. Pausing a paused queue is a no-op.
+   */
+  async pauseQueue(name: string): Promise<Queue> {
+    return (await this.raw.pauseQueue({ name })).queue!;
+  }
+
+  /** Lets the queue's jobs be leased again; workers on every replica are woken at once. */
+  async resumeQueue(name: string): Promise<Queue> {
+    return (await this.raw.resumeQueue({ name })).queue!;
   }
 }
 
@@ -181,5 +241,6 @@ function jobSpec(job: BatchJob): JobSpec {
     },
     leaseTimeout: job.leaseTimeoutMs === undefined ? undefined : durationFromMillis(job.leaseTimeoutMs),
     executionTimeout: job.executionTimeoutMs === undefined ? undefined : durationFromMillis(job.executionTimeoutMs),
+    idempotencyKey: job.idempotencyKey,
   });
 }

@@ -164,6 +164,7 @@ async function serve(
         db,
         principalOf: () => defaultPrincipal,
         maxBatchSize: config.maxBatchSize,
+        idempotencyWindowMs: config.idempotencyWindowMs,
         jobsReady: (queues) => wakeups.jobsReady(queues),
         jobScheduled: (runAt) => wakeups.jobScheduled(runAt),
         eventsCommitted: () => wakeups.eventsCommitted(),

@@ -76,6 +76,8 @@ function jobRowFromRecord(job: JobRecord): JobRow {
     progress: job.progress ?? null,
     result: job.result ?? null,
     lastError: job.lastError ?? null,
+    idempotencyKey: job.idempotencyKey ?? null,
+    pausedFrom: job.pausedFrom ?? null,
     phases: job.phases.getItems().map((phase) => ({
       name: phase.name,
       state: phase.state,

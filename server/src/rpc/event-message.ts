@@ -25,6 +25,8 @@ const eventTypes: Record<string, EventType> = {
   deleted: EventType.DELETED,
   webhook_delivered: EventType.WEBHOOK_DELIVERED,
   webhook_failed: EventType.WEBHOOK_FAILED,
+  paused: EventType.PAUSED,
+  resumed: EventType.RESUMED,
 };
 
 /** The stored name of a wire event type; undefined for UNSPECIFIED or unknown numbers. */

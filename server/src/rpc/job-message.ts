@@ -72,6 +72,8 @@ export function jobMessage(row: JobRow): Job {
     leaseTimeout: durationFromMillis(row.leaseTimeoutMs),
     executionTimeout: row.executionTimeoutMs === null ? undefined : durationFromMillis(row.executionTimeoutMs),
     cancelReason: row.cancelReason ?? "",
+    idempotencyKey: row.idempotencyKey ?? "",
+    pausedFrom: row.pausedFrom ? jobStates[row.pausedFrom] : JobState.UNSPECIFIED,
   });
 }
 

@@ -6,6 +6,7 @@ import { jobLimits } from "../jobs/defaults.js";
 import { JobEnqueuer } from "../jobs/enqueue-jobs.js";
 import type { Principal } from "../jobs/principal.js";
 import { getJob, listJobs, type JobFilter } from "../jobs/read-jobs.js";
+import { pauseJob, resumeJob } from "../jobs/pause-job.js";
 import { retryJob } from "../jobs/retry-job.js";
 import type { Database } from "../store/orm.js";
 import { invalidArgument } from "./connect-errors.js";
@@ -19,7 +20,7 @@ import { millisFromDuration, rfc3339FromTimestamp } from "./proto-time.js";
 import { checkMetadata, checkName, newJobFromSpec } from "./validate-job-spec.js";
 import { jobSettingsFrom } from "./validate-job-settings.js";
 import { queueMessage } from "./queue-message.js";
-import { queueSelect, queueUpsertSettings } from "../store/sql/queue-settings.js";
+import { queuePause, queueResume, queueSelect, queueUpsertSettings } from "../store/sql/queue-settings.js";
 
 /** What the QueueService handlers need. */
 export interface QueueServiceDeps {
@@ -28,6 +29,8 @@ export interface QueueServiceDeps {
   principalOf(headers: Headers): Principal;
   /** Most jobs in one EnqueueBatch. */
   maxBatchSize: number;
+  /** How long a finished job keeps its idempotency key when its queue sets no window. */
+  idempotencyWindowMs: number;
   /**
    * Called after a commit that made jobs of these queues pending, so that this replica's
    * dispatcher leases them without waiting for the NOTIFY round trip. Only a shortcut:
@@ -52,16 +55,16 @@ export interface QueueServiceDeps {
  */
 export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof QueueService> {
   const { db } = deps;
-  const enqueuer = new JobEnqueuer(db);
+  const enqueuer = new JobEnqueuer(db, { idempotencyWindowMs: deps.idempotencyWindowMs });
   return {
     ...webhookSubscriptionHandlers(db, deps.webhookSender, deps.subscriptionCreated),
 
     async enqueue(request, context) {
       const job = newJobFromSpec(request.job, "job");
-      const row = await enqueuer.enqueue(deps.principalOf(context.requestHeader), job);
-      if (row.state === "pending") deps.jobsReady([row.queue]);
-      if (row.state === "scheduled") deps.jobScheduled(row.runAt);
-      return { job: jobMessage(row) };
+      const { job: row, deduplicated } = await enqueuer.enqueue(deps.principalOf(context.requestHeader), job);
+      if (!deduplicated && row.state === "pending") deps.jobsReady([row.queue]);
+      if (!deduplicated && row.state === "scheduled") deps.jobScheduled(row.runAt);
+      return { job: jobMessage(row), deduplicated };
     },
 
     async enqueueBatch(request, context) {
@@ -70,12 +73,12 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
         throw new ConnectError(`jobs has ${request.jobs.length} entries, more than the limit of ${deps.maxBatchSize} per batch`, Code.ResourceExhausted);
       }
       const jobs = request.jobs.map((spec, index) => newJobFromSpec(spec, `jobs[${index}]`));
-      const jobIds = await enqueuer.enqueueAll(deps.principalOf(context.requestHeader), jobs);
+      const { jobIds, deduplicated } = await enqueuer.enqueueAll(deps.principalOf(context.requestHeader), jobs);
       deps.jobsReady(new Set(jobs.map((job) => job.queue)));
       const delayed = jobs.filter((job) => job.runAt !== null || job.delayMs !== null);
       // A conservative earliest time: the maintenance loop asks the database for the exact one.
       if (delayed.length > 0) deps.jobScheduled(new Date(Math.min(...delayed.map((job) => job.runAt?.getTime() ?? Date.now() + job.delayMs!))));
-      return { jobIds };
+      return { jobIds, deduplicated };
     },
 
     async getJob(request) {
@@ -102,10 +105,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
 
     async cancelJob(request, context) {
       const id = checkJobId(request.id, "id");
-      if (request.reason.length > jobLimits.reasonMaxLength) {
-        throw invalidArgument("reason", `must be at most ${jobLimits.reasonMaxLength} characters`);
-      }
-      checkStorableString(request.reason, "reason");
+      checkReason(request.reason);
       const outcome = await cancelJob(db, deps.principalOf(context.requestHeader), id, request.reason);
       if (outcome.requestedLease) deps.cancelRequested(outcome.requestedLease, id, request.reason);
       else deps.eventsCommitted();
@@ -126,7 +126,42 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       const retentionMs = defaults?.retention
         ? millisFromDuration(defaults.retention, "defaults.retention", 1_000, 3650 * 86_400_000)
         : null;
-      return { queue: queueMessage(await queueUpsertSettings(db.pool, name, settings, retentionMs)) };
+      const idempotencyWindowMs = defaults?.idempotencyWindow
+        ? millisFromDuration(defaults.idempotencyWindow, "defaults.idempotency_window", 0, jobLimits.idempotencyWindowMaxMs)
+        : null;
+      return { queue: queueMessage(await queueUpsertSettings(db.pool, name, settings, { retentionMs, idempotencyWindowMs })) };
+    },
+
+    async pauseQueue(request) {
+      const name = checkName(request.name, "name");
+      const queue = await queuePause(db.pool, name);
+      return { queue: queueMessage(queue) };
+    },
+
+    async resumeQueue(request) {
+      const name = checkName(request.name, "name");
+      const queue = await queueResume(db.pool, name);
+      if (!queue) throw new ConnectError(`queue ${name} not found`, Code.NotFound);
+      // Every replica's dispatcher claims for the queue again at once (NOTIFY).
+      deps.jobsReady([name]);
+      return { queue: queueMessage(queue) };
+    },
+
+    async pauseJob(request, context) {
+      const id = checkJobId(request.id, "id");
+      checkReason(request.reason);
+      const row = await pauseJob(db, deps.principalOf(context.requestHeader), id, request.reason);
+      deps.eventsCommitted();
+      return { job: jobMessage(row) };
+    },
+
+    async resumeJob(request, context) {
+      const id = checkJobId(request.id, "id");
+      const row = await resumeJob(db, deps.principalOf(context.requestHeader), id);
+      if (row.state === "pending") deps.jobsReady([row.queue]);
+      else if (row.state === "scheduled") deps.jobScheduled(row.runAt);
+      else deps.eventsCommitted();
+      return { job: jobMessage(row) };
     },
 
     async retryJob(request, context) {
@@ -136,6 +171,13 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       return { job: jobMessage(row) };
     },
   };
+}
+
+function checkReason(reason: string): void {
+  if (reason.length > jobLimits.reasonMaxLength) {
+    throw invalidArgument("reason", `must be at most ${jobLimits.reasonMaxLength} characters`);
+  }
+  checkStorableString(reason, "reason");
 }
 
 function jobFilterFrom(request: ListJobsRequest): JobFilter {

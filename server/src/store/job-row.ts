@@ -32,6 +32,10 @@ export interface JobRow {
   progress: unknown;
   result: unknown;
   lastError: StoredJobError | null;
+  /** The key the job was enqueued with; null if none. */
+  idempotencyKey: string | null;
+  /** While paused: the state ResumeJob returns it to. Null in every other state. */
+  pausedFrom: JobStateName | null;
   phases: PhaseRow[];
 }
 

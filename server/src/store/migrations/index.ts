@@ -4,6 +4,7 @@ import { Migration0003QueueDefaults } from "./0003-queue-defaults.js";
 import { Migration0004EventCommitOrder } from "./0004-event-commit-order.js";
 import { Migration0005Retention } from "./0005-retention.js";
 import { Migration0006Webhooks } from "./0006-webhooks.js";
+import { Migration0008IdempotencyAndPause } from "./0008-idempotency-and-pause.js";
 
 /**
  * Every migration, in order. Migrations are numbered, forward-only and never edited once
@@ -16,4 +17,5 @@ export const migrations = [
   { name: "0004-event-commit-order", class: Migration0004EventCommitOrder },
   { name: "0005-retention", class: Migration0005Retention },
   { name: "0006-webhooks", class: Migration0006Webhooks },
+  { name: "0008-idempotency-and-pause", class: Migration0008IdempotencyAndPause },
 ];

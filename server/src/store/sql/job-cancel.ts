@@ -10,7 +10,7 @@ export async function jobCancelWaiting(db: Queryable, id: string, reason: string
     `WITH cancelled AS (
        UPDATE job SET state = 'cancelled', finished_at = clock_timestamp(), updated_at = clock_timestamp(),
                       cancel_requested_at = coalesce(cancel_requested_at, clock_timestamp()),
-                      cancel_reason = $2
+                      cancel_reason = $2, paused_from = NULL
        WHERE id = $1 AND state IN ('scheduled', 'pending', 'blocked', 'paused')
        RETURNING id, queue, attempt, state
      ),

@@ -16,7 +16,8 @@ export const jobColumns = `
   j.run_at AS "runAt", j.created_at AS "createdAt", j.updated_at AS "updatedAt",
   j.started_at AS "startedAt", j.finished_at AS "finishedAt",
   j.cancel_requested_at AS "cancelRequestedAt", j.cancel_reason AS "cancelReason",
-  j.progress, j.result, j.last_error AS "lastError"`;
+  j.progress, j.result, j.last_error AS "lastError",
+  j.idempotency_key AS "idempotencyKey", j.paused_from AS "pausedFrom"`;
 
 /**
  * The phases of job `j` as a JSON array in declaration order. Data-modifying CTEs all see

@@ -33,6 +33,11 @@ export interface NewJob extends JobSettings {
   delayMs: number | null;
   /** Declared phase names in order. */
   phases: string[];
+  /**
+   * The idempotency key, recorded on the job; unset or null for none. Which job holds a key
+   * is decided before the insert (`jobs/enqueue-keyed.ts`): this only stores it.
+   */
+  idempotencyKey?: string | null;
 }
 
 /**
@@ -59,7 +64,7 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
     name: returning ? "jobwire_job_insert_returning" : "jobwire_job_insert",
     text: `WITH clock AS (SELECT clock_timestamp() AS now),
      input AS (
-       SELECT i.id, i.queue, i.kind, i.priority, i.payload, i.metadata, i.owner, i.run_at, i.delay_ms,
+       SELECT i.id, i.queue, i.kind, i.priority, i.payload, i.metadata, i.owner, i.run_at, i.delay_ms, i.idempotency_key,
          coalesce(i.max_attempts, q.max_attempts, ${jobDefaults.maxAttempts}) AS max_attempts,
          coalesce(i.backoff_initial_ms, q.backoff_initial_ms, ${jobDefaults.backoffInitialMs}) AS backoff_initial_ms,
          greatest(coalesce(i.backoff_max_ms, q.backoff_max_ms, ${jobDefaults.backoffMaxMs}),
@@ -74,10 +79,11 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
          END AS effective_run_at
        FROM clock, unnest($1::uuid[], $2::text[], $3::text[], $4::smallint[], $5::jsonb[], $6::jsonb[],
                           $7::integer[], $8::bigint[], $9::bigint[], $10::float8[], $11::float8[],
-                          $12::integer[], $13::integer[], $14::timestamptz[], $15::float8[], $16::text[])
+                          $12::integer[], $13::integer[], $14::timestamptz[], $15::float8[], $16::text[],
+                          $20::text[])
          AS i(id, queue, kind, priority, payload, metadata, max_attempts, backoff_initial_ms,
               backoff_max_ms, backoff_multiplier, backoff_jitter, lease_timeout_ms,
-              execution_timeout_ms, run_at, delay_ms, owner)
+              execution_timeout_ms, run_at, delay_ms, owner, idempotency_key)
        -- A queue created by this very statement is not visible here: it has no defaults yet.
        LEFT JOIN queue q ON q.name = i.queue
      ),
@@ -87,12 +93,12 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
      j AS (
        INSERT INTO job (id, queue, kind, state, priority, payload, metadata, owner, max_attempts,
                         backoff_initial_ms, backoff_max_ms, backoff_multiplier, backoff_jitter,
-                        lease_timeout_ms, execution_timeout_ms, run_at, created_at, updated_at)
+                        lease_timeout_ms, execution_timeout_ms, run_at, created_at, updated_at, idempotency_key)
        SELECT i.id, i.queue, i.kind,
               (CASE WHEN i.effective_run_at > clock.now THEN 'scheduled' ELSE 'pending' END)::job_state,
               i.priority, i.payload, i.metadata, i.owner, i.max_attempts, i.backoff_initial_ms,
               i.backoff_max_ms, i.backoff_multiplier, i.backoff_jitter, i.lease_timeout_ms,
-              i.execution_timeout_ms, i.effective_run_at, clock.now, clock.now
+              i.execution_timeout_ms, i.effective_run_at, clock.now, clock.now, i.idempotency_key
        FROM input i, clock
        RETURNING *
      ),
@@ -127,6 +133,7 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
       phaseJobIds,
       phasePositions,
       phaseNames,
+      jobs.map((j) => j.idempotencyKey ?? null),
     ],
   });
   return result.rows.map(jobRowFromSql);

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file jobwire/v1/job.proto.
  */
 export const file_jobwire_v1_job: GenFile = /*@__PURE__*/
-  fileDesc("ChRqb2J3aXJlL3YxL2pvYi5wcm90bxIKam9id2lyZS52MSLDAQoLUmV0cnlQb2xpY3kSFAoMbWF4X2F0dGVtcHRzGAEgASgFEjIKD2luaXRpYWxfYmFja29mZhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgttYXhfYmFja29mZhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIaChJiYWNrb2ZmX211bHRpcGxpZXIYBCABKAESEwoGaml0dGVyGAUgASgBSACIAQFCCQoHX2ppdHRlciKVAQoFUGhhc2USDAoEbmFtZRgBIAEoCRIlCgVzdGF0ZRgCIAEoDjIWLmpvYndpcmUudjEuUGhhc2VTdGF0ZRImCgZyZXN1bHQYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIp8BCghKb2JFcnJvchIPCgdtZXNzYWdlGAEgASgJEicKB2RldGFpbHMYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHYXR0ZW1wdBgDIAEoBRINCgVwaGFzZRgEIAEoCRImCgJhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcmV0cnlhYmxlGAYgASgIIsoGCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSDAoEa2luZBgDIAEoCRIjCgVzdGF0ZRgEIAEoDjIULmpvYndpcmUudjEuSm9iU3RhdGUSJwoHcGF5bG9hZBgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghwcmlvcml0eRgGIAEoBRIvCghtZXRhZGF0YRgHIAMoCzIdLmpvYndpcmUudjEuSm9iLk1ldGFkYXRhRW50cnkSDQoFb3duZXIYCCABKAkSDwoHYXR0ZW1wdBgJIAEoBRItCgxyZXRyeV9wb2xpY3kYCiABKAsyFy5qb2J3aXJlLnYxLlJldHJ5UG9saWN5EiEKBnBoYXNlcxgLIAMoCzIRLmpvYndpcmUudjEuUGhhc2USKAoIcHJvZ3Jlc3MYDCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSJgoGcmVzdWx0GA0gASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEigKCmxhc3RfZXJyb3IYDiABKAsyFC5qb2J3aXJlLnYxLkpvYkVycm9yEi4KCmNyZWF0ZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBnJ1bl9hdBgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDWxlYXNlX3RpbWVvdXQYFCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRZXhlY3V0aW9uX3RpbWVvdXQYFSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFQoNY2FuY2VsX3JlYXNvbhgWIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEi1AMKB0pvYlNwZWMSDQoFcXVldWUYASABKAkSDAoEa2luZBgCIAEoCRInCgdwYXlsb2FkGAMgASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEhAKCHByaW9yaXR5GAQgASgFEiwKBnJ1bl9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXBIABIqCgVkZWxheRgGIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbkgAEjMKCG1ldGFkYXRhGAcgAygLMiEuam9id2lyZS52MS5Kb2JTcGVjLk1ldGFkYXRhRW50cnkSLQoMcmV0cnlfcG9saWN5GAggASgLMhcuam9id2lyZS52MS5SZXRyeVBvbGljeRIOCgZwaGFzZXMYCSADKAkSMAoNbGVhc2VfdGltZW91dBgKIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0ChFleGVjdXRpb25fdGltZW91dBgLIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAFCCgoIc2NoZWR1bGUq4QEKCEpvYlN0YXRlEhkKFUpPQl9TVEFURV9VTlNQRUNJRklFRBAAEhcKE0pPQl9TVEFURV9TQ0hFRFVMRUQQARIVChFKT0JfU1RBVEVfUEVORElORxACEhUKEUpPQl9TVEFURV9CTE9DS0VEEAMSFAoQSk9CX1NUQVRFX1BBVVNFRBAEEhUKEUpPQl9TVEFURV9SVU5OSU5HEAUSFwoTSk9CX1NUQVRFX1NVQ0NFRURFRBAGEhQKEEpPQl9TVEFURV9GQUlMRUQQBxIXChNKT0JfU1RBVEVfQ0FOQ0VMTEVEEAgqeAoKUGhhc2VTdGF0ZRIbChdQSEFTRV9TVEFURV9VTlNQRUNJRklFRBAAEhcKE1BIQVNFX1NUQVRFX1BFTkRJTkcQARIZChVQSEFTRV9TVEFURV9TVUNDRUVERUQQAhIZChVQSEFTRV9TVEFURV9DQU5DRUxMRUQQA2IGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
+  fileDesc("ChRqb2J3aXJlL3YxL2pvYi5wcm90bxIKam9id2lyZS52MSLDAQoLUmV0cnlQb2xpY3kSFAoMbWF4X2F0dGVtcHRzGAEgASgFEjIKD2luaXRpYWxfYmFja29mZhgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIuCgttYXhfYmFja29mZhgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIaChJiYWNrb2ZmX211bHRpcGxpZXIYBCABKAESEwoGaml0dGVyGAUgASgBSACIAQFCCQoHX2ppdHRlciKVAQoFUGhhc2USDAoEbmFtZRgBIAEoCRIlCgVzdGF0ZRgCIAEoDjIWLmpvYndpcmUudjEuUGhhc2VTdGF0ZRImCgZyZXN1bHQYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSLwoLZmluaXNoZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIp8BCghKb2JFcnJvchIPCgdtZXNzYWdlGAEgASgJEicKB2RldGFpbHMYAiABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSDwoHYXR0ZW1wdBgDIAEoBRINCgVwaGFzZRgEIAEoCRImCgJhdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcmV0cnlhYmxlGAYgASgIIo4HCgNKb2ISCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSDAoEa2luZBgDIAEoCRIjCgVzdGF0ZRgEIAEoDjIULmpvYndpcmUudjEuSm9iU3RhdGUSJwoHcGF5bG9hZBgFIAEoCzIWLmdvb2dsZS5wcm90b2J1Zi5WYWx1ZRIQCghwcmlvcml0eRgGIAEoBRIvCghtZXRhZGF0YRgHIAMoCzIdLmpvYndpcmUudjEuSm9iLk1ldGFkYXRhRW50cnkSDQoFb3duZXIYCCABKAkSDwoHYXR0ZW1wdBgJIAEoBRItCgxyZXRyeV9wb2xpY3kYCiABKAsyFy5qb2J3aXJlLnYxLlJldHJ5UG9saWN5EiEKBnBoYXNlcxgLIAMoCzIRLmpvYndpcmUudjEuUGhhc2USKAoIcHJvZ3Jlc3MYDCABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSJgoGcmVzdWx0GA0gASgLMhYuZ29vZ2xlLnByb3RvYnVmLlZhbHVlEigKCmxhc3RfZXJyb3IYDiABKAsyFC5qb2J3aXJlLnYxLkpvYkVycm9yEi4KCmNyZWF0ZWRfYXQYDyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEioKBnJ1bl9hdBgQIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKc3RhcnRlZF9hdBgRIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYEiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYEyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDWxlYXNlX3RpbWVvdXQYFCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRZXhlY3V0aW9uX3RpbWVvdXQYFSABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SFQoNY2FuY2VsX3JlYXNvbhgWIAEoCRIXCg9pZGVtcG90ZW5jeV9rZXkYGCABKAkSKQoLcGF1c2VkX2Zyb20YGSABKA4yFC5qb2J3aXJlLnYxLkpvYlN0YXRlGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASKGBAoHSm9iU3BlYxINCgVxdWV1ZRgBIAEoCRIMCgRraW5kGAIgASgJEicKB3BheWxvYWQYAyABKAsyFi5nb29nbGUucHJvdG9idWYuVmFsdWUSEAoIcHJpb3JpdHkYBCABKAUSLAoGcnVuX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcEgAEioKBWRlbGF5GAYgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uSAASMwoIbWV0YWRhdGEYByADKAsyIS5qb2J3aXJlLnYxLkpvYlNwZWMuTWV0YWRhdGFFbnRyeRItCgxyZXRyeV9wb2xpY3kYCCABKAsyFy5qb2J3aXJlLnYxLlJldHJ5UG9saWN5Eg4KBnBoYXNlcxgJIAMoCRIwCg1sZWFzZV90aW1lb3V0GAogASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjQKEWV4ZWN1dGlvbl90aW1lb3V0GAsgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEhwKD2lkZW1wb3RlbmN5X2tleRgNIAEoCUgBiAEBGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4AUIKCghzY2hlZHVsZUISChBfaWRlbXBvdGVuY3lfa2V5KuEBCghKb2JTdGF0ZRIZChVKT0JfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNKT0JfU1RBVEVfU0NIRURVTEVEEAESFQoRSk9CX1NUQVRFX1BFTkRJTkcQAhIVChFKT0JfU1RBVEVfQkxPQ0tFRBADEhQKEEpPQl9TVEFURV9QQVVTRUQQBBIVChFKT0JfU1RBVEVfUlVOTklORxAFEhcKE0pPQl9TVEFURV9TVUNDRUVERUQQBhIUChBKT0JfU1RBVEVfRkFJTEVEEAcSFwoTSk9CX1NUQVRFX0NBTkNFTExFRBAIKngKClBoYXNlU3RhdGUSGwoXUEhBU0VfU1RBVEVfVU5TUEVDSUZJRUQQABIXChNQSEFTRV9TVEFURV9QRU5ESU5HEAESGQoVUEhBU0VfU1RBVEVfU1VDQ0VFREVEEAISGQoVUEhBU0VfU1RBVEVfQ0FOQ0VMTEVEEANiBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_struct, file_google_protobuf_timestamp]);
 
 /**
  * How a failed attempt is retried. Every field has a default, used when it is left unset
@@ -324,6 +324,21 @@ export type Job = Message<"jobwire.v1.Job"> & {
    * @generated from field: string cancel_reason = 22;
    */
   cancelReason: string;
+
+  /**
+   * The idempotency key it was enqueued with (see JobSpec.idempotency_key); empty if none.
+   *
+   * @generated from field: string idempotency_key = 24;
+   */
+  idempotencyKey: string;
+
+  /**
+   * While PAUSED: the state it was paused from, which ResumeJob returns it to (SCHEDULED,
+   * PENDING or BLOCKED). UNSPECIFIED in every other state.
+   *
+   * @generated from field: jobwire.v1.JobState paused_from = 25;
+   */
+  pausedFrom: JobState;
 };
 
 /**
@@ -428,6 +443,17 @@ export type JobSpec = Message<"jobwire.v1.JobSpec"> & {
    * @generated from field: google.protobuf.Duration execution_timeout = 11;
    */
   executionTimeout?: Duration | undefined;
+
+  /**
+   * Deduplicates enqueues: while a job with this key exists in the same queue, and for the
+   * queue's idempotency window after it finished (QueueDefaults.idempotency_window, by
+   * default the server's JOBWIRE_IDEMPOTENCY_WINDOW_MS, 24 hours), enqueueing again creates
+   * nothing and returns that job, marked as deduplicated; the rest of the spec (payload
+   * included) is not compared. Unset: no deduplication. When set: 1..256 characters, no NUL.
+   *
+   * @generated from field: optional string idempotency_key = 13;
+   */
+  idempotencyKey?: string | undefined;
 };
 
 /**
@@ -453,7 +479,8 @@ export enum JobState {
 
   /**
    * Waiting for its run_at: enqueued with a future run_at or delay, or backing off before
-   * a retry. Into: Enqueue, a retryable failure. Out: PENDING once run_at passes; CANCELLED.
+   * a retry. Into: Enqueue, a retryable failure, ResumeJob. Out: PENDING once run_at passes;
+   * PAUSED; CANCELLED.
    *
    * @generated from enum value: JOB_STATE_SCHEDULED = 1;
    */
@@ -461,23 +488,25 @@ export enum JobState {
 
   /**
    * Ready to be leased. Into: Enqueue, a due SCHEDULED job, RetryJob, a lease that ended
-   * without a result. Out: RUNNING when leased; CANCELLED.
+   * without a result, ResumeJob. Out: RUNNING when leased; PAUSED; CANCELLED.
    *
    * @generated from enum value: JOB_STATE_PENDING = 2;
    */
   PENDING = 2,
 
   /**
-   * Waiting for the jobs it depends on. Into: EnqueueBatch with dependencies.
-   * Out: PENDING when its parents finish; CANCELLED.
+   * Waiting for the jobs it depends on. Into: EnqueueBatch with dependencies, ResumeJob.
+   * Out: PENDING when its parents finish; PAUSED; CANCELLED.
    *
    * @generated from enum value: JOB_STATE_BLOCKED = 3;
    */
   BLOCKED = 3,
 
   /**
-   * Held by an operator. Into: PauseJob. Out: the state it was paused from, on ResumeJob;
-   * CANCELLED.
+   * Held by an operator: never leased and never promoted while paused. Into: PauseJob on a
+   * SCHEDULED, PENDING or BLOCKED job (see Job.paused_from). Out: ResumeJob, back to the
+   * state it was paused from (a SCHEDULED job whose run_at has passed meanwhile becomes
+   * PENDING); CANCELLED.
    *
    * @generated from enum value: JOB_STATE_PAUSED = 4;
    */

@@ -14,7 +14,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file jobwire/v1/queue_service.proto.
  */
 export const file_jobwire_v1_queue_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5qb2J3aXJlL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEiggEKE1dlYmhvb2tTdWJzY3JpcHRpb24SCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKIENyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIOCgZzZWNyZXQYBCABKAkiWgohQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEjUKDHN1YnNjcmlwdGlvbhgBIAEoCzIfLmpvYndpcmUudjEuV2ViaG9va1N1YnNjcmlwdGlvbiIuCiBEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIjCiFEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2UiMAofTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSJaCiBMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnNSZXNwb25zZRI2Cg1zdWJzY3JpcHRpb25zGAEgAygLMh8uam9id2lyZS52MS5XZWJob29rU3Vic2NyaXB0aW9uItQBCg1RdWV1ZURlZmF1bHRzEi0KDHJldHJ5X3BvbGljeRgBIAEoCzIXLmpvYndpcmUudjEuUmV0cnlQb2xpY3kSMAoNbGVhc2VfdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0ChFleGVjdXRpb25fdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIsCglyZXRlbnRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24iogEKBVF1ZXVlEgwKBG5hbWUYASABKAkSKwoIZGVmYXVsdHMYAiABKAsyGS5qb2J3aXJlLnYxLlF1ZXVlRGVmYXVsdHMSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiHwoPR2V0UXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiNAoQR2V0UXVldWVSZXNwb25zZRIgCgVxdWV1ZRgBIAEoCzIRLmpvYndpcmUudjEuUXVldWUiTwoSVXBkYXRlUXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkSKwoIZGVmYXVsdHMYAiABKAsyGS5qb2J3aXJlLnYxLlF1ZXVlRGVmYXVsdHMiNwoTVXBkYXRlUXVldWVSZXNwb25zZRIgCgVxdWV1ZRgBIAEoCzIRLmpvYndpcmUudjEuUXVldWUiMgoORW5xdWV1ZVJlcXVlc3QSIAoDam9iGAEgASgLMhMuam9id2lyZS52MS5Kb2JTcGVjIi8KD0VucXVldWVSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiI4ChNFbnF1ZXVlQmF0Y2hSZXF1ZXN0EiEKBGpvYnMYASADKAsyEy5qb2J3aXJlLnYxLkpvYlNwZWMiJwoURW5xdWV1ZUJhdGNoUmVzcG9uc2USDwoHam9iX2lkcxgBIAMoCSIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIi4KDkdldEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iItICCg9MaXN0Sm9ic1JlcXVlc3QSDgoGcXVldWVzGAEgAygJEg0KBWtpbmRzGAIgAygJEiQKBnN0YXRlcxgDIAMoDjIULmpvYndpcmUudjEuSm9iU3RhdGUSMQoNY3JlYXRlZF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjsKCG1ldGFkYXRhGAYgAygLMikuam9id2lyZS52MS5MaXN0Sm9ic1JlcXVlc3QuTWV0YWRhdGFFbnRyeRIRCglwYWdlX3NpemUYByABKAUSEgoKcGFnZV90b2tlbhgIIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSgoQTGlzdEpvYnNSZXNwb25zZRIdCgRqb2JzGAEgAygLMg8uam9id2lyZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi4KEENhbmNlbEpvYlJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIjEKEUNhbmNlbEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iIjEKD1JldHJ5Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCRISCgpmcm9tX3N0YXJ0GAIgASgIIjAKEFJldHJ5Sm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2Iy1AcKDFF1ZXVlU2VydmljZRJCCgdFbnF1ZXVlEhouam9id2lyZS52MS5FbnF1ZXVlUmVxdWVzdBobLmpvYndpcmUudjEuRW5xdWV1ZVJlc3BvbnNlElEKDEVucXVldWVCYXRjaBIfLmpvYndpcmUudjEuRW5xdWV1ZUJhdGNoUmVxdWVzdBogLmpvYndpcmUudjEuRW5xdWV1ZUJhdGNoUmVzcG9uc2USRAoGR2V0Sm9iEhkuam9id2lyZS52MS5HZXRKb2JSZXF1ZXN0Ghouam9id2lyZS52MS5HZXRKb2JSZXNwb25zZSIDkAIBEkoKCExpc3RKb2JzEhsuam9id2lyZS52MS5MaXN0Sm9ic1JlcXVlc3QaHC5qb2J3aXJlLnYxLkxpc3RKb2JzUmVzcG9uc2UiA5ACARJICglDYW5jZWxKb2ISHC5qb2J3aXJlLnYxLkNhbmNlbEpvYlJlcXVlc3QaHS5qb2J3aXJlLnYxLkNhbmNlbEpvYlJlc3BvbnNlEkUKCFJldHJ5Sm9iEhsuam9id2lyZS52MS5SZXRyeUpvYlJlcXVlc3QaHC5qb2J3aXJlLnYxLlJldHJ5Sm9iUmVzcG9uc2USSgoIR2V0UXVldWUSGy5qb2J3aXJlLnYxLkdldFF1ZXVlUmVxdWVzdBocLmpvYndpcmUudjEuR2V0UXVldWVSZXNwb25zZSIDkAIBEk4KC1VwZGF0ZVF1ZXVlEh4uam9id2lyZS52MS5VcGRhdGVRdWV1ZVJlcXVlc3QaHy5qb2J3aXJlLnYxLlVwZGF0ZVF1ZXVlUmVzcG9uc2USeAoZQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvbhIsLmpvYndpcmUudjEuQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlcXVlc3QaLS5qb2J3aXJlLnYxLkNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXNwb25zZRJ4ChlEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uEiwuam9id2lyZS52MS5EZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBotLmpvYndpcmUudjEuRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEnoKGExpc3RXZWJob29rU3Vic2NyaXB0aW9ucxIrLmpvYndpcmUudjEuTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBosLmpvYndpcmUudjEuTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVzcG9uc2UiA5ACAWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobwire_v1_job]);
+  fileDesc("Ch5qb2J3aXJlL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEiggEKE1dlYmhvb2tTdWJzY3JpcHRpb24SCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKIENyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIOCgZzZWNyZXQYBCABKAkiWgohQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEjUKDHN1YnNjcmlwdGlvbhgBIAEoCzIfLmpvYndpcmUudjEuV2ViaG9va1N1YnNjcmlwdGlvbiIuCiBEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIjCiFEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2UiMAofTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSJaCiBMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnNSZXNwb25zZRI2Cg1zdWJzY3JpcHRpb25zGAEgAygLMh8uam9id2lyZS52MS5XZWJob29rU3Vic2NyaXB0aW9uIosCCg1RdWV1ZURlZmF1bHRzEi0KDHJldHJ5X3BvbGljeRgBIAEoCzIXLmpvYndpcmUudjEuUmV0cnlQb2xpY3kSMAoNbGVhc2VfdGltZW91dBgCIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhI0ChFleGVjdXRpb25fdGltZW91dBgDIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIsCglyZXRlbnRpb24YBCABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNQoSaWRlbXBvdGVuY3lfd2luZG93GAUgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIuEBCgVRdWV1ZRIMCgRuYW1lGAEgASgJEisKCGRlZmF1bHRzGAIgASgLMhkuam9id2lyZS52MS5RdWV1ZURlZmF1bHRzEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg4KBnBhdXNlZBgFIAEoCBItCglwYXVzZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIh8KD0dldFF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKEEdldFF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlIk8KElVwZGF0ZVF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEisKCGRlZmF1bHRzGAIgASgLMhkuam9id2lyZS52MS5RdWV1ZURlZmF1bHRzIjcKE1VwZGF0ZVF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlIjIKDkVucXVldWVSZXF1ZXN0EiAKA2pvYhgBIAEoCzITLmpvYndpcmUudjEuSm9iU3BlYyJFCg9FbnF1ZXVlUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2ISFAoMZGVkdXBsaWNhdGVkGAIgASgIIjgKE0VucXVldWVCYXRjaFJlcXVlc3QSIQoEam9icxgBIAMoCzITLmpvYndpcmUudjEuSm9iU3BlYyI9ChRFbnF1ZXVlQmF0Y2hSZXNwb25zZRIPCgdqb2JfaWRzGAEgAygJEhQKDGRlZHVwbGljYXRlZBgCIAMoCCIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIi4KDkdldEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iItICCg9MaXN0Sm9ic1JlcXVlc3QSDgoGcXVldWVzGAEgAygJEg0KBWtpbmRzGAIgAygJEiQKBnN0YXRlcxgDIAMoDjIULmpvYndpcmUudjEuSm9iU3RhdGUSMQoNY3JlYXRlZF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjsKCG1ldGFkYXRhGAYgAygLMikuam9id2lyZS52MS5MaXN0Sm9ic1JlcXVlc3QuTWV0YWRhdGFFbnRyeRIRCglwYWdlX3NpemUYByABKAUSEgoKcGFnZV90b2tlbhgIIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSgoQTGlzdEpvYnNSZXNwb25zZRIdCgRqb2JzGAEgAygLMg8uam9id2lyZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi4KEENhbmNlbEpvYlJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIjEKEUNhbmNlbEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iIjEKD1JldHJ5Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCRISCgpmcm9tX3N0YXJ0GAIgASgIIjAKEFJldHJ5Sm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2IiLQoPUGF1c2VKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIwChBQYXVzZUpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iIh4KEFJlc3VtZUpvYlJlcXVlc3QSCgoCaWQYASABKAkiMQoRUmVzdW1lSm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2IiIQoRUGF1c2VRdWV1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSI2ChJQYXVzZVF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlIiIKElJlc3VtZVF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjcKE1Jlc3VtZVF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlMoIKCgxRdWV1ZVNlcnZpY2USQgoHRW5xdWV1ZRIaLmpvYndpcmUudjEuRW5xdWV1ZVJlcXVlc3QaGy5qb2J3aXJlLnYxLkVucXVldWVSZXNwb25zZRJRCgxFbnF1ZXVlQmF0Y2gSHy5qb2J3aXJlLnYxLkVucXVldWVCYXRjaFJlcXVlc3QaIC5qb2J3aXJlLnYxLkVucXVldWVCYXRjaFJlc3BvbnNlEkQKBkdldEpvYhIZLmpvYndpcmUudjEuR2V0Sm9iUmVxdWVzdBoaLmpvYndpcmUudjEuR2V0Sm9iUmVzcG9uc2UiA5ACARJKCghMaXN0Sm9icxIbLmpvYndpcmUudjEuTGlzdEpvYnNSZXF1ZXN0Ghwuam9id2lyZS52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESSAoJQ2FuY2VsSm9iEhwuam9id2lyZS52MS5DYW5jZWxKb2JSZXF1ZXN0Gh0uam9id2lyZS52MS5DYW5jZWxKb2JSZXNwb25zZRJFCghSZXRyeUpvYhIbLmpvYndpcmUudjEuUmV0cnlKb2JSZXF1ZXN0Ghwuam9id2lyZS52MS5SZXRyeUpvYlJlc3BvbnNlEkoKCEdldFF1ZXVlEhsuam9id2lyZS52MS5HZXRRdWV1ZVJlcXVlc3QaHC5qb2J3aXJlLnYxLkdldFF1ZXVlUmVzcG9uc2UiA5ACARJOCgtVcGRhdGVRdWV1ZRIeLmpvYndpcmUudjEuVXBkYXRlUXVldWVSZXF1ZXN0Gh8uam9id2lyZS52MS5VcGRhdGVRdWV1ZVJlc3BvbnNlEngKGUNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb24SLC5qb2J3aXJlLnYxLkNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Gi0uam9id2lyZS52MS5DcmVhdGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2USeAoZRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvbhIsLmpvYndpcmUudjEuRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvblJlcXVlc3QaLS5qb2J3aXJlLnYxLkRlbGV0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXNwb25zZRJ6ChhMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnMSKy5qb2J3aXJlLnYxLkxpc3RXZWJob29rU3Vic2NyaXB0aW9uc1JlcXVlc3QaLC5qb2J3aXJlLnYxLkxpc3RXZWJob29rU3Vic2NyaXB0aW9uc1Jlc3BvbnNlIgOQAgESRQoIUGF1c2VKb2ISGy5qb2J3aXJlLnYxLlBhdXNlSm9iUmVxdWVzdBocLmpvYndpcmUudjEuUGF1c2VKb2JSZXNwb25zZRJICglSZXN1bWVKb2ISHC5qb2J3aXJlLnYxLlJlc3VtZUpvYlJlcXVlc3QaHS5qb2J3aXJlLnYxLlJlc3VtZUpvYlJlc3BvbnNlEksKClBhdXNlUXVldWUSHS5qb2J3aXJlLnYxLlBhdXNlUXVldWVSZXF1ZXN0Gh4uam9id2lyZS52MS5QYXVzZVF1ZXVlUmVzcG9uc2USTgoLUmVzdW1lUXVldWUSHi5qb2J3aXJlLnYxLlJlc3VtZVF1ZXVlUmVxdWVzdBofLmpvYndpcmUudjEuUmVzdW1lUXVldWVSZXNwb25zZWIGcHJvdG8z", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobwire_v1_job]);
 
 /**
  * A webhook subscription of a queue.
@@ -242,6 +242,17 @@ export type QueueDefaults = Message<"jobwire.v1.QueueDefaults"> & {
    * @generated from field: google.protobuf.Duration retention = 4;
    */
   retention?: Duration | undefined;
+
+  /**
+   * How long after a job finished its idempotency key still deduplicates enqueues (while
+   * the job is unfinished it always does); range 0..3650 days, 0 freeing the key as soon as
+   * the job finishes. Read when an enqueue meets the key, so a change applies to existing
+   * jobs too; retention deleting the job frees its key in any case.
+   * Unset: the server's JOBWIRE_IDEMPOTENCY_WINDOW_MS (default 24 hours).
+   *
+   * @generated from field: google.protobuf.Duration idempotency_window = 5;
+   */
+  idempotencyWindow?: Duration | undefined;
 };
 
 /**
@@ -284,6 +295,20 @@ export type Queue = Message<"jobwire.v1.Queue"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 4;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * Whether the queue is paused (PauseQueue): its jobs are not leased until ResumeQueue.
+   *
+   * @generated from field: bool paused = 5;
+   */
+  paused: boolean;
+
+  /**
+   * When the queue was paused; unset unless paused.
+   *
+   * @generated from field: google.protobuf.Timestamp paused_at = 6;
+   */
+  pausedAt?: Timestamp | undefined;
 };
 
 /**
@@ -413,11 +438,20 @@ export const EnqueueRequestSchema: GenMessage<EnqueueRequest> = /*@__PURE__*/
  */
 export type EnqueueResponse = Message<"jobwire.v1.EnqueueResponse"> & {
   /**
-   * The created job.
+   * The created job; or, when deduplicated, the existing job holding the idempotency key,
+   * as it is now.
    *
    * @generated from field: jobwire.v1.Job job = 1;
    */
   job?: Job | undefined;
+
+  /**
+   * True when nothing was created because a job of the queue holds the request's
+   * idempotency key; false when the job was created.
+   *
+   * @generated from field: bool deduplicated = 2;
+   */
+  deduplicated: boolean;
 };
 
 /**
@@ -456,11 +490,20 @@ export const EnqueueBatchRequestSchema: GenMessage<EnqueueBatchRequest> = /*@__P
  */
 export type EnqueueBatchResponse = Message<"jobwire.v1.EnqueueBatchResponse"> & {
   /**
-   * Ids of the created jobs, in the order of the request.
+   * One id per requested job, in the order of the request: the created job's, or for a
+   * deduplicated entry the id of the job holding its idempotency key (an existing job, or
+   * the job created for an earlier entry of this request with the same queue and key).
    *
    * @generated from field: repeated string job_ids = 1;
    */
   jobIds: string[];
+
+  /**
+   * Parallel to job_ids: true where the entry was deduplicated and nothing was created.
+   *
+   * @generated from field: repeated bool deduplicated = 2;
+   */
+  deduplicated: boolean[];
 };
 
 /**
@@ -712,13 +755,191 @@ export const RetryJobResponseSchema: GenMessage<RetryJobResponse> = /*@__PURE__*
   messageDesc(file_jobwire_v1_queue_service, 24);
 
 /**
+ * Request of PauseJob.
+ *
+ * @generated from message jobwire.v1.PauseJobRequest
+ */
+export type PauseJobRequest = Message<"jobwire.v1.PauseJobRequest"> & {
+  /**
+   * Required. The job id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Why the job is paused, recorded on its PAUSED event. Up to 1024 characters.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message jobwire.v1.PauseJobRequest.
+ * Use `create(PauseJobRequestSchema)` to create a new message.
+ */
+export const PauseJobRequestSchema: GenMessage<PauseJobRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 25);
+
+/**
+ * Response of PauseJob.
+ *
+ * @generated from message jobwire.v1.PauseJobResponse
+ */
+export type PauseJobResponse = Message<"jobwire.v1.PauseJobResponse"> & {
+  /**
+   * The job, PAUSED.
+   *
+   * @generated from field: jobwire.v1.Job job = 1;
+   */
+  job?: Job | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.PauseJobResponse.
+ * Use `create(PauseJobResponseSchema)` to create a new message.
+ */
+export const PauseJobResponseSchema: GenMessage<PauseJobResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 26);
+
+/**
+ * Request of ResumeJob.
+ *
+ * @generated from message jobwire.v1.ResumeJobRequest
+ */
+export type ResumeJobRequest = Message<"jobwire.v1.ResumeJobRequest"> & {
+  /**
+   * Required. The job id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message jobwire.v1.ResumeJobRequest.
+ * Use `create(ResumeJobRequestSchema)` to create a new message.
+ */
+export const ResumeJobRequestSchema: GenMessage<ResumeJobRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 27);
+
+/**
+ * Response of ResumeJob.
+ *
+ * @generated from message jobwire.v1.ResumeJobResponse
+ */
+export type ResumeJobResponse = Message<"jobwire.v1.ResumeJobResponse"> & {
+  /**
+   * The job, back in the state it was paused from (or PENDING if it was SCHEDULED and its
+   * run_at has passed).
+   *
+   * @generated from field: jobwire.v1.Job job = 1;
+   */
+  job?: Job | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.ResumeJobResponse.
+ * Use `create(ResumeJobResponseSchema)` to create a new message.
+ */
+export const ResumeJobResponseSchema: GenMessage<ResumeJobResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 28);
+
+/**
+ * Request of PauseQueue.
+ *
+ * @generated from message jobwire.v1.PauseQueueRequest
+ */
+export type PauseQueueRequest = Message<"jobwire.v1.PauseQueueRequest"> & {
+  /**
+   * Required. The queue's name (same rules as JobSpec.queue).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message jobwire.v1.PauseQueueRequest.
+ * Use `create(PauseQueueRequestSchema)` to create a new message.
+ */
+export const PauseQueueRequestSchema: GenMessage<PauseQueueRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 29);
+
+/**
+ * Response of PauseQueue.
+ *
+ * @generated from message jobwire.v1.PauseQueueResponse
+ */
+export type PauseQueueResponse = Message<"jobwire.v1.PauseQueueResponse"> & {
+  /**
+   * The queue, paused.
+   *
+   * @generated from field: jobwire.v1.Queue queue = 1;
+   */
+  queue?: Queue | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.PauseQueueResponse.
+ * Use `create(PauseQueueResponseSchema)` to create a new message.
+ */
+export const PauseQueueResponseSchema: GenMessage<PauseQueueResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 30);
+
+/**
+ * Request of ResumeQueue.
+ *
+ * @generated from message jobwire.v1.ResumeQueueRequest
+ */
+export type ResumeQueueRequest = Message<"jobwire.v1.ResumeQueueRequest"> & {
+  /**
+   * Required. The queue's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message jobwire.v1.ResumeQueueRequest.
+ * Use `create(ResumeQueueRequestSchema)` to create a new message.
+ */
+export const ResumeQueueRequestSchema: GenMessage<ResumeQueueRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 31);
+
+/**
+ * Response of ResumeQueue.
+ *
+ * @generated from message jobwire.v1.ResumeQueueResponse
+ */
+export type ResumeQueueResponse = Message<"jobwire.v1.ResumeQueueResponse"> & {
+  /**
+   * The queue, no longer paused.
+   *
+   * @generated from field: jobwire.v1.Queue queue = 1;
+   */
+  queue?: Queue | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.ResumeQueueResponse.
+ * Use `create(ResumeQueueResponseSchema)` to create a new message.
+ */
+export const ResumeQueueResponseSchema: GenMessage<ResumeQueueResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 32);
+
+/**
  * The producer side of Jobwire: create jobs, look at them, cancel and retry them.
  *
  * @generated from service jobwire.v1.QueueService
  */
 export const QueueService: GenService<{
   /**
-   * Creates one job. Its ENQUEUED event is written in the same transaction.
+   * Creates one job. Its ENQUEUED event is written in the same transaction. With an
+   * idempotency key that a job of the queue still holds, creates nothing and returns that
+   * job with deduplicated set.
    *
    * @generated from rpc jobwire.v1.QueueService.Enqueue
    */
@@ -728,7 +949,9 @@ export const QueueService: GenService<{
     output: typeof EnqueueResponseSchema;
   },
   /**
-   * Creates many jobs atomically: either all are created or none is.
+   * Creates many jobs atomically: either all are created or none is. A job whose
+   * idempotency key is held (by an existing job, or by an earlier job of the same request)
+   * is not created: its entry in the response names the holder and is marked deduplicated.
    *
    * @generated from rpc jobwire.v1.QueueService.EnqueueBatch
    */
@@ -761,6 +984,7 @@ export const QueueService: GenService<{
    * Cancels a job. A job that is not running becomes CANCELLED at once, with its
    * unfinished phases. Cancelling a CANCELLED job returns it unchanged; cancelling a
    * SUCCEEDED or FAILED job is FAILED_PRECONDITION.
+   * A PAUSED job is cancelled like any waiting job.
    *
    * @generated from rpc jobwire.v1.QueueService.CancelJob
    */
@@ -835,6 +1059,56 @@ export const QueueService: GenService<{
     methodKind: "unary";
     input: typeof ListWebhookSubscriptionsRequestSchema;
     output: typeof ListWebhookSubscriptionsResponseSchema;
+  },
+  /**
+   * Holds a SCHEDULED, PENDING or BLOCKED job: it becomes PAUSED, remembering the state it
+   * was in, with a PAUSED event. Pausing a RUNNING job is FAILED_PRECONDITION (running jobs
+   * are cancelled, not paused: see CancelJob); so is pausing a PAUSED or finished job.
+   *
+   * @generated from rpc jobwire.v1.QueueService.PauseJob
+   */
+  pauseJob: {
+    methodKind: "unary";
+    input: typeof PauseJobRequestSchema;
+    output: typeof PauseJobResponseSchema;
+  },
+  /**
+   * Releases a PAUSED job back to the state it was paused from, with a RESUMED event; a
+   * SCHEDULED job whose run_at has passed meanwhile becomes PENDING. Resuming a job that
+   * is not PAUSED is FAILED_PRECONDITION.
+   *
+   * @generated from rpc jobwire.v1.QueueService.ResumeJob
+   */
+  resumeJob: {
+    methodKind: "unary";
+    input: typeof ResumeJobRequestSchema;
+    output: typeof ResumeJobResponseSchema;
+  },
+  /**
+   * Stops leases of a queue's jobs, on every replica, until ResumeQueue (creating the queue
+   * if needed). Jobs are still accepted, scheduled jobs still become PENDING, running jobs
+   * carry on; only new leases wait. A claim already under way when the pause commits may
+   * still finish leasing (a single statement, milliseconds). Pausing a paused queue changes
+   * nothing.
+   *
+   * @generated from rpc jobwire.v1.QueueService.PauseQueue
+   */
+  pauseQueue: {
+    methodKind: "unary";
+    input: typeof PauseQueueRequestSchema;
+    output: typeof PauseQueueResponseSchema;
+  },
+  /**
+   * Lets a paused queue's jobs be leased again, waking the workers of every replica at once.
+   * Resuming a queue that is not paused changes nothing; NOT_FOUND if the queue does not
+   * exist.
+   *
+   * @generated from rpc jobwire.v1.QueueService.ResumeQueue
+   */
+  resumeQueue: {
+    methodKind: "unary";
+    input: typeof ResumeQueueRequestSchema;
+    output: typeof ResumeQueueResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_jobwire_v1_queue_service, 0);
