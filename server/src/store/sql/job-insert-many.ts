@@ -133,7 +133,8 @@ export async function jobInsertMany(db: Queryable, jobs: readonly NewJob[], owne
       phaseJobIds,
       phasePositions,
       phaseNames,
-      jobs.map((j) => j.idempotencyKey ?? null),
+      // unnest pads a shorter array with NULLs: jobs without keys send an empty one.
+      jobs.some((j) => j.idempotencyKey) ? jobs.map((j) => j.idempotencyKey ?? null) : [],
     ],
   });
   return result.rows.map(jobRowFromSql);
