@@ -168,6 +168,17 @@ describe("ownership", () => {
     expect(child.state).toBe(JobState.BLOCKED);
   });
 
+  it("idempotency keys are scoped to the principal: another producer's key never returns (or reveals) its job", async () => {
+    const queue = `own-keys-${randomUUID()}`;
+    const first = await clients.alice.enqueueOnce(queue, "k", "order-42", null, { delayMs: 60_000 });
+    const again = await clients.alice.enqueueOnce(queue, "k", "order-42", null, { delayMs: 60_000 });
+    expect(again).toMatchObject({ deduplicated: true, job: { id: first.job.id } });
+    const other = await clients.bob.enqueueOnce(queue, "k", "order-42", null, { delayMs: 60_000 });
+    expect(other.deduplicated).toBe(false);
+    expect(other.job.id).not.toBe(first.job.id);
+    expect(other.job.owner).toBe("bob");
+  });
+
   it("ListJobs and ListBatches show a producer its own only; readers and admins see all", async () => {
     const alices = await clients.alice.enqueue("listed", "k");
     const bobs = await clients.bob.enqueue("listed", "k");

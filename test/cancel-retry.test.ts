@@ -62,8 +62,12 @@ async function markRunning(id: string): Promise<void> {
   );
 }
 
-/** Puts a waiting job into another waiting state (BLOCKED or PAUSED). */
+/** Puts a pending job into another waiting state: BLOCKED through SQL, PAUSED through PauseJob. */
 async function markWaiting(id: string, state: "blocked" | "paused"): Promise<void> {
+  if (state === "paused") {
+    await client.pauseJob({ id });
+    return;
+  }
   await updateOne(`UPDATE job SET state = $2::job_state, updated_at = clock_timestamp() WHERE id = $1`, [id, state]);
 }
 

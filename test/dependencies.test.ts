@@ -119,6 +119,26 @@ describe("job dependencies", () => {
     expect((await client.getJob(cleanup)).dependencies).toEqual([expect.objectContaining({ jobId: parent, requiresSuccess: false })]);
   });
 
+  it("resume a child paused while blocked to where its finished parents left it", async () => {
+    const q = "dag-paused";
+    const { jobIds } = await client.createBatch([
+      step(q, "parent", { delayMs: 3_600_000 }),
+      step(q, "child", { dependsOn: [{ ref: "parent", requiresSuccess: false }] }),
+    ]);
+    const [parent, child] = jobIds as [string, string];
+    expect((await client.pauseJob(child)).state).toBe(JobState.PAUSED);
+    await client.cancelJob(parent);
+    await waitFor("the resolver to settle the parent", async () => {
+      const { rows } = await server.db.pool.query("SELECT 1 FROM job WHERE id = $1 AND NOT graph_pending", [parent]);
+      return rows.length === 1;
+    });
+    expect((await client.getJob(child)).state).toBe(JobState.PAUSED);
+    expect(await eventTypes(child)).toContain("unblocked");
+    await startWorker(q);
+    expect((await client.resumeJob(child)).state).toBe(JobState.PENDING);
+    expect(await settled([child])).toEqual([JobState.SUCCEEDED]);
+  });
+
   it("wait for an existing job named by id, in Enqueue as in EnqueueBatch", async () => {
     const q = "dag-existing";
     const parent = await client.enqueue(q, "step", { name: "parent" });

@@ -3,7 +3,7 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { JobSpecSchema, type Job, type JobSpec, type JobState } from "./gen/jobwire/v1/job_pb.js";
-import { QueueService, type Batch } from "./gen/jobwire/v1/queue_service_pb.js";
+import { QueueService, type Batch, type Queue } from "./gen/jobwire/v1/queue_service_pb.js";
 import { EventService, type Event } from "./gen/jobwire/v1/event_service_pb.js";
 import { MissedTickPolicy, ScheduleService, type Schedule } from "./gen/jobwire/v1/schedule_service_pb.js";
 import { AdminService } from "./gen/jobwire/v1/admin_service_pb.js";
@@ -75,6 +75,12 @@ export interface EnqueueOptions {
   concurrencyKey?: string;
   /** Weight against the limit's `maxWeight`. Default 1. */
   weight?: number;
+  /**
+   * Deduplicates the enqueue: while a job of the queue holds this key (and for the queue's
+   * idempotency window after it finished, 24 hours by default), no job is created and the
+   * holder is returned instead. 1..256 characters.
+   */
+  idempotencyKey?: string;
 }
 
 /** A webhook target of a job or batch. */
@@ -219,7 +225,27 @@ export class JobwireClient {
     return job!;
   }
 
-  /** Enqueues many jobs atomically (all or none) and returns their ids in order. */
+  /**
+   * Enqueues one job unless a job of the queue holds `idempotencyKey` (see
+   * {@link EnqueueOptions.idempotencyKey}); returns the created job, or the holder with
+   * `deduplicated: true`. The rest of the request, payload included, is not compared.
+   */
+  async enqueueOnce<P extends JsonValue>(
+    queue: string,
+    kind: string,
+    idempotencyKey: string,
+    payload?: P,
+    options: Omit<EnqueueOptions, "idempotencyKey"> = {},
+  ): Promise<{ job: Job; deduplicated: boolean }> {
+    const { job, deduplicated } = await this.raw.enqueue({ job: jobSpec({ queue, kind, payload, ...options, idempotencyKey }) });
+    return { job: job!, deduplicated };
+  }
+
+  /**
+   * Enqueues many jobs atomically (all or none) and returns their ids in order. A job whose
+   * idempotency key is held gets the holder's id; `raw.enqueueBatch` also says which were
+   * deduplicated.
+   */
   async enqueueBatch(jobs: readonly BatchJob[]): Promise<string[]> {
     return (await this.createBatch(jobs)).jobIds;
   }
@@ -307,6 +333,40 @@ export class JobwireClient {
   async putWebhookSecret(name: string, secret: string): Promise<void> {
     await this.raw.putWebhookSecret({ name, secret });
   }
+
+  /**
+   * Holds a scheduled, pending or blocked job (PAUSED) until {@link resumeJob}. Rejects with
+   * `FailedPrecondition` for a running job (cancel it instead), a paused or a finished one.
+   */
+  async pauseJob(id: string, reason = ""): Promise<Job> {
+    return (await this.raw.pauseJob({ id, reason })).job!;
+  }
+
+  /**
+   * Puts a paused job back in the state it was paused from (a scheduled job now due becomes
+   * pending). Rejects with `FailedPrecondition` unless the job is paused.
+   */
+  async resumeJob(id: string): Promise<Job> {
+    return (await this.raw.resumeJob({ id })).job!;
+  }
+
+  /** Returns a queue, its defaults and whether it is paused; rejects with `NotFound` if unknown. */
+  async getQueue(name: string): Promise<Queue> {
+    return (await this.raw.getQueue({ name })).queue!;
+  }
+
+  /**
+   * Stops leasing the queue's jobs on every server replica until {@link resumeQueue};
+   * enqueues are still accepted and running jobs carry on. Pausing a paused queue is a no-op.
+   */
+  async pauseQueue(name: string): Promise<Queue> {
+    return (await this.raw.pauseQueue({ name })).queue!;
+  }
+
+  /** Lets the queue's jobs be leased again; workers on every replica are woken at once. */
+  async resumeQueue(name: string): Promise<Queue> {
+    return (await this.raw.resumeQueue({ name })).queue!;
+  }
 }
 
 /** Creates a {@link JobwireClient}. */
@@ -376,6 +436,7 @@ function jobSpec(job: BatchJob): JobSpec {
     barrier: job.barrier ?? false,
     concurrencyKey: job.concurrencyKey ?? "",
     weight: job.weight ?? 0,
+    idempotencyKey: job.idempotencyKey,
   });
 }
 

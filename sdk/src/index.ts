@@ -19,6 +19,7 @@ export type { Batch } from "./gen/jobwire/v1/queue_service_pb.js";
 export type { JsonValue } from "./json.js";
 export type { StreamEventsOptions } from "./event-stream.js";
 export { EventType, type Event } from "./gen/jobwire/v1/event_service_pb.js";
+export type { Queue } from "./gen/jobwire/v1/queue_service_pb.js";
 export { Worker } from "./worker/worker.js";
 export type { ShutdownOptions, ShutdownReport, WorkerLogger, WorkerOptions } from "./worker/worker.js";
 export type { JobContext, JobHandler } from "./worker/job-context.js";

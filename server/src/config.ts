@@ -57,6 +57,12 @@ export interface ServerConfig {
    * otherwise (UpdateQueue). Default 7 days.
    */
   retentionMs: number;
+  /**
+   * `JOBWIRE_IDEMPOTENCY_WINDOW_MS`: how long after a job finished its idempotency key still
+   * deduplicates enqueues, unless its queue says otherwise (UpdateQueue). 0 frees the key
+   * when the job finishes. Default 24 hours; retention deleting the job frees it in any case.
+   */
+  idempotencyWindowMs: number;
   /** `JOBWIRE_EVENT_RETENTION_MS`: how long lifecycle events are kept. Default 30 days. */
   eventRetentionMs: number;
   /** `JOBWIRE_RETENTION_INTERVAL_MS`: how often retention runs. Default 60 s. */
@@ -96,6 +102,7 @@ export const defaultServerConfig: ServerConfig = {
   eventRecheckMs: 1_000,
   keepAliveMs: 15_000,
   retentionMs: 7 * 86_400_000,
+  idempotencyWindowMs: 86_400_000,
   eventRetentionMs: 30 * 86_400_000,
   retentionIntervalMs: 60_000,
   webhookAllowCidrs: [],
@@ -126,6 +133,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     eventRecheckMs: intFromEnv(env, "JOBWIRE_EVENT_RECHECK_MS", d.eventRecheckMs, 10, 3_600_000),
     keepAliveMs: intFromEnv(env, "JOBWIRE_KEEPALIVE_MS", d.keepAliveMs, 10, 3_600_000),
     retentionMs: intFromEnv(env, "JOBWIRE_RETENTION_MS", d.retentionMs, 1_000, 3650 * 86_400_000),
+    idempotencyWindowMs: intFromEnv(env, "JOBWIRE_IDEMPOTENCY_WINDOW_MS", d.idempotencyWindowMs, 0, 3650 * 86_400_000),
     eventRetentionMs: intFromEnv(env, "JOBWIRE_EVENT_RETENTION_MS", d.eventRetentionMs, 1_000, 3650 * 86_400_000),
     retentionIntervalMs: intFromEnv(env, "JOBWIRE_RETENTION_INTERVAL_MS", d.retentionIntervalMs, 10, 86_400_000),
     webhookAllowCidrs: (env.JOBWIRE_WEBHOOK_ALLOW_CIDRS ?? "").split(",").map((cidr) => cidr.trim()).filter(Boolean),

@@ -220,6 +220,7 @@ async function serve(
         db,
         principalOf: callerOf,
         maxBatchSize: config.maxBatchSize,
+        idempotencyWindowMs: config.idempotencyWindowMs,
         jobsReady: (queues) => wakeups.jobsReady(queues),
         jobScheduled: (runAt) => wakeups.jobScheduled(runAt),
         eventsCommitted: () => wakeups.eventsCommitted(),

@@ -83,6 +83,11 @@ const services = [
     deleteConcurrencyLimit: { allow: admin },
     listConcurrencyLimits: { allow: adminOrReader },
     pauseConcurrencyKey: { allow: admin },
+    // A producer holds and releases its own jobs; queues are shared, so operators pause them.
+    pauseJob: { allow: adminOrProducer, ownJobs: (r) => [r.id] },
+    resumeJob: { allow: adminOrProducer, ownJobs: (r) => [r.id] },
+    pauseQueue: { allow: admin },
+    resumeQueue: { allow: admin },
   }),
   // Schedules enqueue jobs on their own, owned by their creator: operators manage them
   // until schedules are scoped to principals.

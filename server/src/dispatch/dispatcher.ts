@@ -159,7 +159,12 @@ export class Dispatcher {
       return;
     }
     const free = stream.freeSlots();
-    if (free <= 0) return;
+    if (free <= 0) {
+      // The free slots may all be reserved by a claim in flight that started before the
+      // commit behind this wake-up and so cannot see its jobs: claim again when it ends.
+      if (stream.claimsInFlight > 0) stream.claimAgain = true;
+      return;
+    }
     stream.claimsInFlight++;
     stream.reserved += free;
     stream.claimAgain = false;

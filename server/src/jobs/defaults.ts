@@ -30,6 +30,8 @@ export const jobLimits = {
   executionTimeoutMaxMs: 7 * 86_400_000,
   delayMaxMs: 365 * 86_400_000,
   reasonMaxLength: 1024,
+  idempotencyKeyMaxLength: 256,
+  idempotencyWindowMaxMs: 3650 * 86_400_000,
   pageSizeDefault: 50,
   pageSizeMax: 1000,
 } as const;

@@ -10,12 +10,12 @@ export class JobNotFoundError extends Error {
 
 /**
  * The job is in a state from which the requested transition is not allowed. The RPC layer
- * answers `FAILED_PRECONDITION`.
+ * answers `FAILED_PRECONDITION`. `hint`, when given, says what to do instead.
  */
 export class JobStateError extends Error {
   override name = "JobStateError";
-  constructor(readonly jobId: string, readonly state: JobStateName, action: string) {
-    super(`cannot ${action} job ${jobId} because it is ${state}`);
+  constructor(readonly jobId: string, readonly state: JobStateName, action: string, hint?: string) {
+    super(`cannot ${action} job ${jobId} because it is ${state}${hint ? ` - ${hint}` : ""}`);
   }
 }
 

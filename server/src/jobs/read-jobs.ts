@@ -105,6 +105,8 @@ function jobRowFromRecord(job: JobRecord): JobRow {
     admitted: job.admitted,
     scheduleId: job.scheduleId ?? null,
     scheduleTick: job.scheduleTick ?? null,
+    idempotencyKey: job.idempotencyKey ?? null,
+    pausedFrom: job.pausedFrom ?? null,
     phases: job.phases.getItems().map((phase) => ({
       name: phase.name,
       state: phase.state,

@@ -27,6 +27,8 @@ const eventTypes: Record<string, EventType> = {
   webhook_failed: EventType.WEBHOOK_FAILED,
   batch_finished: EventType.BATCH_FINISHED,
   unblocked: EventType.UNBLOCKED,
+  paused: EventType.PAUSED,
+  resumed: EventType.RESUMED,
 };
 
 /** The stored name of a wire event type; undefined for UNSPECIFIED or unknown numbers. */

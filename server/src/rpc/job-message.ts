@@ -92,6 +92,8 @@ export function jobMessage(row: JobRow): Job {
     fromSchedule: row.scheduleId === null
       ? undefined
       : create(ScheduleTickSchema, { scheduleId: row.scheduleId, tickAt: timestampFromNullableDate(row.scheduleTick) }),
+    idempotencyKey: row.idempotencyKey ?? "",
+    pausedFrom: row.pausedFrom ? jobStates[row.pausedFrom] : JobState.UNSPECIFIED,
   });
 }
 

@@ -20,8 +20,11 @@ export function queueMessage(row: QueueRow): Queue {
       leaseTimeout: duration(row.leaseTimeoutMs),
       executionTimeout: duration(row.executionTimeoutMs),
       retention: duration(row.retentionMs),
+      idempotencyWindow: duration(row.idempotencyWindowMs),
     },
     createdAt: timestampFromDate(row.createdAt),
     updatedAt: timestampFromDate(row.updatedAt),
+    paused: row.pausedAt !== null,
+    pausedAt: row.pausedAt === null ? undefined : timestampFromDate(row.pausedAt),
   });
 }

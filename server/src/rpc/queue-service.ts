@@ -6,6 +6,7 @@ import { jobLimits } from "../jobs/defaults.js";
 import { JobEnqueuer } from "../jobs/enqueue-jobs.js";
 import { ownerScopeOf, type Caller } from "../auth/caller.js";
 import { getJob, listJobs, type JobFilter } from "../jobs/read-jobs.js";
+import { pauseJob, resumeJob } from "../jobs/pause-job.js";
 import { retryJob } from "../jobs/retry-job.js";
 import type { Database } from "../store/orm.js";
 import { invalidArgument } from "./connect-errors.js";
@@ -25,7 +26,7 @@ import { millisFromDuration, rfc3339FromTimestamp } from "./proto-time.js";
 import { checkMetadata, checkName, newJobFromSpec } from "./validate-job-spec.js";
 import { jobSettingsFrom } from "./validate-job-settings.js";
 import { queueMessage } from "./queue-message.js";
-import { queueSelect, queueUpsertSettings } from "../store/sql/queue-settings.js";
+import { queuePause, queueResume, queueSelect, queueUpsertSettings } from "../store/sql/queue-settings.js";
 
 /** What the QueueService handlers need. */
 export interface QueueServiceDeps {
@@ -34,6 +35,8 @@ export interface QueueServiceDeps {
   principalOf(context: Pick<HandlerContext, "values">): Caller;
   /** Most jobs in one EnqueueBatch. */
   maxBatchSize: number;
+  /** How long a finished job keeps its idempotency key when its queue sets no window. */
+  idempotencyWindowMs: number;
   /**
    * Called after a commit that made jobs of these queues pending, so that this replica's
    * dispatcher leases them without waiting for the NOTIFY round trip. Only a shortcut:
@@ -60,7 +63,7 @@ export interface QueueServiceDeps {
  */
 export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof QueueService> {
   const { db } = deps;
-  const enqueuer = new JobEnqueuer(db);
+  const enqueuer = new JobEnqueuer(db, { idempotencyWindowMs: deps.idempotencyWindowMs });
   const webhookUrlRefusal = (url: string) => deps.webhookSender.refusal(url);
   return {
     ...webhookSubscriptionHandlers(db, deps.webhookSender, deps.webhookTargetsCreated),
@@ -74,16 +77,18 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       const graph = resolveJobGraph([job], () => "job");
       await checkWebhookSecretsExist(db, [{ webhooks: job.webhooks, field: "job.webhooks" }]);
       const principal = deps.principalOf(context);
-      const row = await parentsMustExist(graph.existingParents, () =>
+      const { job: row, deduplicated } = await parentsMustExist(graph.existingParents, () =>
         enqueuer.enqueue(principal, job, { batch: null, edges: graph.edges, existingParentIds: graph.existingParents.map((p) => p.jobId) }),
       );
-      if (job.webhooks) deps.webhookTargetsCreated();
-      if (row.state === "pending") deps.jobsReady([row.queue]);
-      if (row.state === "scheduled") deps.jobScheduled(row.runAt);
-      // A parent may have finished already: the graph resolver decides, woken by the events.
-      if (row.state === "blocked") deps.eventsCommitted();
-      if (row.state === "pending" && !row.admitted) deps.limitsChanged();
-      return { job: jobMessage(row) };
+      if (!deduplicated) {
+        if (job.webhooks) deps.webhookTargetsCreated();
+        if (row.state === "pending") deps.jobsReady([row.queue]);
+        if (row.state === "scheduled") deps.jobScheduled(row.runAt);
+        // A parent may have finished already: the graph resolver decides, woken by the events.
+        if (row.state === "blocked") deps.eventsCommitted();
+        if (row.state === "pending" && !row.admitted) deps.limitsChanged();
+      }
+      return { job: jobMessage(row), deduplicated };
     },
 
     async enqueueBatch(request, context) {
@@ -99,7 +104,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
         { webhooks: batchWebhooks, field: "webhooks" },
       ]);
       const batchId = uuidv7();
-      await parentsMustExist(graph.existingParents, () =>
+      const { jobIds, deduplicated, batchCreated } = await parentsMustExist(graph.existingParents, () =>
         enqueuer.enqueueGraph(deps.principalOf(context), jobs, {
           batch: { id: batchId, webhooks: batchWebhooks },
           edges: graph.edges,
@@ -111,9 +116,10 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       const delayed = jobs.filter((job) => job.runAt !== null || job.delayMs !== null);
       // A conservative earliest time: the maintenance loop asks the database for the exact one.
       if (delayed.length > 0) deps.jobScheduled(new Date(Math.min(...delayed.map((job) => job.runAt?.getTime() ?? Date.now() + job.delayMs!))));
-      if (graph.existingParents.length > 0) deps.eventsCommitted();
+      if (graph.existingParents.length > 0 || deduplicated.some(Boolean)) deps.eventsCommitted();
       if (jobs.some((job) => job.concurrencyKey !== null)) deps.limitsChanged();
-      return { jobIds: jobs.map((job) => job.id), batchId };
+      // Every entry deduplicated: nothing was created, not even the batch.
+      return { jobIds, deduplicated, batchId: batchCreated ? batchId : "" };
     },
 
     async getJob(request) {
@@ -140,10 +146,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
 
     async cancelJob(request, context) {
       const id = checkJobId(request.id, "id");
-      if (request.reason.length > jobLimits.reasonMaxLength) {
-        throw invalidArgument("reason", `must be at most ${jobLimits.reasonMaxLength} characters`);
-      }
-      checkStorableString(request.reason, "reason");
+      checkReason(request.reason);
       const outcome = await cancelJob(db, deps.principalOf(context), id, request.reason);
       if (outcome.requestedLease) deps.cancelRequested(outcome.requestedLease, id, request.reason);
       else deps.eventsCommitted();
@@ -164,7 +167,42 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       const retentionMs = defaults?.retention
         ? millisFromDuration(defaults.retention, "defaults.retention", 1_000, 3650 * 86_400_000)
         : null;
-      return { queue: queueMessage(await queueUpsertSettings(db.pool, name, settings, retentionMs)) };
+      const idempotencyWindowMs = defaults?.idempotencyWindow
+        ? millisFromDuration(defaults.idempotencyWindow, "defaults.idempotency_window", 0, jobLimits.idempotencyWindowMaxMs)
+        : null;
+      return { queue: queueMessage(await queueUpsertSettings(db.pool, name, settings, { retentionMs, idempotencyWindowMs })) };
+    },
+
+    async pauseQueue(request) {
+      const name = checkName(request.name, "name");
+      const queue = await queuePause(db.pool, name);
+      return { queue: queueMessage(queue) };
+    },
+
+    async resumeQueue(request) {
+      const name = checkName(request.name, "name");
+      const queue = await queueResume(db.pool, name);
+      if (!queue) throw new ConnectError(`queue ${name} not found`, Code.NotFound);
+      // Every replica's dispatcher claims for the queue again at once (NOTIFY).
+      deps.jobsReady([name]);
+      return { queue: queueMessage(queue) };
+    },
+
+    async pauseJob(request, context) {
+      const id = checkJobId(request.id, "id");
+      checkReason(request.reason);
+      const row = await pauseJob(db, deps.principalOf(context), id, request.reason);
+      deps.eventsCommitted();
+      return { job: jobMessage(row) };
+    },
+
+    async resumeJob(request, context) {
+      const id = checkJobId(request.id, "id");
+      const row = await resumeJob(db, deps.principalOf(context), id);
+      if (row.state === "pending") deps.jobsReady([row.queue]);
+      else if (row.state === "scheduled") deps.jobScheduled(row.runAt);
+      else deps.eventsCommitted();
+      return { job: jobMessage(row) };
     },
 
     async retryJob(request, context) {
@@ -174,6 +212,13 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       return { job: jobMessage(row) };
     },
   };
+}
+
+function checkReason(reason: string): void {
+  if (reason.length > jobLimits.reasonMaxLength) {
+    throw invalidArgument("reason", `must be at most ${jobLimits.reasonMaxLength} characters`);
+  }
+  checkStorableString(reason, "reason");
 }
 
 function jobFilterFrom(request: ListJobsRequest): JobFilter {

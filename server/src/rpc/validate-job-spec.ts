@@ -49,7 +49,19 @@ export function newJobFromSpec(spec: JobSpec | undefined, field: string, webhook
     barrier: spec.barrier,
     concurrencyKey: spec.concurrencyKey === "" ? null : checkName(spec.concurrencyKey, `${field}.concurrency_key`),
     weight: checkWeight(spec.weight, `${field}.weight`),
+    idempotencyKey: checkIdempotencyKey(spec.idempotencyKey, `${field}.idempotency_key`),
   };
+}
+
+/** Checks an idempotency key: unset is none; when set, 1..256 characters Postgres can store. */
+function checkIdempotencyKey(key: string | undefined, field: string): string | null {
+  if (key === undefined) return null;
+  if (key === "") throw invalidArgument(field, "must not be empty when set");
+  if (key.length > jobLimits.idempotencyKeyMaxLength) {
+    throw invalidArgument(field, `must be at most ${jobLimits.idempotencyKeyMaxLength} characters`);
+  }
+  checkStorableString(key, field);
+  return key;
 }
 
 /** Checks a queue, kind or phase name against {@link namePattern}. */

@@ -48,6 +48,10 @@ export interface JobRow {
   scheduleId: string | null;
   /** The schedule's tick the job was enqueued for; null exactly when `scheduleId` is. */
   scheduleTick: Date | null;
+  /** The key the job was enqueued with; null if none. */
+  idempotencyKey: string | null;
+  /** While paused: the state ResumeJob returns it to. Null in every other state. */
+  pausedFrom: JobStateName | null;
   phases: PhaseRow[];
 }
 

@@ -19,7 +19,7 @@ export const JobPhaseEntity = defineEntity({
 });
 
 /**
- * A job row (table `job`, created by migration 0001). The ORM reads jobs for GetJob and
+ * A job row (table `job`, created by migration 0001, extended by later ones). The ORM reads jobs for GetJob and
  * ListJobs; every change of state goes through the reviewed SQL in `store/sql`, never
  * through this entity, so that each change is one guarded statement with its event.
  */
@@ -66,6 +66,8 @@ export const JobEntity = defineEntity({
     admitted: p.boolean(),
     scheduleId: p.uuid().nullable(),
     scheduleTick: p.datetime().columnType("timestamptz").nullable(),
+    idempotencyKey: p.text().nullable(),
+    pausedFrom: p.text().columnType("job_state").$type<JobStateName>().nullable(),
     phases: () => p.oneToMany(JobPhaseEntity).mappedBy("job").orderBy({ position: "asc" }),
   },
 });

@@ -1,7 +1,7 @@
 import { defineEntity, p } from "@mikro-orm/core";
 
 /**
- * A queue (table `queue`, migrations 0001, 0003 and 0005); created on first use by Enqueue. Its
+ * A queue (table `queue`, migrations 0001, 0003, 0005 and 0008); created on first use by Enqueue. Its
  * defaults are null where the server's apply.
  */
 export const QueueEntity = defineEntity({
@@ -19,5 +19,7 @@ export const QueueEntity = defineEntity({
     leaseTimeoutMs: p.integer().nullable(),
     executionTimeoutMs: p.integer().nullable(),
     retentionMs: p.bigint("number").nullable(),
+    idempotencyWindowMs: p.bigint("number").nullable(),
+    pausedAt: p.datetime().columnType("timestamptz").nullable(),
   },
 });

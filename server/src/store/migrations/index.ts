@@ -5,8 +5,9 @@ import { Migration0004EventCommitOrder } from "./0004-event-commit-order.js";
 import { Migration0005Retention } from "./0005-retention.js";
 import { Migration0006Webhooks } from "./0006-webhooks.js";
 import { Migration0007JobWebhooks } from "./0007-job-webhooks.js";
-import { Migration0010DependenciesAndBatches } from "./0010-dependencies-and-batches.js";
+import { Migration0008IdempotencyAndPause } from "./0008-idempotency-and-pause.js";
 import { Migration0009CronSchedules } from "./0009-cron-schedules.js";
+import { Migration0010DependenciesAndBatches } from "./0010-dependencies-and-batches.js";
 import { Migration0011ApiKeys } from "./0011-api-keys.js";
 import { Migration0012ConcurrencyLimits } from "./0012-concurrency-limits.js";
 
@@ -22,6 +23,7 @@ export const migrations = [
   { name: "0005-retention", class: Migration0005Retention },
   { name: "0006-webhooks", class: Migration0006Webhooks },
   { name: "0007-job-webhooks", class: Migration0007JobWebhooks },
+  { name: "0008-idempotency-and-pause", class: Migration0008IdempotencyAndPause },
   { name: "0009-cron-schedules", class: Migration0009CronSchedules },
   { name: "0010-dependencies-and-batches", class: Migration0010DependenciesAndBatches },
   { name: "0011-api-keys", class: Migration0011ApiKeys },

@@ -28,7 +28,7 @@ export async function jobCancelWaiting(
      cancelled AS (
        UPDATE job j SET state = 'cancelled', finished_at = clock_timestamp(), updated_at = clock_timestamp(),
                         cancel_requested_at = coalesce(j.cancel_requested_at, clock_timestamp()),
-                        cancel_reason = i.reason
+                        cancel_reason = i.reason, paused_from = NULL
        FROM input i
        WHERE j.id = i.id AND j.state = ANY($4::job_state[])
        RETURNING j.id, j.queue, j.attempt, i.reason

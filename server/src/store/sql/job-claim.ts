@@ -33,7 +33,9 @@ export interface ClaimRequest {
  * priority, then run_at, then id order, skipping rows other claimers hold (`SKIP LOCKED`),
  * moves them to `running` with a new fencing token, a lease expiry and an execution
  * deadline, and writes their `leased` events. A job is never leased twice: the row lock
- * and the state guard make concurrent claimers on any replica take disjoint sets.
+ * and the state guard make concurrent claimers on any replica take disjoint sets. Queues
+ * that are paused are skipped (read from the statement's snapshot, without a lock, so a
+ * claim that started before a pause committed may still lease).
  */
 export async function jobClaimAvailable(db: Queryable, request: ClaimRequest): Promise<ClaimedJob[]> {
   const result = await db.query<ClaimedJob>({
@@ -47,6 +49,9 @@ export async function jobClaimAvailable(db: Queryable, request: ClaimRequest): P
          SELECT id, priority, run_at FROM job
          WHERE state = 'pending' AND admitted AND queue = q.name
            AND (cardinality($2::text[]) = 0 OR kind = ANY($2::text[]))
+           -- A paused queue leases nothing. No job column in it: a one-time filter, one
+           -- primary-key probe per queue, before the scan and before any row is locked.
+           AND NOT EXISTS (SELECT FROM queue p WHERE p.name = q.name AND p.paused_at IS NOT NULL)
          ORDER BY priority DESC, run_at, id
          LIMIT $3
          FOR UPDATE SKIP LOCKED

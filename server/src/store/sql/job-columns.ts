@@ -20,6 +20,7 @@ export const jobColumns = `
   j.batch_id AS "batchId", j.ref, j.cancel_unneeded_parents AS "cancelUnneededParents", j.barrier,
   j.concurrency_key AS "concurrencyKey", j.weight, j.admitted,
   j.schedule_id AS "scheduleId", j.schedule_tick AS "scheduleTick",
+  j.idempotency_key AS "idempotencyKey", j.paused_from AS "pausedFrom",
   coalesce((SELECT json_agg(json_build_object('jobId', d.parent_id, 'requiresSuccess', d.requires_success) ORDER BY d.parent_id)
             FROM job_dependency d WHERE d.child_id = j.id), '[]') AS dependencies`;
 

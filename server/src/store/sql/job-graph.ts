@@ -87,6 +87,18 @@ export async function jobGraphSettleStep(tx: Queryable, limit: number): Promise<
        SELECT queue, state::text AS state, run_at AS "runAt" FROM unblocked`,
       [runnable],
     );
+    // A child paused while blocked now resumes to where it would be had it not been paused.
+    await tx.query(
+      `WITH unblocked AS (
+         UPDATE job SET paused_from = (CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'pending' END)::job_state,
+                        updated_at = clock_timestamp()
+         WHERE id = ANY($1::uuid[]) AND state = 'paused' AND paused_from = 'blocked'
+         RETURNING id, queue, attempt, paused_from
+       )
+       INSERT INTO job_event (job_id, queue, type, attempt, data)
+       SELECT id, queue, 'unblocked', attempt, jsonb_build_object('state', 'paused', 'resumes_to', paused_from) FROM unblocked`,
+      [runnable],
+    );
     outcome.readyQueues = [...new Set(rows.filter((r) => r.state === "pending").map((r) => r.queue))];
     const scheduled = rows.filter((r) => r.state === "scheduled").map((r) => new Date(r.runAt).getTime());
     if (scheduled.length > 0) outcome.scheduledAt = new Date(Math.min(...scheduled));

@@ -71,6 +71,11 @@ export interface NewJob extends JobSettings {
   concurrencyKey: string | null;
   /** Its weight against its concurrency limit. */
   weight: number;
+  /**
+   * The idempotency key, recorded on the job; unset or null for none. Which job holds a key
+   * is decided before the insert (`jobs/enqueue-keyed.ts`): this only stores it.
+   */
+  idempotencyKey?: string | null;
 }
 
 /**
@@ -107,7 +112,7 @@ export async function jobInsertMany(
     text: `WITH clock AS (SELECT clock_timestamp() AS now),
      input AS (
        SELECT i.id, i.queue, i.kind, i.priority, i.payload, i.metadata, i.owner, i.run_at, i.delay_ms, i.webhooks,
-         i.ref, i.graph_pending, i.blocked, i.cancel_unneeded_parents, i.barrier, i.concurrency_key, i.weight,
+         i.ref, i.graph_pending, i.blocked, i.cancel_unneeded_parents, i.barrier, i.concurrency_key, i.weight, i.idempotency_key,
          -- A job whose key a limit covers waits for the admission loop.
          (i.concurrency_key IS NULL OR NOT EXISTS (
             SELECT 1 FROM concurrency_limit l
@@ -128,11 +133,11 @@ export async function jobInsertMany(
                           $7::integer[], $8::bigint[], $9::bigint[], $10::float8[], $11::float8[],
                           $12::integer[], $13::integer[], $14::timestamptz[], $15::float8[], $16::text[],
                           $20::jsonb[], $23::text[], $24::boolean[], $25::boolean[], $26::boolean[], $27::boolean[],
-                          $32::text[], $33::integer[])
+                          $32::text[], $33::integer[], $34::text[])
          AS i(id, queue, kind, priority, payload, metadata, max_attempts, backoff_initial_ms,
               backoff_max_ms, backoff_multiplier, backoff_jitter, lease_timeout_ms,
               execution_timeout_ms, run_at, delay_ms, owner, webhooks,
-              ref, graph_pending, blocked, cancel_unneeded_parents, barrier, concurrency_key, weight)
+              ref, graph_pending, blocked, cancel_unneeded_parents, barrier, concurrency_key, weight, idempotency_key)
        -- A queue created by this very statement is not visible here: it has no defaults yet.
        LEFT JOIN queue q ON q.name = i.queue
      ),
@@ -154,13 +159,13 @@ export async function jobInsertMany(
        INSERT INTO job (id, queue, kind, state, priority, payload, metadata, owner, max_attempts,
                         backoff_initial_ms, backoff_max_ms, backoff_multiplier, backoff_jitter,
                         lease_timeout_ms, execution_timeout_ms, run_at, created_at, updated_at, webhooks,
-                        batch_id, ref, graph_pending, cancel_unneeded_parents, barrier, concurrency_key, weight, admitted)
+                        batch_id, ref, graph_pending, cancel_unneeded_parents, barrier, concurrency_key, weight, admitted, idempotency_key)
        SELECT i.id, i.queue, i.kind,
               (CASE WHEN i.blocked THEN 'blocked' WHEN i.effective_run_at > clock.now THEN 'scheduled' ELSE 'pending' END)::job_state,
               i.priority, i.payload, i.metadata, i.owner, i.max_attempts, i.backoff_initial_ms,
               i.backoff_max_ms, i.backoff_multiplier, i.backoff_jitter, i.lease_timeout_ms,
               i.execution_timeout_ms, i.effective_run_at, clock.now, clock.now, i.webhooks,
-              $21::uuid, i.ref, i.graph_pending, i.cancel_unneeded_parents, i.barrier, i.concurrency_key, i.weight, i.admitted
+              $21::uuid, i.ref, i.graph_pending, i.cancel_unneeded_parents, i.barrier, i.concurrency_key, i.weight, i.admitted, i.idempotency_key
        FROM input i, clock
        RETURNING *
      ),
@@ -209,6 +214,8 @@ export async function jobInsertMany(
       graph.existingParentIds,
       jobs.map((j) => j.concurrencyKey),
       jobs.map((j) => j.weight),
+      // unnest pads a shorter array with NULLs: jobs without keys send an empty one.
+      jobs.some((j) => j.idempotencyKey) ? jobs.map((j) => j.idempotencyKey ?? null) : [],
     ],
   });
   return result.rows.map(jobRowFromSql);

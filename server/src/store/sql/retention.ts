@@ -3,9 +3,9 @@ import type { Queryable } from "../transaction.js";
 /**
  * Deletes up to `limit` finished jobs (succeeded, failed, cancelled) that finished longer
  * ago than their queue's retention (or `defaultRetentionMs`), with their phases, writing a
- * `deleted` event for each in the same statement. Rows other replicas are deleting are
- * skipped. Running, scheduled, pending and blocked jobs are never touched. Returns how many
- * were deleted.
+ * `deleted` event for each and freeing the idempotency keys they hold, in the same
+ * statement. Rows other replicas are deleting are skipped. Running, scheduled, pending,
+ * blocked and paused jobs are never touched. Returns how many were deleted.
  */
 export async function jobDeleteExpired(db: Queryable, defaultRetentionMs: number, limit: number): Promise<number> {
   const result = await db.query({
@@ -19,7 +19,12 @@ export async function jobDeleteExpired(db: Queryable, defaultRetentionMs: number
              FOR UPDATE OF j SKIP LOCKED
            ),
            deleted AS (
-             DELETE FROM job j USING doomed WHERE j.id = doomed.id RETURNING j.id, j.queue, j.attempt
+             DELETE FROM job j USING doomed WHERE j.id = doomed.id RETURNING j.id, j.queue, j.attempt, j.idempotency_key
+           ),
+           -- A deleted job frees the idempotency key it still holds.
+           freed_keys AS (
+             DELETE FROM idempotency_key k USING deleted d
+             WHERE k.queue = d.queue AND k.key = d.idempotency_key AND k.job_id = d.id
            )
            INSERT INTO job_event (job_id, queue, type, attempt, data)
            SELECT id, queue, 'deleted', attempt, '{}'::jsonb FROM deleted`,

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file jobwire/v1/queue_service.proto.
  */
 export const file_jobwire_v1_queue_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5qb2J3aXJlL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEiggEKE1dlYmhvb2tTdWJzY3JpcHRpb24SCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKIENyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIOCgZzZWNyZXQYBCABKAkiWgohQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEjUKDHN1YnNjcmlwdGlvbhgBIAEoCzIfLmpvYndpcmUudjEuV2ViaG9va1N1YnNjcmlwdGlvbiIuCiBEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIjCiFEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2UiMAofTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSJaCiBMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnNSZXNwb25zZRI2Cg1zdWJzY3JpcHRpb25zGAEgAygLMh8uam9id2lyZS52MS5XZWJob29rU3Vic2NyaXB0aW9uIn0KDVdlYmhvb2tTZWNyZXQSDAoEbmFtZRgBIAEoCRIuCgpjcmVhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI3ChdQdXRXZWJob29rU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnNlY3JldBgCIAEoCSJFChhQdXRXZWJob29rU2VjcmV0UmVzcG9uc2USKQoGc2VjcmV0GAEgASgLMhkuam9id2lyZS52MS5XZWJob29rU2VjcmV0IioKGkRlbGV0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkiHQobRGVsZXRlV2ViaG9va1NlY3JldFJlc3BvbnNlIhsKGUxpc3RXZWJob29rU2VjcmV0c1JlcXVlc3QiSAoaTGlzdFdlYmhvb2tTZWNyZXRzUmVzcG9uc2USKgoHc2VjcmV0cxgBIAMoCzIZLmpvYndpcmUudjEuV2ViaG9va1NlY3JldCLUAQoNUXVldWVEZWZhdWx0cxItCgxyZXRyeV9wb2xpY3kYASABKAsyFy5qb2J3aXJlLnYxLlJldHJ5UG9saWN5EjAKDWxlYXNlX3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRZXhlY3V0aW9uX3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJcmV0ZW50aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uIqIBCgVRdWV1ZRIMCgRuYW1lGAEgASgJEisKCGRlZmF1bHRzGAIgASgLMhkuam9id2lyZS52MS5RdWV1ZURlZmF1bHRzEi4KCmNyZWF0ZWRfYXQYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi4KCnVwZGF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIh8KD0dldFF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjQKEEdldFF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlIk8KElVwZGF0ZVF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJEisKCGRlZmF1bHRzGAIgASgLMhkuam9id2lyZS52MS5RdWV1ZURlZmF1bHRzIjcKE1VwZGF0ZVF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlIjIKDkVucXVldWVSZXF1ZXN0EiAKA2pvYhgBIAEoCzITLmpvYndpcmUudjEuSm9iU3BlYyIvCg9FbnF1ZXVlUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2IiZQoTRW5xdWV1ZUJhdGNoUmVxdWVzdBIhCgRqb2JzGAEgAygLMhMuam9id2lyZS52MS5Kb2JTcGVjEisKCHdlYmhvb2tzGAIgAygLMhkuam9id2lyZS52MS5XZWJob29rVGFyZ2V0IjkKFEVucXVldWVCYXRjaFJlc3BvbnNlEg8KB2pvYl9pZHMYASADKAkSEAoIYmF0Y2hfaWQYAiABKAkiggIKBUJhdGNoEgoKAmlkGAEgASgJEg0KBW93bmVyGAIgASgJEg0KBXRvdGFsGAMgASgFEi0KBmNvdW50cxgEIAMoCzIdLmpvYndpcmUudjEuQmF0Y2guQ291bnRzRW50cnkSEAoIcHJvZ3Jlc3MYBSABKAESLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi0KC0NvdW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBToCOAEiHQoPR2V0QmF0Y2hSZXF1ZXN0EgoKAmlkGAEgASgJIjQKEEdldEJhdGNoUmVzcG9uc2USIAoFYmF0Y2gYASABKAsyES5qb2J3aXJlLnYxLkJhdGNoIsYBChJMaXN0QmF0Y2hlc1JlcXVlc3QSFQoIZmluaXNoZWQYASABKAhIAIgBARIxCg1jcmVhdGVkX2FmdGVyGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5jcmVhdGVkX2JlZm9yZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAlCCwoJX2ZpbmlzaGVkIlIKE0xpc3RCYXRjaGVzUmVzcG9uc2USIgoHYmF0Y2hlcxgBIAMoCzIRLmpvYndpcmUudjEuQmF0Y2gSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjAKEkNhbmNlbEJhdGNoUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiXAoTQ2FuY2VsQmF0Y2hSZXNwb25zZRIRCgljYW5jZWxsZWQYASABKAUSGAoQY2FuY2VsX3JlcXVlc3RlZBgCIAEoBRIYChBhbHJlYWR5X2ZpbmlzaGVkGAMgASgFIiYKEkdldEpvYkdyYXBoUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCSJ/CgxKb2JHcmFwaE5vZGUSDgoGam9iX2lkGAEgASgJEgsKA3JlZhgCIAEoCRINCgVxdWV1ZRgDIAEoCRIMCgRraW5kGAQgASgJEiMKBXN0YXRlGAUgASgOMhQuam9id2lyZS52MS5Kb2JTdGF0ZRIQCghpbl9iYXRjaBgGIAEoCCJNCgxKb2JHcmFwaEVkZ2USEQoJcGFyZW50X2lkGAEgASgJEhAKCGNoaWxkX2lkGAIgASgJEhgKEHJlcXVpcmVzX3N1Y2Nlc3MYAyABKAgiZwoTR2V0Sm9iR3JhcGhSZXNwb25zZRInCgVub2RlcxgBIAMoCzIYLmpvYndpcmUudjEuSm9iR3JhcGhOb2RlEicKBWVkZ2VzGAIgAygLMhguam9id2lyZS52MS5Kb2JHcmFwaEVkZ2UiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIuCg5HZXRKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiLSAgoPTGlzdEpvYnNSZXF1ZXN0Eg4KBnF1ZXVlcxgBIAMoCRINCgVraW5kcxgCIAMoCRIkCgZzdGF0ZXMYAyADKA4yFC5qb2J3aXJlLnYxLkpvYlN0YXRlEjEKDWNyZWF0ZWRfYWZ0ZXIYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7CghtZXRhZGF0YRgGIAMoCzIpLmpvYndpcmUudjEuTGlzdEpvYnNSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSEQoJcGFnZV9zaXplGAcgASgFEhIKCnBhZ2VfdG9rZW4YCCABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkoKEExpc3RKb2JzUmVzcG9uc2USHQoEam9icxgBIAMoCzIPLmpvYndpcmUudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIuChBDYW5jZWxKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIxChFDYW5jZWxKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiIxCg9SZXRyeUpvYlJlcXVlc3QSCgoCaWQYASABKAkSEgoKZnJvbV9zdGFydBgCIAEoCCIwChBSZXRyeUpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iMokQCgxRdWV1ZVNlcnZpY2USQgoHRW5xdWV1ZRIaLmpvYndpcmUudjEuRW5xdWV1ZVJlcXVlc3QaGy5qb2J3aXJlLnYxLkVucXVldWVSZXNwb25zZRJRCgxFbnF1ZXVlQmF0Y2gSHy5qb2J3aXJlLnYxLkVucXVldWVCYXRjaFJlcXVlc3QaIC5qb2J3aXJlLnYxLkVucXVldWVCYXRjaFJlc3BvbnNlEkQKBkdldEpvYhIZLmpvYndpcmUudjEuR2V0Sm9iUmVxdWVzdBoaLmpvYndpcmUudjEuR2V0Sm9iUmVzcG9uc2UiA5ACARJKCghMaXN0Sm9icxIbLmpvYndpcmUudjEuTGlzdEpvYnNSZXF1ZXN0Ghwuam9id2lyZS52MS5MaXN0Sm9ic1Jlc3BvbnNlIgOQAgESSAoJQ2FuY2VsSm9iEhwuam9id2lyZS52MS5DYW5jZWxKb2JSZXF1ZXN0Gh0uam9id2lyZS52MS5DYW5jZWxKb2JSZXNwb25zZRJFCghSZXRyeUpvYhIbLmpvYndpcmUudjEuUmV0cnlKb2JSZXF1ZXN0Ghwuam9id2lyZS52MS5SZXRyeUpvYlJlc3BvbnNlEkoKCEdldFF1ZXVlEhsuam9id2lyZS52MS5HZXRRdWV1ZVJlcXVlc3QaHC5qb2J3aXJlLnYxLkdldFF1ZXVlUmVzcG9uc2UiA5ACARJOCgtVcGRhdGVRdWV1ZRIeLmpvYndpcmUudjEuVXBkYXRlUXVldWVSZXF1ZXN0Gh8uam9id2lyZS52MS5VcGRhdGVRdWV1ZVJlc3BvbnNlEngKGUNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb24SLC5qb2J3aXJlLnYxLkNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Gi0uam9id2lyZS52MS5DcmVhdGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2USeAoZRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvbhIsLmpvYndpcmUudjEuRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvblJlcXVlc3QaLS5qb2J3aXJlLnYxLkRlbGV0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXNwb25zZRJ6ChhMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnMSKy5qb2J3aXJlLnYxLkxpc3RXZWJob29rU3Vic2NyaXB0aW9uc1JlcXVlc3QaLC5qb2J3aXJlLnYxLkxpc3RXZWJob29rU3Vic2NyaXB0aW9uc1Jlc3BvbnNlIgOQAgESYgoQUHV0V2ViaG9va1NlY3JldBIjLmpvYndpcmUudjEuUHV0V2ViaG9va1NlY3JldFJlcXVlc3QaJC5qb2J3aXJlLnYxLlB1dFdlYmhvb2tTZWNyZXRSZXNwb25zZSIDkAICEmYKE0RlbGV0ZVdlYmhvb2tTZWNyZXQSJi5qb2J3aXJlLnYxLkRlbGV0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0Gicuam9id2lyZS52MS5EZWxldGVXZWJob29rU2VjcmV0UmVzcG9uc2USaAoSTGlzdFdlYmhvb2tTZWNyZXRzEiUuam9id2lyZS52MS5MaXN0V2ViaG9va1NlY3JldHNSZXF1ZXN0GiYuam9id2lyZS52MS5MaXN0V2ViaG9va1NlY3JldHNSZXNwb25zZSIDkAIBEkoKCEdldEJhdGNoEhsuam9id2lyZS52MS5HZXRCYXRjaFJlcXVlc3QaHC5qb2J3aXJlLnYxLkdldEJhdGNoUmVzcG9uc2UiA5ACARJTCgtMaXN0QmF0Y2hlcxIeLmpvYndpcmUudjEuTGlzdEJhdGNoZXNSZXF1ZXN0Gh8uam9id2lyZS52MS5MaXN0QmF0Y2hlc1Jlc3BvbnNlIgOQAgESTgoLQ2FuY2VsQmF0Y2gSHi5qb2J3aXJlLnYxLkNhbmNlbEJhdGNoUmVxdWVzdBofLmpvYndpcmUudjEuQ2FuY2VsQmF0Y2hSZXNwb25zZRJTCgtHZXRKb2JHcmFwaBIeLmpvYndpcmUudjEuR2V0Sm9iR3JhcGhSZXF1ZXN0Gh8uam9id2lyZS52MS5HZXRKb2JHcmFwaFJlc3BvbnNlIgOQAgESawoTU2V0Q29uY3VycmVuY3lMaW1pdBImLmpvYndpcmUudjEuU2V0Q29uY3VycmVuY3lMaW1pdFJlcXVlc3QaJy5qb2J3aXJlLnYxLlNldENvbmN1cnJlbmN5TGltaXRSZXNwb25zZSIDkAICEm8KFkRlbGV0ZUNvbmN1cnJlbmN5TGltaXQSKS5qb2J3aXJlLnYxLkRlbGV0ZUNvbmN1cnJlbmN5TGltaXRSZXF1ZXN0Giouam9id2lyZS52MS5EZWxldGVDb25jdXJyZW5jeUxpbWl0UmVzcG9uc2UScQoVTGlzdENvbmN1cnJlbmN5TGltaXRzEiguam9id2lyZS52MS5MaXN0Q29uY3VycmVuY3lMaW1pdHNSZXF1ZXN0Gikuam9id2lyZS52MS5MaXN0Q29uY3VycmVuY3lMaW1pdHNSZXNwb25zZSIDkAIBEmYKE1BhdXNlQ29uY3VycmVuY3lLZXkSJi5qb2J3aXJlLnYxLlBhdXNlQ29uY3VycmVuY3lLZXlSZXF1ZXN0Gicuam9id2lyZS52MS5QYXVzZUNvbmN1cnJlbmN5S2V5UmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobwire_v1_concurrency, file_jobwire_v1_job]);
+  fileDesc("Ch5qb2J3aXJlL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEiggEKE1dlYmhvb2tTdWJzY3JpcHRpb24SCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKIENyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIOCgZzZWNyZXQYBCABKAkiWgohQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEjUKDHN1YnNjcmlwdGlvbhgBIAEoCzIfLmpvYndpcmUudjEuV2ViaG9va1N1YnNjcmlwdGlvbiIuCiBEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIjCiFEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2UiMAofTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSJaCiBMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnNSZXNwb25zZRI2Cg1zdWJzY3JpcHRpb25zGAEgAygLMh8uam9id2lyZS52MS5XZWJob29rU3Vic2NyaXB0aW9uIn0KDVdlYmhvb2tTZWNyZXQSDAoEbmFtZRgBIAEoCRIuCgpjcmVhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI3ChdQdXRXZWJob29rU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnNlY3JldBgCIAEoCSJFChhQdXRXZWJob29rU2VjcmV0UmVzcG9uc2USKQoGc2VjcmV0GAEgASgLMhkuam9id2lyZS52MS5XZWJob29rU2VjcmV0IioKGkRlbGV0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkiHQobRGVsZXRlV2ViaG9va1NlY3JldFJlc3BvbnNlIhsKGUxpc3RXZWJob29rU2VjcmV0c1JlcXVlc3QiSAoaTGlzdFdlYmhvb2tTZWNyZXRzUmVzcG9uc2USKgoHc2VjcmV0cxgBIAMoCzIZLmpvYndpcmUudjEuV2ViaG9va1NlY3JldCKLAgoNUXVldWVEZWZhdWx0cxItCgxyZXRyeV9wb2xpY3kYASABKAsyFy5qb2J3aXJlLnYxLlJldHJ5UG9saWN5EjAKDWxlYXNlX3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRZXhlY3V0aW9uX3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJcmV0ZW50aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjUKEmlkZW1wb3RlbmN5X3dpbmRvdxgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbiLhAQoFUXVldWUSDAoEbmFtZRgBIAEoCRIrCghkZWZhdWx0cxgCIAEoCzIZLmpvYndpcmUudjEuUXVldWVEZWZhdWx0cxIuCgpjcmVhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIOCgZwYXVzZWQYBSABKAgSLQoJcGF1c2VkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIfCg9HZXRRdWV1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSI0ChBHZXRRdWV1ZVJlc3BvbnNlEiAKBXF1ZXVlGAEgASgLMhEuam9id2lyZS52MS5RdWV1ZSJPChJVcGRhdGVRdWV1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCRIrCghkZWZhdWx0cxgCIAEoCzIZLmpvYndpcmUudjEuUXVldWVEZWZhdWx0cyI3ChNVcGRhdGVRdWV1ZVJlc3BvbnNlEiAKBXF1ZXVlGAEgASgLMhEuam9id2lyZS52MS5RdWV1ZSIyCg5FbnF1ZXVlUmVxdWVzdBIgCgNqb2IYASABKAsyEy5qb2J3aXJlLnYxLkpvYlNwZWMiRQoPRW5xdWV1ZVJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iEhQKDGRlZHVwbGljYXRlZBgCIAEoCCJlChNFbnF1ZXVlQmF0Y2hSZXF1ZXN0EiEKBGpvYnMYASADKAsyEy5qb2J3aXJlLnYxLkpvYlNwZWMSKwoId2ViaG9va3MYAiADKAsyGS5qb2J3aXJlLnYxLldlYmhvb2tUYXJnZXQiTwoURW5xdWV1ZUJhdGNoUmVzcG9uc2USDwoHam9iX2lkcxgBIAMoCRIUCgxkZWR1cGxpY2F0ZWQYAiADKAgSEAoIYmF0Y2hfaWQYAyABKAkiggIKBUJhdGNoEgoKAmlkGAEgASgJEg0KBW93bmVyGAIgASgJEg0KBXRvdGFsGAMgASgFEi0KBmNvdW50cxgEIAMoCzIdLmpvYndpcmUudjEuQmF0Y2guQ291bnRzRW50cnkSEAoIcHJvZ3Jlc3MYBSABKAESLgoKY3JlYXRlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLwoLZmluaXNoZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wGi0KC0NvdW50c0VudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoBToCOAEiHQoPR2V0QmF0Y2hSZXF1ZXN0EgoKAmlkGAEgASgJIjQKEEdldEJhdGNoUmVzcG9uc2USIAoFYmF0Y2gYASABKAsyES5qb2J3aXJlLnYxLkJhdGNoIsYBChJMaXN0QmF0Y2hlc1JlcXVlc3QSFQoIZmluaXNoZWQYASABKAhIAIgBARIxCg1jcmVhdGVkX2FmdGVyGAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5jcmVhdGVkX2JlZm9yZRgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEQoJcGFnZV9zaXplGAQgASgFEhIKCnBhZ2VfdG9rZW4YBSABKAlCCwoJX2ZpbmlzaGVkIlIKE0xpc3RCYXRjaGVzUmVzcG9uc2USIgoHYmF0Y2hlcxgBIAMoCzIRLmpvYndpcmUudjEuQmF0Y2gSFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIjAKEkNhbmNlbEJhdGNoUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiXAoTQ2FuY2VsQmF0Y2hSZXNwb25zZRIRCgljYW5jZWxsZWQYASABKAUSGAoQY2FuY2VsX3JlcXVlc3RlZBgCIAEoBRIYChBhbHJlYWR5X2ZpbmlzaGVkGAMgASgFIiYKEkdldEpvYkdyYXBoUmVxdWVzdBIQCghiYXRjaF9pZBgBIAEoCSJ/CgxKb2JHcmFwaE5vZGUSDgoGam9iX2lkGAEgASgJEgsKA3JlZhgCIAEoCRINCgVxdWV1ZRgDIAEoCRIMCgRraW5kGAQgASgJEiMKBXN0YXRlGAUgASgOMhQuam9id2lyZS52MS5Kb2JTdGF0ZRIQCghpbl9iYXRjaBgGIAEoCCJNCgxKb2JHcmFwaEVkZ2USEQoJcGFyZW50X2lkGAEgASgJEhAKCGNoaWxkX2lkGAIgASgJEhgKEHJlcXVpcmVzX3N1Y2Nlc3MYAyABKAgiZwoTR2V0Sm9iR3JhcGhSZXNwb25zZRInCgVub2RlcxgBIAMoCzIYLmpvYndpcmUudjEuSm9iR3JhcGhOb2RlEicKBWVkZ2VzGAIgAygLMhguam9id2lyZS52MS5Kb2JHcmFwaEVkZ2UiGwoNR2V0Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIuCg5HZXRKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiLSAgoPTGlzdEpvYnNSZXF1ZXN0Eg4KBnF1ZXVlcxgBIAMoCRINCgVraW5kcxgCIAMoCRIkCgZzdGF0ZXMYAyADKA4yFC5qb2J3aXJlLnYxLkpvYlN0YXRlEjEKDWNyZWF0ZWRfYWZ0ZXIYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBI7CghtZXRhZGF0YRgGIAMoCzIpLmpvYndpcmUudjEuTGlzdEpvYnNSZXF1ZXN0Lk1ldGFkYXRhRW50cnkSEQoJcGFnZV9zaXplGAcgASgFEhIKCnBhZ2VfdG9rZW4YCCABKAkaLwoNTWV0YWRhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIkoKEExpc3RKb2JzUmVzcG9uc2USHQoEam9icxgBIAMoCzIPLmpvYndpcmUudjEuSm9iEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIuChBDYW5jZWxKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIxChFDYW5jZWxKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiIxCg9SZXRyeUpvYlJlcXVlc3QSCgoCaWQYASABKAkSEgoKZnJvbV9zdGFydBgCIAEoCCIwChBSZXRyeUpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iIi0KD1BhdXNlSm9iUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiMAoQUGF1c2VKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiIeChBSZXN1bWVKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIjEKEVJlc3VtZUpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iIiEKEVBhdXNlUXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiNgoSUGF1c2VRdWV1ZVJlc3BvbnNlEiAKBXF1ZXVlGAEgASgLMhEuam9id2lyZS52MS5RdWV1ZSIiChJSZXN1bWVRdWV1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSI3ChNSZXN1bWVRdWV1ZVJlc3BvbnNlEiAKBXF1ZXVlGAEgASgLMhEuam9id2lyZS52MS5RdWV1ZTK3EgoMUXVldWVTZXJ2aWNlEkIKB0VucXVldWUSGi5qb2J3aXJlLnYxLkVucXVldWVSZXF1ZXN0Ghsuam9id2lyZS52MS5FbnF1ZXVlUmVzcG9uc2USUQoMRW5xdWV1ZUJhdGNoEh8uam9id2lyZS52MS5FbnF1ZXVlQmF0Y2hSZXF1ZXN0GiAuam9id2lyZS52MS5FbnF1ZXVlQmF0Y2hSZXNwb25zZRJECgZHZXRKb2ISGS5qb2J3aXJlLnYxLkdldEpvYlJlcXVlc3QaGi5qb2J3aXJlLnYxLkdldEpvYlJlc3BvbnNlIgOQAgESSgoITGlzdEpvYnMSGy5qb2J3aXJlLnYxLkxpc3RKb2JzUmVxdWVzdBocLmpvYndpcmUudjEuTGlzdEpvYnNSZXNwb25zZSIDkAIBEkgKCUNhbmNlbEpvYhIcLmpvYndpcmUudjEuQ2FuY2VsSm9iUmVxdWVzdBodLmpvYndpcmUudjEuQ2FuY2VsSm9iUmVzcG9uc2USRQoIUmV0cnlKb2ISGy5qb2J3aXJlLnYxLlJldHJ5Sm9iUmVxdWVzdBocLmpvYndpcmUudjEuUmV0cnlKb2JSZXNwb25zZRJKCghHZXRRdWV1ZRIbLmpvYndpcmUudjEuR2V0UXVldWVSZXF1ZXN0Ghwuam9id2lyZS52MS5HZXRRdWV1ZVJlc3BvbnNlIgOQAgESTgoLVXBkYXRlUXVldWUSHi5qb2J3aXJlLnYxLlVwZGF0ZVF1ZXVlUmVxdWVzdBofLmpvYndpcmUudjEuVXBkYXRlUXVldWVSZXNwb25zZRJ4ChlDcmVhdGVXZWJob29rU3Vic2NyaXB0aW9uEiwuam9id2lyZS52MS5DcmVhdGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBotLmpvYndpcmUudjEuQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEngKGURlbGV0ZVdlYmhvb2tTdWJzY3JpcHRpb24SLC5qb2J3aXJlLnYxLkRlbGV0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Gi0uam9id2lyZS52MS5EZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2USegoYTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zEisuam9id2lyZS52MS5MaXN0V2ViaG9va1N1YnNjcmlwdGlvbnNSZXF1ZXN0Giwuam9id2lyZS52MS5MaXN0V2ViaG9va1N1YnNjcmlwdGlvbnNSZXNwb25zZSIDkAIBEmIKEFB1dFdlYmhvb2tTZWNyZXQSIy5qb2J3aXJlLnYxLlB1dFdlYmhvb2tTZWNyZXRSZXF1ZXN0GiQuam9id2lyZS52MS5QdXRXZWJob29rU2VjcmV0UmVzcG9uc2UiA5ACAhJmChNEZWxldGVXZWJob29rU2VjcmV0EiYuam9id2lyZS52MS5EZWxldGVXZWJob29rU2VjcmV0UmVxdWVzdBonLmpvYndpcmUudjEuRGVsZXRlV2ViaG9va1NlY3JldFJlc3BvbnNlEmgKEkxpc3RXZWJob29rU2VjcmV0cxIlLmpvYndpcmUudjEuTGlzdFdlYmhvb2tTZWNyZXRzUmVxdWVzdBomLmpvYndpcmUudjEuTGlzdFdlYmhvb2tTZWNyZXRzUmVzcG9uc2UiA5ACARJKCghHZXRCYXRjaBIbLmpvYndpcmUudjEuR2V0QmF0Y2hSZXF1ZXN0Ghwuam9id2lyZS52MS5HZXRCYXRjaFJlc3BvbnNlIgOQAgESUwoLTGlzdEJhdGNoZXMSHi5qb2J3aXJlLnYxLkxpc3RCYXRjaGVzUmVxdWVzdBofLmpvYndpcmUudjEuTGlzdEJhdGNoZXNSZXNwb25zZSIDkAIBEk4KC0NhbmNlbEJhdGNoEh4uam9id2lyZS52MS5DYW5jZWxCYXRjaFJlcXVlc3QaHy5qb2J3aXJlLnYxLkNhbmNlbEJhdGNoUmVzcG9uc2USUwoLR2V0Sm9iR3JhcGgSHi5qb2J3aXJlLnYxLkdldEpvYkdyYXBoUmVxdWVzdBofLmpvYndpcmUudjEuR2V0Sm9iR3JhcGhSZXNwb25zZSIDkAIBEmsKE1NldENvbmN1cnJlbmN5TGltaXQSJi5qb2J3aXJlLnYxLlNldENvbmN1cnJlbmN5TGltaXRSZXF1ZXN0Gicuam9id2lyZS52MS5TZXRDb25jdXJyZW5jeUxpbWl0UmVzcG9uc2UiA5ACAhJvChZEZWxldGVDb25jdXJyZW5jeUxpbWl0Eikuam9id2lyZS52MS5EZWxldGVDb25jdXJyZW5jeUxpbWl0UmVxdWVzdBoqLmpvYndpcmUudjEuRGVsZXRlQ29uY3VycmVuY3lMaW1pdFJlc3BvbnNlEnEKFUxpc3RDb25jdXJyZW5jeUxpbWl0cxIoLmpvYndpcmUudjEuTGlzdENvbmN1cnJlbmN5TGltaXRzUmVxdWVzdBopLmpvYndpcmUudjEuTGlzdENvbmN1cnJlbmN5TGltaXRzUmVzcG9uc2UiA5ACARJmChNQYXVzZUNvbmN1cnJlbmN5S2V5EiYuam9id2lyZS52MS5QYXVzZUNvbmN1cnJlbmN5S2V5UmVxdWVzdBonLmpvYndpcmUudjEuUGF1c2VDb25jdXJyZW5jeUtleVJlc3BvbnNlEkUKCFBhdXNlSm9iEhsuam9id2lyZS52MS5QYXVzZUpvYlJlcXVlc3QaHC5qb2J3aXJlLnYxLlBhdXNlSm9iUmVzcG9uc2USSAoJUmVzdW1lSm9iEhwuam9id2lyZS52MS5SZXN1bWVKb2JSZXF1ZXN0Gh0uam9id2lyZS52MS5SZXN1bWVKb2JSZXNwb25zZRJLCgpQYXVzZVF1ZXVlEh0uam9id2lyZS52MS5QYXVzZVF1ZXVlUmVxdWVzdBoeLmpvYndpcmUudjEuUGF1c2VRdWV1ZVJlc3BvbnNlEk4KC1Jlc3VtZVF1ZXVlEh4uam9id2lyZS52MS5SZXN1bWVRdWV1ZVJlcXVlc3QaHy5qb2J3aXJlLnYxLlJlc3VtZVF1ZXVlUmVzcG9uc2ViBnByb3RvMw", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobwire_v1_concurrency, file_jobwire_v1_job]);
 
 /**
  * A webhook subscription of a queue.
@@ -401,6 +401,17 @@ export type QueueDefaults = Message<"jobwire.v1.QueueDefaults"> & {
    * @generated from field: google.protobuf.Duration retention = 4;
    */
   retention?: Duration | undefined;
+
+  /**
+   * How long after a job finished its idempotency key still deduplicates enqueues (while
+   * the job is unfinished it always does); range 0..3650 days, 0 freeing the key as soon as
+   * the job finishes. Read when an enqueue meets the key, so a change applies to existing
+   * jobs too; retention deleting the job frees its key in any case.
+   * Unset: the server's JOBWIRE_IDEMPOTENCY_WINDOW_MS (default 24 hours).
+   *
+   * @generated from field: google.protobuf.Duration idempotency_window = 5;
+   */
+  idempotencyWindow?: Duration | undefined;
 };
 
 /**
@@ -443,6 +454,20 @@ export type Queue = Message<"jobwire.v1.Queue"> & {
    * @generated from field: google.protobuf.Timestamp updated_at = 4;
    */
   updatedAt?: Timestamp | undefined;
+
+  /**
+   * Whether the queue is paused (PauseQueue): its jobs are not leased until ResumeQueue.
+   *
+   * @generated from field: bool paused = 5;
+   */
+  paused: boolean;
+
+  /**
+   * When the queue was paused; unset unless paused.
+   *
+   * @generated from field: google.protobuf.Timestamp paused_at = 6;
+   */
+  pausedAt?: Timestamp | undefined;
 };
 
 /**
@@ -572,11 +597,20 @@ export const EnqueueRequestSchema: GenMessage<EnqueueRequest> = /*@__PURE__*/
  */
 export type EnqueueResponse = Message<"jobwire.v1.EnqueueResponse"> & {
   /**
-   * The created job.
+   * The created job; or, when deduplicated, the existing job holding the idempotency key,
+   * as it is now.
    *
    * @generated from field: jobwire.v1.Job job = 1;
    */
   job?: Job | undefined;
+
+  /**
+   * True when nothing was created because a job of the queue holds the request's
+   * idempotency key; false when the job was created.
+   *
+   * @generated from field: bool deduplicated = 2;
+   */
+  deduplicated: boolean;
 };
 
 /**
@@ -623,16 +657,25 @@ export const EnqueueBatchRequestSchema: GenMessage<EnqueueBatchRequest> = /*@__P
  */
 export type EnqueueBatchResponse = Message<"jobwire.v1.EnqueueBatchResponse"> & {
   /**
-   * Ids of the created jobs, in the order of the request.
+   * One id per requested job, in the order of the request: the created job's, or for a
+   * deduplicated entry the id of the job holding its idempotency key (an existing job, or
+   * the job created for an earlier entry of this request with the same queue and key).
    *
    * @generated from field: repeated string job_ids = 1;
    */
   jobIds: string[];
 
   /**
+   * Parallel to job_ids: true where the entry was deduplicated and nothing was created.
+   *
+   * @generated from field: repeated bool deduplicated = 2;
+   */
+  deduplicated: boolean[];
+
+  /**
    * The batch's id (GetBatch, CancelBatch, GetJobGraph, EventFilter.batch_ids).
    *
-   * @generated from field: string batch_id = 2;
+   * @generated from field: string batch_id = 3;
    */
   batchId: string;
 };
@@ -1274,13 +1317,191 @@ export const RetryJobResponseSchema: GenMessage<RetryJobResponse> = /*@__PURE__*
   messageDesc(file_jobwire_v1_queue_service, 42);
 
 /**
+ * Request of PauseJob.
+ *
+ * @generated from message jobwire.v1.PauseJobRequest
+ */
+export type PauseJobRequest = Message<"jobwire.v1.PauseJobRequest"> & {
+  /**
+   * Required. The job id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+
+  /**
+   * Why the job is paused, recorded on its PAUSED event. Up to 1024 characters.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
+};
+
+/**
+ * Describes the message jobwire.v1.PauseJobRequest.
+ * Use `create(PauseJobRequestSchema)` to create a new message.
+ */
+export const PauseJobRequestSchema: GenMessage<PauseJobRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 43);
+
+/**
+ * Response of PauseJob.
+ *
+ * @generated from message jobwire.v1.PauseJobResponse
+ */
+export type PauseJobResponse = Message<"jobwire.v1.PauseJobResponse"> & {
+  /**
+   * The job, PAUSED.
+   *
+   * @generated from field: jobwire.v1.Job job = 1;
+   */
+  job?: Job | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.PauseJobResponse.
+ * Use `create(PauseJobResponseSchema)` to create a new message.
+ */
+export const PauseJobResponseSchema: GenMessage<PauseJobResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 44);
+
+/**
+ * Request of ResumeJob.
+ *
+ * @generated from message jobwire.v1.ResumeJobRequest
+ */
+export type ResumeJobRequest = Message<"jobwire.v1.ResumeJobRequest"> & {
+  /**
+   * Required. The job id.
+   *
+   * @generated from field: string id = 1;
+   */
+  id: string;
+};
+
+/**
+ * Describes the message jobwire.v1.ResumeJobRequest.
+ * Use `create(ResumeJobRequestSchema)` to create a new message.
+ */
+export const ResumeJobRequestSchema: GenMessage<ResumeJobRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 45);
+
+/**
+ * Response of ResumeJob.
+ *
+ * @generated from message jobwire.v1.ResumeJobResponse
+ */
+export type ResumeJobResponse = Message<"jobwire.v1.ResumeJobResponse"> & {
+  /**
+   * The job, back in the state it was paused from (or PENDING if it was SCHEDULED and its
+   * run_at has passed).
+   *
+   * @generated from field: jobwire.v1.Job job = 1;
+   */
+  job?: Job | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.ResumeJobResponse.
+ * Use `create(ResumeJobResponseSchema)` to create a new message.
+ */
+export const ResumeJobResponseSchema: GenMessage<ResumeJobResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 46);
+
+/**
+ * Request of PauseQueue.
+ *
+ * @generated from message jobwire.v1.PauseQueueRequest
+ */
+export type PauseQueueRequest = Message<"jobwire.v1.PauseQueueRequest"> & {
+  /**
+   * Required. The queue's name (same rules as JobSpec.queue).
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message jobwire.v1.PauseQueueRequest.
+ * Use `create(PauseQueueRequestSchema)` to create a new message.
+ */
+export const PauseQueueRequestSchema: GenMessage<PauseQueueRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 47);
+
+/**
+ * Response of PauseQueue.
+ *
+ * @generated from message jobwire.v1.PauseQueueResponse
+ */
+export type PauseQueueResponse = Message<"jobwire.v1.PauseQueueResponse"> & {
+  /**
+   * The queue, paused.
+   *
+   * @generated from field: jobwire.v1.Queue queue = 1;
+   */
+  queue?: Queue | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.PauseQueueResponse.
+ * Use `create(PauseQueueResponseSchema)` to create a new message.
+ */
+export const PauseQueueResponseSchema: GenMessage<PauseQueueResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 48);
+
+/**
+ * Request of ResumeQueue.
+ *
+ * @generated from message jobwire.v1.ResumeQueueRequest
+ */
+export type ResumeQueueRequest = Message<"jobwire.v1.ResumeQueueRequest"> & {
+  /**
+   * Required. The queue's name.
+   *
+   * @generated from field: string name = 1;
+   */
+  name: string;
+};
+
+/**
+ * Describes the message jobwire.v1.ResumeQueueRequest.
+ * Use `create(ResumeQueueRequestSchema)` to create a new message.
+ */
+export const ResumeQueueRequestSchema: GenMessage<ResumeQueueRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 49);
+
+/**
+ * Response of ResumeQueue.
+ *
+ * @generated from message jobwire.v1.ResumeQueueResponse
+ */
+export type ResumeQueueResponse = Message<"jobwire.v1.ResumeQueueResponse"> & {
+  /**
+   * The queue, no longer paused.
+   *
+   * @generated from field: jobwire.v1.Queue queue = 1;
+   */
+  queue?: Queue | undefined;
+};
+
+/**
+ * Describes the message jobwire.v1.ResumeQueueResponse.
+ * Use `create(ResumeQueueResponseSchema)` to create a new message.
+ */
+export const ResumeQueueResponseSchema: GenMessage<ResumeQueueResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 50);
+
+/**
  * The producer side of Jobwire: create jobs, look at them, cancel and retry them.
  *
  * @generated from service jobwire.v1.QueueService
  */
 export const QueueService: GenService<{
   /**
-   * Creates one job. Its ENQUEUED event is written in the same transaction.
+   * Creates one job. Its ENQUEUED event is written in the same transaction. With an
+   * idempotency key that a job of the queue still holds, creates nothing and returns that
+   * job with deduplicated set.
    *
    * @generated from rpc jobwire.v1.QueueService.Enqueue
    */
@@ -1290,7 +1511,9 @@ export const QueueService: GenService<{
     output: typeof EnqueueResponseSchema;
   },
   /**
-   * Creates many jobs atomically: either all are created or none is.
+   * Creates many jobs atomically: either all are created or none is. A job whose
+   * idempotency key is held (by an existing job, or by an earlier job of the same request)
+   * is not created: its entry in the response names the holder and is marked deduplicated.
    *
    * @generated from rpc jobwire.v1.QueueService.EnqueueBatch
    */
@@ -1323,6 +1546,7 @@ export const QueueService: GenService<{
    * Cancels a job. A job that is not running becomes CANCELLED at once, with its
    * unfinished phases. Cancelling a CANCELLED job returns it unchanged; cancelling a
    * SUCCEEDED or FAILED job is FAILED_PRECONDITION.
+   * A PAUSED job is cancelled like any waiting job.
    *
    * @generated from rpc jobwire.v1.QueueService.CancelJob
    */
@@ -1512,6 +1736,56 @@ export const QueueService: GenService<{
     methodKind: "unary";
     input: typeof PauseConcurrencyKeyRequestSchema;
     output: typeof PauseConcurrencyKeyResponseSchema;
+  },
+  /**
+   * Holds a SCHEDULED, PENDING or BLOCKED job: it becomes PAUSED, remembering the state it
+   * was in, with a PAUSED event. Pausing a RUNNING job is FAILED_PRECONDITION (running jobs
+   * are cancelled, not paused: see CancelJob); so is pausing a PAUSED or finished job.
+   *
+   * @generated from rpc jobwire.v1.QueueService.PauseJob
+   */
+  pauseJob: {
+    methodKind: "unary";
+    input: typeof PauseJobRequestSchema;
+    output: typeof PauseJobResponseSchema;
+  },
+  /**
+   * Releases a PAUSED job back to the state it was paused from, with a RESUMED event; a
+   * SCHEDULED job whose run_at has passed meanwhile becomes PENDING. Resuming a job that
+   * is not PAUSED is FAILED_PRECONDITION.
+   *
+   * @generated from rpc jobwire.v1.QueueService.ResumeJob
+   */
+  resumeJob: {
+    methodKind: "unary";
+    input: typeof ResumeJobRequestSchema;
+    output: typeof ResumeJobResponseSchema;
+  },
+  /**
+   * Stops leases of a queue's jobs, on every replica, until ResumeQueue (creating the queue
+   * if needed). Jobs are still accepted, scheduled jobs still become PENDING, running jobs
+   * carry on; only new leases wait. A claim already under way when the pause commits may
+   * still finish leasing (a single statement, milliseconds). Pausing a paused queue changes
+   * nothing.
+   *
+   * @generated from rpc jobwire.v1.QueueService.PauseQueue
+   */
+  pauseQueue: {
+    methodKind: "unary";
+    input: typeof PauseQueueRequestSchema;
+    output: typeof PauseQueueResponseSchema;
+  },
+  /**
+   * Lets a paused queue's jobs be leased again, waking the workers of every replica at once.
+   * Resuming a queue that is not paused changes nothing; NOT_FOUND if the queue does not
+   * exist.
+   *
+   * @generated from rpc jobwire.v1.QueueService.ResumeQueue
+   */
+  resumeQueue: {
+    methodKind: "unary";
+    input: typeof ResumeQueueRequestSchema;
+    output: typeof ResumeQueueResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_jobwire_v1_queue_service, 0);
