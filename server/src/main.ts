@@ -22,6 +22,7 @@ import type { Principal } from "./jobs/principal.js";
 import { createLogger, type Logger } from "./logger.js";
 import { errorMappingInterceptor } from "./rpc/connect-errors.js";
 import { healthServiceImpl } from "./rpc/health-service.js";
+import { refileUndecodableRequests } from "./rpc/undecodable-requests.js";
 import { MaintenanceLoop } from "./maintenance/maintenance-loop.js";
 import { queueServiceImpl } from "./rpc/queue-service.js";
 import { workerServiceImpl } from "./rpc/worker-service.js";
@@ -159,6 +160,8 @@ async function serve(
     binaryOptions: { recursionLimit: 300 },
     jsonOptions: { recursionLimit: 300 },
     interceptors: [errorMappingInterceptor(logger)],
+    // Runs for every call once its headers are in, before the body is read.
+    requestGate: (context) => refileUndecodableRequests(context),
     routes(router) {
       router.service(QueueService, queueServiceImpl({
         db,
