@@ -36,6 +36,8 @@ export interface FuzzOptions {
   progressEvery?: number;
   /** Called with a line per case, for debugging. */
   trace?: (line: string) => void;
+  /** Stops the run early (the report says how many cases ran). */
+  signal?: AbortSignal;
   /** Only these channels (default: all). */
   channels?: readonly Channel[];
   /** Only RPCs whose name contains one of these (default: all). */
@@ -106,6 +108,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
 
   let fingerprint = await databaseFingerprint(options.pool);
   const runCase = async (c: FuzzCase) => {
+    if (options.signal?.aborted) return;
     const sentAt = performance.now();
     const outcome = await senders.send(c.rpc, c.channel, c.request, c.json, c.binary);
     const ms = Math.round(performance.now() - sentAt);

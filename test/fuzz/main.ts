@@ -44,6 +44,9 @@ const postgres = await startEmbeddedPostgres({
   logger: createLogger("warn"),
 });
 let exitCode = 1;
+// Ctrl-C or a kill: stop the server and Postgres before leaving, not orphan them.
+const interrupted = new AbortController();
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => interrupted.abort());
 try {
   const server = await startJobwire({ ...defaultServerConfig, ...fuzzServerConfig, databaseUrl: postgres.url }, createLogger(logLevel));
   try {
@@ -57,8 +60,9 @@ try {
       seed,
       channels: onlyChannels,
       rpcFilter,
+      signal: interrupted.signal,
       trace: process.env.FUZZ_TRACE ? (line) => console.log(line) : undefined,
-      onProgress: (done, so) => console.log(`  ${done} cases, ${so.failures.length} kinds of failure so far`),
+      onProgress: (done, so) => console.log(`  ${done} cases, ${so.failures.length} kinds of failure so far, ${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB resident`),
     });
     console.log(formatReport(report));
     for (const crash of crashes) console.log(`\nUNCAUGHT in the process: ${String((crash as Error)?.stack ?? crash)}`);

@@ -91,12 +91,45 @@ function fieldValue(field: DescField, hints: HintSource, path: string, depth: nu
   }
 }
 
-/** A list: usually short; sometimes one element repeated past the server's entry limits. */
+/** What a long list may add up to, roughly: past the 32 MiB request limit, not far past. */
+const longListBudgetBytes = 40 * 1024 * 1024;
+
+/**
+ * A list: usually short; sometimes one element repeated past the server's entry limits.
+ * A repeated element that would take the list past {@link longListBudgetBytes} is replaced
+ * by an empty one: ten thousand copies of a 2 MiB payload would only exhaust the fuzzer.
+ */
 function listOf(element: fc.Arbitrary<unknown>): fc.Arbitrary<unknown[]> {
   return fc.oneof(
     { weight: 8, arbitrary: fc.array(element, { maxLength: 4 }) },
-    { weight: 1, arbitrary: fc.tuple(element, fc.constantFrom(65, 101, 1_001, 10_001)).map(([value, n]) => Array.from({ length: n }, () => value)) },
+    {
+      weight: 1,
+      arbitrary: fc.tuple(element, fc.constantFrom(65, 101, 1_001, 10_001)).map(([value, n]) => {
+        const fits = approximateBytes(value, Math.ceil(longListBudgetBytes / n)) * n <= longListBudgetBytes;
+        const repeated = fits || typeof value !== "object" ? value : {};
+        return Array.from({ length: n }, () => repeated);
+      }),
+    },
   );
+}
+
+/** Roughly how many bytes `value` encodes to; stops counting past `limit`. Iterative: values nest thousands deep. */
+export function approximateBytes(value: unknown, limit: number): number {
+  let total = 0;
+  const pending: unknown[] = [value];
+  while (pending.length > 0 && total <= limit) {
+    const item = pending.pop();
+    if (typeof item === "string") total += item.length * 3 + 2;
+    else if (item instanceof Uint8Array) total += item.length + 2;
+    else if (Array.isArray(item)) pending.push(...item);
+    else if (item !== null && typeof item === "object") {
+      for (const [key, inner] of Object.entries(item)) {
+        total += key.length + 2;
+        pending.push(inner);
+      }
+    } else total += 10;
+  }
+  return total;
 }
 
 function elementValue(field: DescField & { fieldKind: "list" }, hints: HintSource, path: string, depth: number): fc.Arbitrary<unknown> {

@@ -2,7 +2,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import { create, fromBinary, fromJson, toBinary, toJson, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
 import { ConnectError, createClient, type Transport } from "@connectrpc/connect";
-import { createConnectTransport, createGrpcTransport, createGrpcWebTransport } from "@connectrpc/connect-node";
+import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type { FuzzedRpc } from "./rpc-catalog.js";
 import { frameMessage, mutateMessage, type BinaryMutation } from "./binary-mutations.js";
 import { mutateJson, type JsonMutation } from "./json-mutations.js";
@@ -43,6 +43,15 @@ const connectHttpStatus: Record<string, number> = {
   permission_denied: 403, resource_exhausted: 429, failed_precondition: 400, aborted: 409, out_of_range: 400,
   unimplemented: 501, internal: 500, unavailable: 503, data_loss: 500, unauthenticated: 401,
 };
+
+/**
+ * Requests larger than this go over an HTTP/2 connection of their own. When the server
+ * answers before it has read a request (a message over its size limit is refused from its
+ * length prefix), Node's HTTP/2 client keeps counting the unsent rest against its session's
+ * memory and, past 10 MiB, refuses every new stream with ENHANCE_YOUR_CALM; on a shared
+ * connection that would fail every later case for a reason that is the client's own.
+ */
+const largeRequestBytes = 1024 * 1024;
 
 /**
  * How long any one request may take before it counts as unanswered. Generous: a batch of a
@@ -102,13 +111,17 @@ export class Senders {
     // A message the client cannot encode (NaN or out-of-range times in JSON, nesting deeper
     // than the encoder's stack) is not sent: the client would refuse it itself, which says
     // nothing about the server.
+    let size: number;
     try {
-      if (channel === "connect-json") toJson(rpc.method.input, message as never);
-      else toBinary(rpc.method.input, message as never);
+      if (channel === "connect-json") size = JSON.stringify(toJson(rpc.method.input, message as never)).length;
+      else size = toBinary(rpc.method.input, message as never).length;
     } catch {
       return { code: "none", sent: `no ${channel === "connect-json" ? "JSON" : "binary"} form` };
     }
-    const client = createClient(rpc.service, this.#transports[channel]) as unknown as Record<string, (req: unknown, options: object) => unknown>;
+    // A large request goes over a connection of its own, closed afterwards (see largeRequestBytes).
+    const oneOff = size > largeRequestBytes && (channel === "grpc" || channel === "connect-proto") ? new Http2SessionManager(this.baseUrl) : undefined;
+    const transport = oneOff ? typedTransports(this.baseUrl, oneOff)[channel] : this.#transports[channel];
+    const client = createClient(rpc.service, transport) as unknown as Record<string, (req: unknown, options: object) => unknown>;
     const call = client[rpc.method.localName]!;
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new Error("no answer")), answerTimeoutMs);
@@ -137,6 +150,7 @@ export class Senders {
     } finally {
       clearTimeout(timer);
       abort.abort();
+      oneOff?.abort();
     }
   }
 
@@ -194,9 +208,12 @@ export class Senders {
   #rawGrpc(rpc: FuzzedRpc, body: Buffer, extraHeaders: Record<string, string>): Promise<Outcome> {
     const streaming = rpc.method.methodKind === "server_streaming";
     const sent = `h2 POST /${rpc.name} ${JSON.stringify(extraHeaders)} ${body.subarray(0, 80).toString("hex")}${body.length > 80 ? `… (${body.length} bytes)` : ""}`;
+    const oneOff = body.length > largeRequestBytes ? http2.connect(this.baseUrl) : undefined;
+    oneOff?.on("error", () => undefined);
+    const session = oneOff ?? this.#h2();
     return new Promise<Outcome>((resolve) => {
       let settled = false;
-      const stream = this.#h2().request({
+      const stream = session.request({
         ":method": "POST",
         ":path": `/${rpc.name}`,
         "content-type": "application/grpc+proto",
@@ -208,6 +225,7 @@ export class Senders {
         settled = true;
         clearTimeout(timer);
         if (!stream.closed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        oneOff?.destroy();
         resolve({ ...outcome, sent });
       };
       const timer = setTimeout(() => {
@@ -246,13 +264,13 @@ export class Senders {
 
 }
 
-function typedTransports(baseUrl: string): Record<TypedChannel, Transport> {
+function typedTransports(baseUrl: string, sessionManager?: Http2SessionManager): Record<TypedChannel, Transport> {
   const binaryOptions = { recursionLimit: 10_000 };
   return {
-    grpc: createGrpcTransport({ baseUrl, binaryOptions }),
+    grpc: createGrpcTransport({ baseUrl, binaryOptions, sessionManager }),
     "grpc-web": createGrpcWebTransport({ baseUrl, httpVersion: "1.1", binaryOptions }),
     "connect-json": createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }),
-    "connect-proto": createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, binaryOptions }),
+    "connect-proto": createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, binaryOptions, sessionManager }),
   };
 }
 
