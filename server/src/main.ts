@@ -22,7 +22,9 @@ import type { Principal } from "./jobs/principal.js";
 import { createLogger, type Logger } from "./logger.js";
 import { errorMappingInterceptor } from "./rpc/connect-errors.js";
 import { healthServiceImpl } from "./rpc/health-service.js";
-import { refileUndecodableRequests } from "./rpc/undecodable-requests.js";
+import { transportHeaderLimitBytes } from "./rpc/metadata-size.js";
+import { OpenStreams } from "./rpc/open-streams.js";
+import { requestGate } from "./rpc/request-gate.js";
 import { MaintenanceLoop } from "./maintenance/maintenance-loop.js";
 import { queueServiceImpl } from "./rpc/queue-service.js";
 import { workerServiceImpl } from "./rpc/worker-service.js";
@@ -153,6 +155,9 @@ async function serve(
     }
   };
   const defaultPrincipal: Principal = { id: config.defaultPrincipal, admin: true };
+  // Until API keys exist every request acts as the default principal.
+  const principalOf = (_headers: Headers): Principal => defaultPrincipal;
+  const openStreams = new OpenStreams(config.maxStreamsPerPrincipal);
   const handler = connectNodeAdapter({
     readMaxBytes: config.maxRequestBytes,
     // A JSON payload level costs two message levels (Value and List/Struct), and the
@@ -161,11 +166,11 @@ async function serve(
     jsonOptions: { recursionLimit: 300 },
     interceptors: [errorMappingInterceptor(logger)],
     // Runs for every call once its headers are in, before the body is read.
-    requestGate: (context) => refileUndecodableRequests(context),
+    requestGate: requestGate({ maxMetadataBytes: config.maxMetadataBytes, streams: openStreams, principalOf }),
     routes(router) {
       router.service(QueueService, queueServiceImpl({
         db,
-        principalOf: () => defaultPrincipal,
+        principalOf,
         maxBatchSize: config.maxBatchSize,
         jobsReady: (queues) => wakeups.jobsReady(queues),
         jobScheduled: (runAt) => wakeups.jobScheduled(runAt),
@@ -192,6 +197,7 @@ async function serve(
         shutdownSignal: shutdown.signal,
         keepAliveMs: config.keepAliveMs,
         recheckMs: eventRecheckMs,
+        readBatch: config.eventReadBatch,
       }));
       router.service(Health, healthServiceImpl({
         services: [QueueService.typeName, WorkerService.typeName, EventService.typeName],
@@ -205,10 +211,18 @@ async function serve(
       shutdownSignal: shutdown.signal,
       keepAliveMs: config.keepAliveMs,
       recheckMs: eventRecheckMs,
+      readBatch: config.eventReadBatch,
       log: logger.child({ component: "sse" }),
+      streams: openStreams,
+      principalOf,
+      maxMetadataBytes: config.maxMetadataBytes,
     })) as never,
   }) as unknown as DualHandler;
-  const listener = await listenHttp1AndH2c(handler, config.host, config.port);
+  const listener = await listenHttp1AndH2c(handler, config.host, config.port, {
+    maxHeaderBytes: transportHeaderLimitBytes(config.maxMetadataBytes),
+    maxStreamsPerConnection: config.maxStreamsPerConnection,
+    handshakeTimeoutMs: config.handshakeTimeoutMs,
+  });
   const url = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;
   logger.info({ url, node: process.version, embeddedPostgres: embedded !== undefined }, "jobwire serving gRPC, gRPC-Web and Connect");
 

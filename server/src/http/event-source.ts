@@ -10,6 +10,9 @@ import type { Logger } from "../logger.js";
 import { decodeEventCursor, encodeEventCursor, eventMessage } from "../rpc/event-message.js";
 import { filterFrom } from "../rpc/event-service.js";
 import type { Database } from "../store/orm.js";
+import type { Principal } from "../jobs/principal.js";
+import { checkMetadataSize } from "../rpc/metadata-size.js";
+import type { OpenStreams } from "../rpc/open-streams.js";
 import { eventCursorNow, startOfLog, type EventCursor } from "../store/sql/event-select.js";
 
 /** What the SSE endpoint needs. */
@@ -19,7 +22,15 @@ export interface EventSourceDeps {
   shutdownSignal: AbortSignal;
   keepAliveMs: number;
   recheckMs: number;
+  /** Events a stream reads at a time. */
+  readBatch: number;
   log: Logger;
+  /** Open streams per principal: an SSE stream counts like an RPC stream. */
+  streams: OpenStreams;
+  /** The principal a request acts as. */
+  principalOf(headers: Headers): Principal;
+  /** Largest request metadata, in bytes. */
+  maxMetadataBytes: number;
 }
 
 type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -43,6 +54,18 @@ export function eventSourceHandler(deps: EventSourceDeps) {
 
 async function serve(deps: EventSourceDeps, request: AnyRequest, response: http.ServerResponse): Promise<void> {
   const url = new URL(request.url ?? "/", "http://localhost");
+  const headers = webHeaders(request);
+  let closeStream: () => void;
+  try {
+    checkMetadataSize(headers, deps.maxMetadataBytes);
+    closeStream = deps.streams.open(deps.principalOf(headers).id);
+  } catch (error) {
+    const message = error instanceof ConnectError ? error.rawMessage : "too many requests";
+    response.writeHead(429, { "content-type": "application/json" });
+    response.end(JSON.stringify({ code: "resource_exhausted", message }));
+    return;
+  }
+  response.once("close", closeStream);
   let after: EventCursor;
   let filter;
   try {
@@ -81,4 +104,14 @@ async function serve(deps: EventSourceDeps, request: AnyRequest, response: http.
     if (!response.write(frame)) await once(response, "drain", { signal: done }).catch(() => undefined);
   }
   response.end();
+}
+
+/** A Node request's headers as a fetch `Headers` (pseudo-headers left out), as the RPC handlers see them. */
+function webHeaders(request: AnyRequest): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (name.startsWith(":") || value === undefined) continue;
+    for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
+  }
+  return headers;
 }
