@@ -231,6 +231,13 @@ describe("connections: JOBWIRE_MAX_STREAMS_PER_CONNECTION and JOBWIRE_HANDSHAKE_
     await closedByServer(socket);
   });
 
+  it("closes an HTTP/1.1 connection that never finishes its headers", async () => {
+    const socket = net.connect(server.port, "127.0.0.1", () => socket.write("POST /jobwire.v1.QueueService/GetJob HTTP/1.1\r\nHost: x\r\n"));
+    socket.on("error", () => undefined);
+
+    await closedByServer(socket);
+  });
+
   it("keeps an idle HTTP/2 connection that completed its handshake", async () => {
     const session = http2.connect(server.url);
     session.on("error", () => undefined);

@@ -68,6 +68,10 @@ export async function listenHttp1AndH2c(handler: DualHandler, host: string, port
   // Long-lived server streams must not be cut by Node's request timeouts.
   h1.requestTimeout = 0;
   h1.headersTimeout = limits.handshakeTimeoutMs;
+  // Node tracks connections for the headers timeout only from the server's 'listening'
+  // event; this server never listens itself (the net server below hands it connections),
+  // so without this the timeout would never apply.
+  h1.emit("listening");
   const h2 = http2.createServer(
     {
       settings: { maxConcurrentStreams: limits.maxStreamsPerConnection, maxHeaderListSize: limits.maxHeaderBytes },
@@ -117,6 +121,8 @@ export async function listenHttp1AndH2c(handler: DualHandler, host: string, port
       }
       for (const session of sessions) session.destroy();
       for (const socket of sockets) socket.destroy();
+      // Stops the HTTP/1.1 server's connection checks; it was never listening itself.
+      h1.close(() => undefined);
       await closed;
     },
   };
