@@ -163,7 +163,10 @@ async function serve(
     // A JSON payload level costs two message levels (Value and List/Struct), and the
     // handlers refuse payloads deeper than 64 levels naming the field: let those reach them.
     binaryOptions: { recursionLimit: 300 },
-    jsonOptions: { recursionLimit: 300 },
+    // Unknown JSON keys and enum names are refused, not dropped: a misspelt field or state
+    // would otherwise be ignored in silence (`states: ["RUNING"]` listed every job, a
+    // `retryPolicy.maxAtempts` kept the default). Binary clients keep unknown fields as before.
+    jsonOptions: { recursionLimit: 300, ignoreUnknownFields: false },
     interceptors: [errorMappingInterceptor(logger)],
     // Runs for every call once its headers are in, before the body is read.
     requestGate: requestGate({ maxMetadataBytes: config.maxMetadataBytes, streams: openStreams, principalOf }),
