@@ -1,10 +1,20 @@
+import http from "node:http";
+import http2 from "node:http2";
+import net from "node:net";
+import { once } from "node:events";
 import { create, toBinary } from "@bufbuild/protobuf";
-import { EnqueueRequestSchema } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { EventService, StreamEventsRequestSchema } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
+import { EnqueueRequestSchema, GetJobRequestSchema } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
+import { LeaseJobsRequestSchema } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
 import type { JobwireServer } from "@jobwire/server";
 import { beforeAll, describe, expect, it } from "vitest";
 import { grpcQueueClient } from "./support/clients.js";
 import { grpcFrame, rawHttp2Request } from "./support/raw-http2.js";
 import { startTestServer } from "./support/server.js";
+import { waitFor } from "./support/wait-for.js";
+import { withTimeout } from "./support/with-timeout.js";
 import { nestedList } from "./fuzz/values.js";
 
 let server: JobwireServer;
@@ -82,3 +92,211 @@ describe("request bytes that do not decode are the client's fault", () => {
     expect(job?.id).toBeTruthy();
   });
 });
+
+describe("gRPC frames that lie", () => {
+  const validGetJob = Buffer.from(toBinary(GetJobRequestSchema, create(GetJobRequestSchema, { id: "01930000-0000-7000-8000-000000000000" })));
+
+  it("a frame whose length prefix promises more than the body holds is INVALID_ARGUMENT", async () => {
+    const answer = await rawHttp2Request(server.url, getJob, grpcHeaders, grpcFrame(validGetJob, { length: validGetJob.length + 100 }));
+
+    expect(answer.status).toBe(200);
+    expect(answer.grpcStatus).toBe(3);
+    expect(answer.grpcMessage).toContain("envelope");
+  });
+
+  it("a body that ends inside the 5-byte prefix is INVALID_ARGUMENT", async () => {
+    const answer = await rawHttp2Request(server.url, getJob, grpcHeaders, grpcFrame(validGetJob).subarray(0, 3));
+
+    expect(answer.grpcStatus).toBe(3);
+  });
+
+  it("a prefix over the read limit is RESOURCE_EXHAUSTED at once, before the body is sent", async () => {
+    const session = http2.connect(server.url);
+    session.on("error", () => undefined);
+    const stream = session.request({ ":method": "POST", ":path": getJob, ...grpcHeaders });
+    stream.on("error", () => undefined);
+    // 33 MiB promised, against the default limit of 32 MiB; the stream stays open.
+    stream.write(grpcFrame(Buffer.alloc(1024), { length: 33 * 1024 * 1024 }));
+    const trailers = new Promise<http2.IncomingHttpHeaders>((resolve) => {
+      stream.on("response", (headers) => headers["grpc-status"] !== undefined && resolve(headers));
+      stream.on("trailers", resolve);
+    });
+
+    const status = (await withTimeout(trailers, 10_000, "an answer before the body ends"))["grpc-status"];
+
+    expect(status).toBe("8");
+    session.destroy();
+  });
+
+  it("a unary call with no message or two messages is refused with UNIMPLEMENTED, as connect-es words it", async () => {
+    const none = await rawHttp2Request(server.url, getJob, grpcHeaders, Buffer.alloc(0));
+    const two = await rawHttp2Request(server.url, getJob, grpcHeaders, Buffer.concat([grpcFrame(validGetJob), grpcFrame(validGetJob)]));
+
+    expect(none.grpcStatus).toBe(12);
+    expect(two.grpcStatus).toBe(12);
+  });
+
+  it("an unknown grpc-encoding is UNIMPLEMENTED, naming the encodings served", async () => {
+    const answer = await rawHttp2Request(server.url, getJob, { ...grpcHeaders, "grpc-encoding": "snappy" }, grpcFrame(validGetJob, { flags: 1 }));
+
+    expect(answer.grpcStatus).toBe(12);
+  });
+
+  it("a grpc-timeout that is not a timeout is INVALID_ARGUMENT", async () => {
+    const answer = await rawHttp2Request(server.url, getJob, { ...grpcHeaders, "grpc-timeout": "soon" }, grpcFrame(validGetJob));
+
+    expect(answer.grpcStatus).toBe(3);
+  });
+});
+
+describe("content types, methods and paths", () => {
+  it.each(["text/plain", "application/xml", "multipart/form-data", "application/grpc+xml", ""])(
+    "HTTP/2 POST with content-type %j is HTTP 415",
+    async (contentType) => {
+      const headers = contentType ? { "content-type": contentType } : {};
+
+      const answer = await rawHttp2Request(server.url, getJob, headers, Buffer.from("{}"));
+
+      expect(answer.status).toBe(415);
+    },
+  );
+
+  it("HTTP/1.1 POST with content-type text/plain is HTTP 415", async () => {
+    const answer = await fetch(`${server.url}${getJob}`, { method: "POST", headers: { "content-type": "text/plain" }, body: "{}" });
+
+    expect(answer.status).toBe(415);
+  });
+
+  it("gRPC over HTTP/1.1 is answered, with grpc-status in the trailers", async () => {
+    const answer = await h1Request("POST", getJob, { "content-type": "application/grpc" }, grpcFrame(Buffer.from([0x0a, 0x03, 0x61, 0x62, 0x63])));
+
+    expect(answer.status).toBe(200);
+    expect(answer.trailers["grpc-status"]).toBe("3");
+  });
+
+  it("GET of a procedure with side effects is HTTP 405", async () => {
+    const answer = await fetch(`${server.url}${enqueue}?encoding=json&message=%7B%7D&connect=v1`);
+
+    expect(answer.status).toBe(405);
+  });
+
+  it("Connect GET of GetJob (no side effects) with a bad message is invalid_argument", async () => {
+    const answer = await fetch(`${server.url}${getJob}?encoding=json&message=${encodeURIComponent('{"id":1}')}&connect=v1`);
+
+    expect(answer.status).toBe(400);
+    expect(((await answer.json()) as { code: string }).code).toBe("invalid_argument");
+  });
+
+});
+
+describe("bytes that are not HTTP/2 or HTTP/1.1", () => {
+  /** Writes `bytes` on a fresh connection, reads until the server closes it, and returns what it said. */
+  async function exchange(bytes: Buffer): Promise<Buffer> {
+    const socket = net.connect(server.port, "127.0.0.1", () => socket.write(bytes));
+    socket.on("error", () => undefined);
+    const chunks: Buffer[] = [];
+    socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+    await withTimeout(once(socket, "close"), 10_000, "the server to close the connection");
+    return Buffer.concat(chunks);
+  }
+
+  it.each([
+    ["a TLS ClientHello", Buffer.from("16030100a5010000a10303", "hex")],
+    ["text", Buffer.from("hello there\r\n\r\n")],
+    ["a preface with its last line wrong", Buffer.from("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")],
+    ["random bytes", Buffer.from(Array.from({ length: 64 }, (_, i) => (i * 37 + 11) % 256))],
+  ])("%s gets an HTTP/1.1 400 and the connection closed", async (_name, bytes) => {
+    const said = await exchange(bytes);
+
+    expect(said.toString("latin1")).toMatch(/^HTTP\/1\.1 400 /);
+  });
+
+  it("the HTTP/2 preface followed by garbage gets a GOAWAY and the connection closed", async () => {
+    const said = await exchange(Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Buffer.from("garbage that is not a frame at all")]));
+
+    // Frame type 7 (GOAWAY) among what the server sent.
+    expect(frameTypes(said)).toContain(7);
+  });
+
+  it("a HEADERS frame whose header block does not decode gets a GOAWAY", async () => {
+    const settings = Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    // HEADERS on stream 1 with END_HEADERS, holding an HPACK index that does not exist.
+    const headers = Buffer.from([0, 0, 1, 1, 4, 0, 0, 0, 1, 0xff]);
+    const said = await exchange(Buffer.concat([Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), settings, headers]));
+
+    expect(frameTypes(said)).toContain(7);
+  });
+
+  it("the server still answers others", async () => {
+    const { job } = await grpcQueueClient(server.url).enqueue({ job: { queue: "raw", kind: "after-garbage" } });
+
+    expect(job?.id).toBeTruthy();
+  });
+});
+
+describe("clients that open streams and never read", () => {
+  it("forty unread LeaseJobs and StreamEvents streams on one connection hold up no one else, and give their leases back when they go", async () => {
+    const queue = grpcQueueClient(server.url);
+    await queue.enqueueBatch({ jobs: Array.from({ length: 300 }, (_, i) => ({ queue: "hog", kind: "k", payload: { kind: { case: "stringValue", value: `job ${i} ${"x".repeat(500)}` } } })) });
+    // A tiny window: the server can send each stream a few hundred bytes, then must wait.
+    const hog = http2.connect(server.url, { settings: { initialWindowSize: 256 } });
+    hog.on("error", () => undefined);
+    const lease = Buffer.from(toBinary(LeaseJobsRequestSchema, create(LeaseJobsRequestSchema, { workerName: "hog", queues: ["hog"], capacity: 50 })));
+    const events = Buffer.from(toBinary(StreamEventsRequestSchema, create(StreamEventsRequestSchema, { start: { case: "fromOldest", value: true } })));
+    const streams = [];
+    for (let i = 0; i < 20; i++) {
+      for (const [path, body] of [["/jobwire.v1.WorkerService/LeaseJobs", lease], ["/jobwire.v1.EventService/StreamEvents", events]] as const) {
+        const stream = hog.request({ ":method": "POST", ":path": path, ...grpcHeaders });
+        stream.on("error", () => undefined);
+        stream.pause();
+        stream.end(grpcFrame(body));
+        streams.push(stream);
+      }
+    }
+    // The hog's workers lease jobs they will never see: all 300 end up leased to them.
+    await waitFor("the hog's streams to lease every job", async () => (await runningIn("hog")) === 300);
+
+    // Meanwhile everyone else is served.
+    const { job } = await queue.enqueue({ job: { queue: "others", kind: "k" } });
+    const fetched = await queue.getJob({ id: job!.id });
+    const reader = createClient(EventService, createGrpcTransport({ baseUrl: server.url }));
+    const listed = await reader.listEvents({ filter: { queues: ["others"] } });
+    expect(fetched.job?.id).toBe(job!.id);
+    expect(listed.events.map((event) => event.jobId)).toContain(job!.id);
+
+    hog.destroy();
+    await waitFor("the hog's leases to be given back", async () => (await runningIn("hog")) === 0);
+  });
+});
+
+/** How many jobs of `queue` are running. */
+async function runningIn(queue: string): Promise<number> {
+  const { rows } = await server.db.pool.query<{ n: string }>("SELECT count(*) AS n FROM job WHERE queue = $1 AND state = 'running'", [queue]);
+  return Number(rows[0]!.n);
+}
+
+/** The types of the HTTP/2 frames in `bytes` (the server's side of a connection). */
+function frameTypes(bytes: Buffer): number[] {
+  const types: number[] = [];
+  let at = 0;
+  while (at + 9 <= bytes.length) {
+    const length = bytes.readUIntBE(at, 3);
+    types.push(bytes[at + 3]!);
+    at += 9 + length;
+  }
+  return types;
+}
+
+/** An HTTP/1.1 request with `node:http`, answered with status, headers, trailers and body. */
+async function h1Request(method: string, path: string, headers: Record<string, string>, body: Buffer) {
+  const answer = new Promise<{ status: number; headers: http.IncomingHttpHeaders; trailers: NodeJS.Dict<string>; body: Buffer }>((resolve, reject) => {
+    const request = http.request(`${server.url}${path}`, { method, headers }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on("data", (chunk: Buffer) => chunks.push(chunk));
+      response.on("end", () => resolve({ status: response.statusCode ?? 0, headers: response.headers, trailers: response.trailers, body: Buffer.concat(chunks) }));
+    });
+    request.on("error", reject);
+    request.end(body);
+  });
+  return withTimeout(answer, 10_000, `an answer to ${method} ${path}`);
+}
