@@ -2,15 +2,16 @@ import http from "node:http";
 import http2 from "node:http2";
 import net from "node:net";
 import { once } from "node:events";
-import { create, toBinary } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
-import { createGrpcTransport } from "@connectrpc/connect-node";
+import { create, toBinary, type DescService } from "@bufbuild/protobuf";
+import { Code, createClient } from "@connectrpc/connect";
+import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { EventService, StreamEventsRequestSchema } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
-import { EnqueueRequestSchema, GetJobRequestSchema } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
+import { EnqueueRequestSchema, GetJobRequestSchema, QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 import { LeaseJobsRequestSchema } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
 import type { JobwireServer } from "@jobwire/server";
 import { beforeAll, describe, expect, it } from "vitest";
-import { grpcQueueClient } from "./support/clients.js";
+import { grpcQueueClient, postJson } from "./support/clients.js";
+import { failureOf } from "./support/failure-of.js";
 import { grpcFrame, rawHttp2Request } from "./support/raw-http2.js";
 import { startTestServer } from "./support/server.js";
 import { waitFor } from "./support/wait-for.js";
@@ -187,6 +188,38 @@ describe("content types, methods and paths", () => {
     expect(((await answer.json()) as { code: string }).code).toBe("invalid_argument");
   });
 
+  it("gRPC: a procedure the server does not have is UNIMPLEMENTED, not an HTTP error", async () => {
+    const answer = await rawHttp2Request(server.url, "/jobwire.v1.QueueService/NoSuchMethod", grpcHeaders, grpcFrame(Buffer.alloc(0)));
+
+    expect(answer.status).toBe(200);
+    expect(answer.grpcStatus).toBe(12);
+    expect(answer.grpcMessage).toContain("NoSuchMethod");
+  });
+
+  it("gRPC-Web and gRPC over HTTP/1.1: an unknown procedure is grpc-status 12 too", async () => {
+    const web = await h1Request("POST", "/no.such.Service/Call", { "content-type": "application/grpc-web+proto" }, grpcFrame(Buffer.alloc(0)));
+    const grpc = await h1Request("POST", "/no.such.Service/Call", { "content-type": "application/grpc" }, grpcFrame(Buffer.alloc(0)));
+
+    expect([web.status, web.headers["grpc-status"]]).toEqual([200, "12"]);
+    expect([grpc.status, grpc.headers["grpc-status"]]).toEqual([200, "12"]);
+  });
+
+  it("Connect: an unknown procedure is HTTP 404 unimplemented", async () => {
+    const answer = await postJson(server.url, "jobwire.v1.QueueService/NoSuchMethod", {});
+
+    expect(answer.status).toBe(404);
+    expect(answer.body.code).toBe("unimplemented");
+  });
+
+  it("a typed client calling an unknown procedure gets UNIMPLEMENTED over gRPC and Connect", async () => {
+    for (const transport of [createGrpcTransport({ baseUrl: server.url }), createConnectTransport({ baseUrl: server.url, httpVersion: "1.1" })]) {
+      const client = createClient(unknownService, transport);
+
+      const error = await failureOf(client.noSuchMethod({}));
+
+      expect(error.code).toBe(Code.Unimplemented);
+    }
+  });
 });
 
 describe("bytes that are not HTTP/2 or HTTP/1.1", () => {
@@ -300,3 +333,14 @@ async function h1Request(method: string, path: string, headers: Record<string, s
   });
   return withTimeout(answer, 10_000, `an answer to ${method} ${path}`);
 }
+
+/**
+ * A service the server does not have, for a typed client: QueueService's GetJob under
+ * another service and method name (the client builds the URL from these two names).
+ */
+const unknownService = (() => {
+  const method = { ...QueueService.method.getJob, name: "NoSuchMethod", localName: "noSuchMethod" };
+  const service = { ...QueueService, typeName: "jobwire.v1.NoSuchService", methods: [method], method: { noSuchMethod: method } };
+  method.parent = service as never;
+  return service as unknown as DescService & { method: { noSuchMethod: typeof method }; methods: [typeof method] };
+})();
