@@ -1,4 +1,3 @@
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "@jobwire/sdk/gen/grpc/health/v1/health_pb";
 import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 import { WorkerService } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
@@ -17,6 +16,7 @@ import { WebhookSender } from "./webhooks/webhook-sender.js";
 import { listenHttp1AndH2c, type DualHandler } from "./http/listener.js";
 import { eventSourceHandler } from "./http/event-source.js";
 import { plainHttpRoutes } from "./http/plain-routes.js";
+import { rpcHandler } from "./http/rpc-handler.js";
 import { probeHandler } from "./http/probes.js";
 import type { Principal } from "./jobs/principal.js";
 import { createLogger, type Logger } from "./logger.js";
@@ -158,7 +158,8 @@ async function serve(
   // Until API keys exist every request acts as the default principal.
   const principalOf = (_headers: Headers): Principal => defaultPrincipal;
   const openStreams = new OpenStreams(config.maxStreamsPerPrincipal);
-  const handler = connectNodeAdapter({
+  const handler = rpcHandler({
+    log: logger.child({ component: "rpc" }),
     readMaxBytes: config.maxRequestBytes,
     // A JSON payload level costs two message levels (Value and List/Struct), and the
     // handlers refuse payloads deeper than 64 levels naming the field: let those reach them.
