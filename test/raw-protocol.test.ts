@@ -143,6 +143,29 @@ describe("gRPC frames that lie", () => {
     expect(answer.grpcStatus).toBe(12);
   });
 
+  it.each(["99999999H", "9999999S"])(
+    "a grpc-timeout of %s, longer than a timer can wait, is INVALID_ARGUMENT instead of expiring at once",
+    async (timeout) => {
+      const request = Buffer.from(toBinary(StreamEventsRequestSchema, create(StreamEventsRequestSchema, {})));
+
+      const answer = await rawHttp2Request(server.url, "/jobwire.v1.EventService/StreamEvents", { ...grpcHeaders, "grpc-timeout": timeout }, grpcFrame(request));
+
+      expect(answer.grpcStatus).toBe(3);
+      expect(answer.grpcMessage).toContain("timeout");
+    },
+  );
+
+  it("Connect: a connect-timeout-ms past what a timer can wait is invalid_argument", async () => {
+    const answer = await fetch(`${server.url}${getJob}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "connect-timeout-ms": "9999999999" },
+      body: JSON.stringify({ id: "01930000-0000-7000-8000-000000000000" }),
+    });
+
+    expect(answer.status).toBe(400);
+    expect(((await answer.json()) as { message: string }).message).toContain("timeout");
+  });
+
   it("a grpc-timeout that is not a timeout is INVALID_ARGUMENT", async () => {
     const answer = await rawHttp2Request(server.url, getJob, { ...grpcHeaders, "grpc-timeout": "soon" }, grpcFrame(validGetJob));
 

@@ -168,6 +168,9 @@ async function serve(
     // would otherwise be ignored in silence (`states: ["RUNING"]` listed every job, a
     // `retryPolicy.maxAtempts` kept the default). Binary clients keep unknown fields as before.
     jsonOptions: { recursionLimit: 300, ignoreUnknownFields: false },
+    // A deadline longer than a Node timer can wait (about 24.8 days) would fire at once and
+    // end the call early: refuse it with INVALID_ARGUMENT instead.
+    maxTimeoutMs: 2 ** 31 - 1,
     interceptors: [errorMappingInterceptor(logger)],
     // Runs for every call once its headers are in, before the body is read.
     requestGate: requestGate({ maxMetadataBytes: config.maxMetadataBytes, streams: openStreams, principalOf }),
