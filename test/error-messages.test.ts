@@ -1,8 +1,9 @@
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { BadRequestSchema } from "@jobwire/sdk/gen/google/rpc/error_details_pb";
 import { describe, expect, it } from "vitest";
 import { connectErrorFrom, invalidArgument } from "../server/src/rpc/connect-errors.js";
 import { createLogger } from "../server/src/logger.js";
+import { refileUndecodableRequests } from "../server/src/rpc/undecodable-requests.js";
 
 const log = createLogger("silent");
 
@@ -20,5 +21,30 @@ describe("error messages sent to clients", () => {
     const original = new ConnectError("job 1 not found", Code.NotFound);
 
     expect(connectErrorFrom(original, log)).toBe(original);
+  });
+});
+
+describe("requests that do not decode", () => {
+  it("are re-filed as INVALID_ARGUMENT even when the call was aborted before (by its deadline, say)", () => {
+    const controller = new AbortController();
+    controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
+    const context = { signal: controller.signal, abort: (reason?: unknown) => controller.abort(reason) };
+    refileUndecodableRequests(context as unknown as HandlerContext);
+    const parseError = new ConnectError("parse binary: premature EOF", Code.Internal);
+
+    context.abort(parseError);
+
+    expect(parseError.code).toBe(Code.InvalidArgument);
+    expect(parseError.message).toBe("[invalid_argument] parse binary: premature EOF");
+  });
+
+  it("leave other errors alone", () => {
+    const context = { signal: new AbortController().signal, abort: (_reason?: unknown) => undefined };
+    refileUndecodableRequests(context as unknown as HandlerContext);
+    const internal = new ConnectError("internal error", Code.Internal);
+
+    context.abort(internal);
+
+    expect(internal.code).toBe(Code.Internal);
   });
 });

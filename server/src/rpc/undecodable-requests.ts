@@ -16,20 +16,22 @@ export function isUndecodableRequest(error: unknown): error is ConnectError {
 /**
  * Makes a request that connect-es cannot decode fail with `INVALID_ARGUMENT` instead of
  * `INTERNAL`. connect-es decodes a unary request before any interceptor runs, so no
- * interceptor sees that error; but every protocol handler aborts the call's context with
- * the error just before it writes the error out. A listener on that abort, registered by
- * the request gate before the body is read, re-files the error in place.
+ * interceptor sees that error; but every protocol handler passes the error to the call
+ * context's `abort` just before it writes the error out. The request gate, which gets that
+ * context before the body is read, wraps `abort` to re-file the error on its way through.
+ * (An abort listener would miss it when the call was already aborted, by its deadline say.)
  */
 export function refileUndecodableRequests(context: HandlerContext): void {
-  context.signal.addEventListener(
-    "abort",
-    () => {
-      const reason: unknown = context.signal.reason;
-      if (!isUndecodableRequest(reason)) return;
+  // The handlers' contexts have `abort`; the public type does not show it.
+  const controller = context as HandlerContext & { abort?: (reason?: unknown) => void };
+  if (typeof controller.abort !== "function") return;
+  const abort = controller.abort.bind(controller);
+  controller.abort = (reason?: unknown) => {
+    if (isUndecodableRequest(reason)) {
       // `code` is readonly in the types only; the handler reads it after the abort.
       (reason as { code: Code }).code = Code.InvalidArgument;
       reason.message = reason.message.replace("[internal]", "[invalid_argument]");
-    },
-    { once: true },
-  );
+    }
+    abort(reason);
+  };
 }
