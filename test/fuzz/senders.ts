@@ -1,5 +1,6 @@
 import http from "node:http";
 import http2 from "node:http2";
+import zlib from "node:zlib";
 import { create, fromBinary, fromJson, toBinary, toJson, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
 import { ConnectError, createClient, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
@@ -245,17 +246,17 @@ export class Senders {
         chunks.push(chunk);
         if (!streaming) return;
         const frames = readFrames(Buffer.concat(chunks));
-        if (frames.messages.length > 0) finish(decodes(frames.messages[0]!, rpc.method.output, "first stream message"));
+        if (frames.messages.length > 0) finish(decodes(frames.messages[0]!, frames.flags[0]!, headers["grpc-encoding"], rpc.method.output, "first stream message"));
       });
       stream.on("trailers", (trailers) => {
         const all = Buffer.concat(chunks);
         const frames = readFrames(all);
-        finish(grpcOutcome(trailers, frames, rpc.method.output));
+        finish(grpcOutcome(trailers, frames, headers["grpc-encoding"], rpc.method.output));
       });
       stream.on("close", () => {
         if (settled) return;
         // Trailers-only: the status arrived with the headers.
-        if (headers["grpc-status"] !== undefined) finish(grpcOutcome(headers, readFrames(Buffer.concat(chunks)), rpc.method.output));
+        if (headers["grpc-status"] !== undefined) finish(grpcOutcome(headers, readFrames(Buffer.concat(chunks)), headers["grpc-encoding"], rpc.method.output));
         else finish({ code: "none", malformed: `stream closed (rst code ${stream.rstCode}) without grpc-status` });
       });
       stream.end(body);
@@ -307,16 +308,26 @@ function readFrames(all: Buffer): Frames {
   return frames;
 }
 
-function decodes(bytes: Buffer, schema: DescMessage, what: string): Outcome {
+/** Answers nest as deep as the payloads they carry (64 JSON levels, two messages each). */
+const readOptions = { recursionLimit: 1_000 };
+
+/** Whether a gRPC answer message decodes as `schema`, gunzipping it first when its frame says so. */
+function decodes(bytes: Buffer, flags: number, encoding: string | string[] | undefined, schema: DescMessage, what: string): Outcome {
   try {
-    fromBinary(schema, bytes);
+    let message = bytes;
+    if ((flags & 1) === 1) {
+      if (encoding === "gzip") message = zlib.gunzipSync(bytes);
+      else if (encoding === "br") message = zlib.brotliDecompressSync(bytes);
+      else return { code: "ok", malformed: `${what} is compressed with ${JSON.stringify(encoding)}` };
+    }
+    fromBinary(schema, message, readOptions);
     return { code: "ok" };
   } catch (error) {
     return { code: "ok", malformed: `${what} does not decode as ${schema.typeName}: ${String(error)}` };
   }
 }
 
-function grpcOutcome(trailers: http2.IncomingHttpHeaders, frames: Frames, output: DescMessage): Outcome {
+function grpcOutcome(trailers: http2.IncomingHttpHeaders, frames: Frames, encoding: string | string[] | undefined, output: DescMessage): Outcome {
   const raw = trailers["grpc-status"];
   const status = Number(raw);
   if (raw === undefined || !Number.isInteger(status) || status < 0 || status > 16) return { code: "none", malformed: `grpc-status ${JSON.stringify(raw)}` };
@@ -324,7 +335,7 @@ function grpcOutcome(trailers: http2.IncomingHttpHeaders, frames: Frames, output
   if (status !== 0) return { code: codeNames[status]!, message };
   if (frames.rest !== 0) return { code: "ok", malformed: `${frames.rest} stray bytes after the frames` };
   if (frames.messages.length !== 1) return { code: "ok", malformed: `${frames.messages.length} messages in a unary answer` };
-  return decodes(frames.messages[0]!, output, "answer");
+  return decodes(frames.messages[0]!, frames.flags[0]!, encoding, output, "answer");
 }
 
 function decodeURIComponentSafe(text: string): string {
@@ -344,7 +355,7 @@ function readConnectUnary(body: Buffer, output: DescMessage, status: number, con
   }
   if (status === 200) {
     try {
-      fromJson(output, json as JsonValue, { ignoreUnknownFields: false });
+      fromJson(output, json as JsonValue, readOptions);
       return { code: "ok" };
     } catch (error) {
       return { code: "ok", malformed: `answer does not decode as ${output.typeName}: ${String(error)}` };
@@ -369,7 +380,7 @@ function readConnectStream(all: Buffer, output: DescMessage, status: number): Ou
   const first = frames.messages[0]!;
   if (flags === 0) {
     try {
-      fromJson(output, JSON.parse(first.toString("utf8")) as JsonValue);
+      fromJson(output, JSON.parse(first.toString("utf8")) as JsonValue, readOptions);
       return { code: "ok" };
     } catch (error) {
       return { code: "ok", malformed: `first stream message does not decode: ${String(error)}` };
@@ -390,5 +401,5 @@ function readConnectStream(all: Buffer, output: DescMessage, status: number): Ou
 /** Codes a server may answer to any request it refuses; the rest say it broke or hung. */
 export const acceptableErrorCodes = new Set([
   "invalid_argument", "not_found", "already_exists", "permission_denied", "resource_exhausted", "failed_precondition",
-  "aborted", "out_of_range", "unimplemented", "unauthenticated",
+  "out_of_range", "unimplemented", "unauthenticated",
 ]);
