@@ -13,7 +13,7 @@ import { eventServiceImpl } from "./rpc/event-service.js";
 import { AddressGuard } from "./webhooks/address-guard.js";
 import { DeliveryLoop } from "./webhooks/delivery-loop.js";
 import { WebhookSender } from "./webhooks/webhook-sender.js";
-import { listenHttp1AndH2c, type DualHandler } from "./http/listener.js";
+import { listenHttp1AndH2c } from "./http/listener.js";
 import { eventSourceHandler } from "./http/event-source.js";
 import { plainHttpRoutes } from "./http/plain-routes.js";
 import { rpcHandler } from "./http/rpc-handler.js";
@@ -223,8 +223,8 @@ async function serve(
       streams: openStreams,
       principalOf,
       maxMetadataBytes: config.maxMetadataBytes,
-    })) as never,
-  }) as unknown as DualHandler;
+    })),
+  });
   const listener = await listenHttp1AndH2c(handler, config.host, config.port, {
     maxHeaderBytes: transportHeaderLimitBytes(config.maxMetadataBytes),
     maxStreamsPerConnection: config.maxStreamsPerConnection,
