@@ -55,6 +55,12 @@ const connectHttpStatus: Record<string, number> = {
 const largeRequestBytes = 1024 * 1024;
 
 /**
+ * The fuzzer's own HTTP/2 sessions may hold a whole request of up to 40 MiB in their
+ * buffers (Node's default is 10 MiB, past which the client refuses its own streams).
+ */
+const clientSessionOptions: http2.ClientSessionOptions = { maxSessionMemory: 256 };
+
+/**
  * How long any one request may take before it counts as unanswered. Generous: a batch of a
  * thousand deeply nested payloads takes the client seconds to encode on a busy machine.
  */
@@ -120,7 +126,7 @@ export class Senders {
       return { code: "none", sent: `no ${channel === "connect-json" ? "JSON" : "binary"} form` };
     }
     // A large request goes over a connection of its own, closed afterwards (see largeRequestBytes).
-    const oneOff = size > largeRequestBytes && (channel === "grpc" || channel === "connect-proto") ? new Http2SessionManager(this.baseUrl) : undefined;
+    const oneOff = size > largeRequestBytes && (channel === "grpc" || channel === "connect-proto") ? new Http2SessionManager(this.baseUrl, undefined, clientSessionOptions) : undefined;
     const transport = oneOff ? typedTransports(this.baseUrl, oneOff)[channel] : this.#transports[channel];
     const client = createClient(rpc.service, transport) as unknown as Record<string, (req: unknown, options: object) => unknown>;
     const call = client[rpc.method.localName]!;
@@ -199,7 +205,7 @@ export class Senders {
 
   #h2(): http2.ClientHttp2Session {
     if (!this.#session || this.#session.closed || this.#session.destroyed) {
-      this.#session = http2.connect(this.baseUrl);
+      this.#session = http2.connect(this.baseUrl, clientSessionOptions);
       this.#session.on("error", () => undefined);
     }
     return this.#session;
@@ -209,7 +215,7 @@ export class Senders {
   #rawGrpc(rpc: FuzzedRpc, body: Buffer, extraHeaders: Record<string, string>): Promise<Outcome> {
     const streaming = rpc.method.methodKind === "server_streaming";
     const sent = `h2 POST /${rpc.name} ${JSON.stringify(extraHeaders)} ${body.subarray(0, 80).toString("hex")}${body.length > 80 ? `… (${body.length} bytes)` : ""}`;
-    const oneOff = body.length > largeRequestBytes ? http2.connect(this.baseUrl) : undefined;
+    const oneOff = body.length > largeRequestBytes ? http2.connect(this.baseUrl, clientSessionOptions) : undefined;
     oneOff?.on("error", () => undefined);
     const session = oneOff ?? this.#h2();
     return new Promise<Outcome>((resolve) => {
