@@ -403,3 +403,29 @@ describe("after all of the above", () => {
     expect(answer.body.job.payload).toBe("still alive");
   });
 });
+
+describe("Connect JSON refuses what it does not know instead of dropping it", () => {
+  it("a misspelt state in a ListJobs filter is invalid_argument, not a listing of every state", async () => {
+    const answer = await postJson(server.url, `${queueService}/ListJobs`, { states: ["JOB_STATE_RUNING"] });
+
+    expect(answer.status).toBe(400);
+    expect(answer.body.code).toBe("invalid_argument");
+    expect(answer.body.message).toContain("JOB_STATE_RUNING");
+  });
+
+  it("a misspelt field of a job is invalid_argument naming it, and nothing is enqueued", async () => {
+    const answer = await expectNothingWritten(() =>
+      postJson(server.url, `${queueService}/Enqueue`, { job: { queue: "q", kind: "k", retryPolicy: { maxAtempts: 3 } } }),
+    );
+
+    expect(answer.status).toBe(400);
+    expect(answer.body.code).toBe("invalid_argument");
+    expect(answer.body.message).toContain("maxAtempts");
+  });
+
+  it("an unknown event type name in an event filter is invalid_argument", async () => {
+    const answer = await postJson(server.url, "jobwire.v1.EventService/ListEvents", { filter: { types: ["EVENT_TYPE_SUCEEDED"] } });
+
+    expect(answer.body.code).toBe("invalid_argument");
+  });
+});

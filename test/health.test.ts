@@ -58,6 +58,17 @@ describe("grpc.health.v1.Health over gRPC", () => {
     expect(error?.code).toBe(Code.NotFound);
   });
 
+  it("Check of a 70,000-character service name answers NOT_FOUND with a message that fits in a trailer", async () => {
+    // The name is not echoed whole: a grpc-message that large breaks the HTTP/2 trailers.
+    const error = await health.check({ service: "\u0000".repeat(70_000) }).then(
+      () => undefined,
+      (e: unknown) => ConnectError.from(e),
+    );
+
+    expect(error?.code).toBe(Code.NotFound);
+    expect(error!.rawMessage.length).toBeLessThan(1024);
+  });
+
   it("Watch of an unknown service streams SERVICE_UNKNOWN", async () => {
     const abort = new AbortController();
     const stream = health.watch({ service: "no.such.Service" }, { signal: abort.signal })[Symbol.asyncIterator]();

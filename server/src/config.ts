@@ -31,6 +31,35 @@ export interface ServerConfig {
   maxRequestBytes: number;
   /** `JOBWIRE_MAX_BATCH_SIZE`: most jobs in one EnqueueBatch. Default 10,000. */
   maxBatchSize: number;
+  /**
+   * `JOBWIRE_MAX_METADATA_BYTES`: largest request metadata (all headers, counted as HTTP/2
+   * does: name and value bytes plus 32 per entry). Default 16 KiB. Past it a call fails with
+   * RESOURCE_EXHAUSTED; far past it the HTTP layer refuses the request before it is a call
+   * (431 on HTTP/1.1 past twice the limit and 8 KiB more; HTTP/2 header blocks past 64 KiB
+   * are refused with a reset stream). At most 64 KiB.
+   */
+  maxMetadataBytes: number;
+  /**
+   * `JOBWIRE_MAX_STREAMS_PER_PRINCIPAL`: most server streams (LeaseJobs, StreamEvents,
+   * Health.Watch, the SSE endpoint) one principal may have open on one replica. Default 1,000.
+   * Until API keys exist every request is the default principal, so this bounds them all.
+   */
+  maxStreamsPerPrincipal: number;
+  /**
+   * `JOBWIRE_MAX_STREAMS_PER_CONNECTION`: most concurrent HTTP/2 streams (calls) on one
+   * connection, announced to clients in SETTINGS_MAX_CONCURRENT_STREAMS. Default 1,000.
+   */
+  maxStreamsPerConnection: number;
+  /**
+   * `JOBWIRE_EVENT_READ_BATCH`: events an event stream reads from the database at a time,
+   * and so the most it holds in memory for a reader that does not keep up. Default 500.
+   */
+  eventReadBatch: number;
+  /**
+   * `JOBWIRE_HANDSHAKE_TIMEOUT_MS`: how long a new connection may take to send the first
+   * bytes that tell HTTP/1.1 from HTTP/2, and an HTTP/1.1 request its headers. Default 10 s.
+   */
+  handshakeTimeoutMs: number;
   /** `JOBWIRE_SHUTDOWN_GRACE_MS`: how long in-flight requests may finish on shutdown. Default 10 s. */
   shutdownGraceMs: number;
   /**
@@ -96,6 +125,11 @@ export const defaultServerConfig: ServerConfig = {
   defaultPrincipal: "local",
   maxRequestBytes: 32 * 1024 * 1024,
   maxBatchSize: 10_000,
+  maxMetadataBytes: 16 * 1024,
+  maxStreamsPerPrincipal: 1_000,
+  maxStreamsPerConnection: 1_000,
+  eventReadBatch: 500,
+  handshakeTimeoutMs: 10_000,
   shutdownGraceMs: 10_000,
   cancelGraceMs: 30_000,
   fallbackPollMs: 5_000,
@@ -127,6 +161,11 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     defaultPrincipal: env.JOBWIRE_DEFAULT_PRINCIPAL || d.defaultPrincipal,
     maxRequestBytes: intFromEnv(env, "JOBWIRE_MAX_REQUEST_BYTES", d.maxRequestBytes, 1024, 2 ** 31 - 1),
     maxBatchSize: intFromEnv(env, "JOBWIRE_MAX_BATCH_SIZE", d.maxBatchSize, 1, 1_000_000),
+    maxMetadataBytes: intFromEnv(env, "JOBWIRE_MAX_METADATA_BYTES", d.maxMetadataBytes, 1024, 64 * 1024),
+    maxStreamsPerPrincipal: intFromEnv(env, "JOBWIRE_MAX_STREAMS_PER_PRINCIPAL", d.maxStreamsPerPrincipal, 1, 1_000_000),
+    maxStreamsPerConnection: intFromEnv(env, "JOBWIRE_MAX_STREAMS_PER_CONNECTION", d.maxStreamsPerConnection, 1, 2 ** 31 - 1),
+    eventReadBatch: intFromEnv(env, "JOBWIRE_EVENT_READ_BATCH", d.eventReadBatch, 1, 100_000),
+    handshakeTimeoutMs: intFromEnv(env, "JOBWIRE_HANDSHAKE_TIMEOUT_MS", d.handshakeTimeoutMs, 100, 3_600_000),
     shutdownGraceMs: intFromEnv(env, "JOBWIRE_SHUTDOWN_GRACE_MS", d.shutdownGraceMs, 0, 3_600_000),
     cancelGraceMs: intFromEnv(env, "JOBWIRE_CANCEL_GRACE_MS", d.cancelGraceMs, 0, 86_400_000),
     fallbackPollMs: intFromEnv(env, "JOBWIRE_FALLBACK_POLL_MS", d.fallbackPollMs, 10, 3_600_000),

@@ -1,4 +1,3 @@
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "@jobwire/sdk/gen/grpc/health/v1/health_pb";
 import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 import { WorkerService } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
@@ -10,7 +9,7 @@ import { accessControl } from "./auth/access-control.js";
 import { bootstrapKeyFileOf } from "./auth/auth-config.js";
 import { anonymousAdmin, ApiKeyAuthenticator } from "./auth/authenticator.js";
 import { ensureBootstrapKey, warnIfNoApiKey } from "./auth/bootstrap-key.js";
-import { callerOf } from "./auth/caller.js";
+import { callerKey, callerOf } from "./auth/caller.js";
 import { LiveStreams } from "./auth/live-streams.js";
 import { adminServiceImpl } from "./rpc/admin-service.js";
 import { listenTls, readTlsMaterial, type TlsMaterial } from "./http/tls-listener.js";
@@ -26,13 +25,17 @@ import { GraphResolver } from "./workflows/graph-resolver.js";
 import { AdmissionLoop } from "./workflows/admission-loop.js";
 import { DeliveryLoop } from "./webhooks/delivery-loop.js";
 import { WebhookSender } from "./webhooks/webhook-sender.js";
-import { listenHttp1AndH2c, type DualHandler } from "./http/listener.js";
+import { listenHttp1AndH2c } from "./http/listener.js";
 import { eventSourceHandler } from "./http/event-source.js";
 import { plainHttpRoutes } from "./http/plain-routes.js";
+import { rpcHandler } from "./http/rpc-handler.js";
 import { probeHandler } from "./http/probes.js";
 import { createLogger, type Logger } from "./logger.js";
 import { errorMappingInterceptor } from "./rpc/connect-errors.js";
 import { healthServiceImpl } from "./rpc/health-service.js";
+import { transportHeaderLimitBytes } from "./rpc/metadata-size.js";
+import { OpenStreams } from "./rpc/open-streams.js";
+import { requestGate } from "./rpc/request-gate.js";
 import { MaintenanceLoop } from "./maintenance/maintenance-loop.js";
 import { queueServiceImpl } from "./rpc/queue-service.js";
 import { scheduleServiceImpl } from "./rpc/schedule-service.js";
@@ -206,14 +209,28 @@ async function serve(
     liveStreams,
     log: logger.child({ component: "auth" }),
   });
-  const handler = connectNodeAdapter({
+  const openStreams = new OpenStreams(config.maxStreamsPerPrincipal);
+  const handler = rpcHandler({
+    log: logger.child({ component: "rpc" }),
     readMaxBytes: config.maxRequestBytes,
     // A JSON payload level costs two message levels (Value and List/Struct), and the
     // handlers refuse payloads deeper than 64 levels naming the field: let those reach them.
     binaryOptions: { recursionLimit: 300 },
-    jsonOptions: { recursionLimit: 300 },
-    // Every RPC passes the authorization table before its body is even read.
-    requestGate: access.requestGate,
+    // Unknown JSON keys and enum names are refused, not dropped: a misspelt field or state
+    // would otherwise be ignored in silence (`states: ["RUNING"]` listed every job, a
+    // `retryPolicy.maxAtempts` kept the default). Binary clients keep unknown fields as before.
+    jsonOptions: { recursionLimit: 300, ignoreUnknownFields: false },
+    // A deadline longer than a Node timer can wait (about 24.8 days) would fire at once and
+    // end the call early: refuse it with INVALID_ARGUMENT instead.
+    maxTimeoutMs: 2 ** 31 - 1,
+    // Every RPC passes the limits and the authorization table before its body is even read.
+    requestGate: requestGate({
+      maxMetadataBytes: config.maxMetadataBytes,
+      streams: openStreams,
+      authorize: access.requestGate,
+      // Health probes have no caller: they count together.
+      principalOf: (context) => context.values.get(callerKey)?.id ?? "anonymous",
+    }),
     interceptors: [errorMappingInterceptor(logger), access.interceptor],
     routes(router) {
       router.service(QueueService, queueServiceImpl({
@@ -247,6 +264,7 @@ async function serve(
         shutdownSignal: shutdown.signal,
         keepAliveMs: config.keepAliveMs,
         recheckMs: eventRecheckMs,
+        readBatch: config.eventReadBatch,
       }));
       router.service(ScheduleService, scheduleServiceImpl({
         webhookUrlRefusal: (url) => webhookSender.refusal(url),
@@ -267,14 +285,24 @@ async function serve(
       shutdownSignal: shutdown.signal,
       keepAliveMs: config.keepAliveMs,
       recheckMs: eventRecheckMs,
+      readBatch: config.eventReadBatch,
       log: logger.child({ component: "sse" }),
       authorize: async (authorization, callEnded) => {
         const caller = (await access.authorize(EventService.typeName, EventService.method.streamEvents.name, authorization))!;
         return { caller, revoked: access.watch(caller, callEnded) };
       },
-    })) as never,
-  }) as unknown as DualHandler;
-  const listener = tls ? await listenTls(handler, config.host, config.port, tls) : await listenHttp1AndH2c(handler, config.host, config.port);
+      streams: openStreams,
+      maxMetadataBytes: config.maxMetadataBytes,
+    })),
+  });
+  const listenLimits = {
+    maxHeaderBytes: transportHeaderLimitBytes(config.maxMetadataBytes),
+    maxStreamsPerConnection: config.maxStreamsPerConnection,
+    handshakeTimeoutMs: config.handshakeTimeoutMs,
+  };
+  const listener = tls
+    ? await listenTls(handler, config.host, config.port, tls, listenLimits)
+    : await listenHttp1AndH2c(handler, config.host, config.port, listenLimits);
   const scheme = tls ? "https" : "http";
   const url = `${scheme}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;
   logger.info(

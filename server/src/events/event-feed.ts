@@ -25,9 +25,11 @@ export interface EventFeedOptions {
   recheckMs: number;
   /** Attach each event's job as it is now. */
   includeJob?: boolean;
+  /** Events read from the database at a time: the most the feed holds for a slow reader. Default 500. */
+  readBatch?: number;
 }
 
-const readBatch = 500;
+const defaultReadBatch = 500;
 
 /**
  * The live event log as an async iterator, shared by StreamEvents and the SSE endpoint:
@@ -36,6 +38,7 @@ const readBatch = 500;
  * reader is), waiting for a wake-up when caught up.
  */
 export async function* eventFeed(options: EventFeedOptions): AsyncGenerator<FeedItem> {
+  const readBatch = options.readBatch ?? defaultReadBatch;
   let cursor = options.after;
   yield { keepAlive: cursor };
   let lastSent = Date.now();

@@ -12,6 +12,8 @@ import type { Logger } from "../logger.js";
 import { decodeEventCursor, encodeEventCursor, eventMessage } from "../rpc/event-message.js";
 import { filterFrom } from "../rpc/event-service.js";
 import type { Database } from "../store/orm.js";
+import { checkMetadataSize } from "../rpc/metadata-size.js";
+import type { OpenStreams } from "../rpc/open-streams.js";
 import { eventCursorNow, startOfLog, type EventCursor } from "../store/sql/event-select.js";
 
 /** What the SSE endpoint needs. */
@@ -21,6 +23,8 @@ export interface EventSourceDeps {
   shutdownSignal: AbortSignal;
   keepAliveMs: number;
   recheckMs: number;
+  /** Events a stream reads at a time. */
+  readBatch: number;
   log: Logger;
   /**
    * Authenticates and authorizes a request from its `Authorization` header as
@@ -29,6 +33,10 @@ export interface EventSourceDeps {
    * `callEnded` aborts.
    */
   authorize(authorization: string | null, callEnded: AbortSignal): Promise<{ caller: Caller; revoked: AbortSignal }>;
+  /** Open streams per principal: an SSE stream counts like an RPC stream. */
+  streams: OpenStreams;
+  /** Largest request metadata, in bytes. */
+  maxMetadataBytes: number;
 }
 
 type AnyRequest = http.IncomingMessage | http2.Http2ServerRequest;
@@ -67,6 +75,18 @@ async function serve(deps: EventSourceDeps, request: AnyRequest, response: http.
     return;
   }
   const url = new URL(request.url ?? "/", "http://localhost");
+  const headers = webHeaders(request);
+  let closeStream: () => void;
+  try {
+    checkMetadataSize(headers, deps.maxMetadataBytes);
+    closeStream = deps.streams.open(caller.id);
+  } catch (error) {
+    const message = error instanceof ConnectError ? error.rawMessage : "too many requests";
+    response.writeHead(429, { "content-type": "application/json" });
+    response.end(JSON.stringify({ code: "resource_exhausted", message }));
+    return;
+  }
+  response.once("close", closeStream);
   let after: EventCursor;
   let filter;
   try {
@@ -106,4 +126,14 @@ async function serve(deps: EventSourceDeps, request: AnyRequest, response: http.
     if (!response.write(frame)) await once(response, "drain", { signal: done }).catch(() => undefined);
   }
   response.end();
+}
+
+/** A Node request's headers as a fetch `Headers` (pseudo-headers left out), as the RPC handlers see them. */
+function webHeaders(request: AnyRequest): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(request.headers)) {
+    if (name.startsWith(":") || value === undefined) continue;
+    for (const item of Array.isArray(value) ? value : [value]) headers.append(name, item);
+  }
+  return headers;
 }

@@ -11,6 +11,22 @@ export type DualHandler = (
   response: http.ServerResponse | http2.Http2ServerResponse,
 ) => void;
 
+/** Bounds the listener puts on every connection. */
+export interface ListenerLimits {
+  /**
+   * Largest header block the HTTP layer accepts (HTTP/1.1 `maxHeaderSize`, HTTP/2
+   * SETTINGS_MAX_HEADER_LIST_SIZE); larger is refused with 431 or a reset stream.
+   */
+  maxHeaderBytes: number;
+  /** Concurrent HTTP/2 streams per connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxStreamsPerConnection: number;
+  /**
+   * How long a new connection may take to show whether it speaks HTTP/2 or HTTP/1.1, and
+   * an HTTP/1.1 request to send its headers; a connection that takes longer is closed.
+   */
+  handshakeTimeoutMs: number;
+}
+
 /** One port that speaks HTTP/1.1 and h2c; see {@link listenHttp1AndH2c}. */
 export interface DualListener {
   /** The port actually bound (useful when 0 was asked for). */
@@ -30,7 +46,7 @@ export interface DualListener {
  * server looks at the first bytes of each connection: the HTTP/2 preface goes to the
  * HTTP/2 server, anything else to the HTTP/1.1 server.
  */
-export async function listenHttp1AndH2c(handler: DualHandler, host: string, port: number): Promise<DualListener> {
+export async function listenHttp1AndH2c(handler: DualHandler, host: string, port: number, limits: ListenerLimits): Promise<DualListener> {
   let inFlight = 0;
   let drained: (() => void) | undefined;
   const track: DualHandler = (request, response) => {
@@ -41,11 +57,29 @@ export async function listenHttp1AndH2c(handler: DualHandler, host: string, port
     });
     handler(request, response);
   };
-  const h1 = http.createServer(track as http.RequestListener);
+  const h1 = http.createServer(
+    {
+      maxHeaderSize: limits.maxHeaderBytes,
+      // How often Node looks for requests past their headers timeout.
+      connectionsCheckingInterval: Math.min(30_000, limits.handshakeTimeoutMs),
+    },
+    track as http.RequestListener,
+  );
   // Long-lived server streams must not be cut by Node's request timeouts.
   h1.requestTimeout = 0;
-  h1.headersTimeout = 60_000;
-  const h2 = http2.createServer({}, track as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  h1.headersTimeout = limits.handshakeTimeoutMs;
+  // Node tracks connections for the headers timeout only from the server's 'listening'
+  // event; this server never listens itself (the net server below hands it connections),
+  // so without this the timeout would never apply.
+  h1.emit("listening");
+  const h2 = http2.createServer(
+    {
+      settings: { maxConcurrentStreams: limits.maxStreamsPerConnection, maxHeaderListSize: limits.maxHeaderBytes },
+      // Every header entry counts at least 32 bytes of the list size, so this many always fit.
+      maxHeaderListPairs: Math.ceil(limits.maxHeaderBytes / 32) + 8,
+    },
+    track as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
+  );
   const sockets = new Set<net.Socket>();
   const sessions = new Set<http2.Http2Session>();
   h2.on("session", (session) => {
@@ -58,7 +92,7 @@ export async function listenHttp1AndH2c(handler: DualHandler, host: string, port
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
     socket.on("error", () => socket.destroy());
-    routeByPreface(socket, h1, h2);
+    routeByPreface(socket, h1, h2, limits.handshakeTimeoutMs);
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -87,6 +121,8 @@ export async function listenHttp1AndH2c(handler: DualHandler, host: string, port
       }
       for (const session of sessions) session.destroy();
       for (const socket of sockets) socket.destroy();
+      // Stops the HTTP/1.1 server's connection checks; it was never listening itself.
+      h1.close(() => undefined);
       await closed;
     },
   };
@@ -94,15 +130,21 @@ export async function listenHttp1AndH2c(handler: DualHandler, host: string, port
 
 /**
  * Reads just enough of a new connection to tell HTTP/2 from HTTP/1.1, puts the bytes back
- * and hands the socket to the right server.
+ * and hands the socket to the right server. A connection that has not told within
+ * `timeoutMs` (nothing sent, or a preface cut short) is closed: it would hold a socket
+ * that neither server knows about, with no timeout of its own.
  */
-function routeByPreface(socket: net.Socket, h1: http.Server, h2: http2.Http2Server): void {
+function routeByPreface(socket: net.Socket, h1: http.Server, h2: http2.Http2Server, timeoutMs: number): void {
   let received = Buffer.alloc(0);
+  const onTimeout = () => socket.destroy();
+  socket.setTimeout(timeoutMs, onTimeout);
   const onData = (chunk: Buffer) => {
     received = Buffer.concat([received, chunk]);
     const compared = Math.min(received.length, http2Preface.length);
     const isPrefix = received.subarray(0, compared).equals(http2Preface.subarray(0, compared));
     if (isPrefix && received.length < http2Preface.length) return; // need more bytes to decide
+    socket.setTimeout(0);
+    socket.off("timeout", onTimeout);
     socket.off("data", onData);
     socket.pause();
     socket.unshift(received);

@@ -3,7 +3,7 @@ import http2 from "node:http2";
 import type net from "node:net";
 import tls from "node:tls";
 import type { TlsConfig } from "../auth/auth-config.js";
-import type { DualHandler, DualListener } from "./listener.js";
+import type { DualHandler, DualListener, ListenerLimits } from "./listener.js";
 
 /** The certificate material of a TLS listener, PEM-encoded. */
 export interface TlsMaterial {
@@ -46,7 +46,7 @@ export async function readTlsMaterial(config: TlsConfig): Promise<TlsMaterial> {
  * same handler. With `clientCa`, the handshake fails for a client that does not present a
  * certificate signed by it. Closing behaves as {@link listenHttp1AndH2c}'s.
  */
-export async function listenTls(handler: DualHandler, host: string, port: number, material: TlsMaterial): Promise<DualListener> {
+export async function listenTls(handler: DualHandler, host: string, port: number, material: TlsMaterial, limits: ListenerLimits): Promise<DualListener> {
   let inFlight = 0;
   let drained: (() => void) | undefined;
   const track: DualHandler = (request, response) => {
@@ -61,6 +61,11 @@ export async function listenTls(handler: DualHandler, host: string, port: number
     cert: material.cert,
     key: material.key,
     allowHTTP1: true,
+    // The same bounds as the plain-text listener: streams per connection, header sizes,
+    // and a connection that does not finish its handshake in time is dropped.
+    settings: { maxConcurrentStreams: limits.maxStreamsPerConnection, maxHeaderListSize: limits.maxHeaderBytes },
+    maxHeaderListPairs: Math.ceil(limits.maxHeaderBytes / 32) + 8,
+    handshakeTimeout: limits.handshakeTimeoutMs,
     ...(material.clientCa ? { ca: material.clientCa, requestCert: true, rejectUnauthorized: true } : {}),
   };
   const server = http2.createSecureServer(options, track as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);

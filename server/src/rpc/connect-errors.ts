@@ -22,7 +22,7 @@ export function invalidArgument(field: string, problem: string): ConnectError {
  * `INTERNAL` with a generic message: the cause is logged, never sent.
  */
 export function connectErrorFrom(error: unknown, log: Logger): ConnectError {
-  if (error instanceof ConnectError) return error;
+  if (error instanceof ConnectError) return withShortMessage(error);
   if (error instanceof JobNotFoundError) return new ConnectError(error.message, Code.NotFound);
   if (error instanceof JobStateError) return new ConnectError(error.message, Code.FailedPrecondition);
   if (error instanceof NotJobOwnerError) return new ConnectError(error.message, Code.PermissionDenied);
@@ -40,6 +40,20 @@ export function connectErrorFrom(error: unknown, log: Logger): ConnectError {
   }
   log.error({ err: error }, "internal error");
   return new ConnectError("internal error", Code.Internal);
+}
+
+/**
+ * The longest error message sent. gRPC carries it percent-encoded in the `grpc-message`
+ * trailer, where each byte may take three: a message that echoes a large input would make
+ * the trailers too large for HTTP/2 and break the caller's connection instead of reporting.
+ */
+const maxMessageLength = 1024;
+
+function withShortMessage(error: ConnectError): ConnectError {
+  if (error.rawMessage.length <= maxMessageLength) return error;
+  // Errors raised here carry outgoing details (a message and its schema), as made above.
+  const details = error.details as ConstructorParameters<typeof ConnectError>[3];
+  return new ConnectError(`${error.rawMessage.slice(0, maxMessageLength)}…`, error.code, error.metadata, details, error.cause);
 }
 
 /**

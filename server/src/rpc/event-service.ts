@@ -21,6 +21,8 @@ export interface EventServiceDeps {
   keepAliveMs: number;
   /** Longest time a caught-up stream waits before reading again without a wake-up. */
   recheckMs: number;
+  /** Events a stream reads at a time, the most it holds for a reader that does not keep up. */
+  readBatch: number;
 }
 
 const limits = { jobIds: 1000, queues: 100, batchIds: 100, pageSizeDefault: 100, pageSizeMax: 1000 };

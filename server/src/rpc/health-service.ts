@@ -15,7 +15,11 @@ export interface HealthDeps {
 export function healthServiceImpl(deps: HealthDeps): ServiceImpl<typeof Health> {
   const known = new Set(["", ...deps.services]);
   const statusOf = async (service: string): Promise<Status> => {
-    if (!known.has(service)) throw new ConnectError(`service ${JSON.stringify(service)} is not served here`, Code.NotFound);
+    if (!known.has(service)) {
+      // Echo no more of the name than a trailer can carry.
+      const shown = service.length > 128 ? `${service.slice(0, 128)}…` : service;
+      throw new ConnectError(`service ${JSON.stringify(shown)} is not served here`, Code.NotFound);
+    }
     return (await deps.isReady()) ? Status.SERVING : Status.NOT_SERVING;
   };
   return {
