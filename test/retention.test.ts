@@ -63,4 +63,33 @@ describe("retention", () => {
     });
     expect(await exists(job.id)).toBe(true);
   });
+
+  it("prunes finished webhook deliveries and finished, emptied batches with the event log, never pending deliveries or live batches", async () => {
+    const { batchId, jobIds } = await client.createBatch([{ queue: "pruned", kind: "k", delayMs: 3_600_000 }]);
+    const live = await client.createBatch([{ queue: "pruned", kind: "k", delayMs: 3_600_000 }]);
+    const job = jobIds[0]!;
+    // Two delivery records of the job: one finished 8 days ago, one still pending.
+    await server.db.pool.query(
+      `INSERT INTO webhook_delivery (event_id, job_id, queue, event_type, url, secret, body, state, finished_at)
+       VALUES (1, $1, 'pruned', 'enqueued', 'http://example.invalid/', 's', '{}', 'delivered', clock_timestamp() - interval '8 days'),
+              (2, $1, 'pruned', 'enqueued', 'http://example.invalid/', 's', '{}', 'pending', NULL)`,
+      [job],
+    );
+    // The first batch finished 8 days ago and retention deleted its job.
+    await client.cancelBatch(batchId);
+    await waitFor("the batch to finish", async () => (await client.getBatch(batchId)).finishedAt !== undefined);
+    await server.db.pool.query("DELETE FROM job WHERE id = $1", [job]);
+    await server.db.pool.query("UPDATE batch SET created_at = created_at - interval '9 days', finished_at = clock_timestamp() - interval '8 days' WHERE id = $1", [batchId]);
+    await waitFor("the old delivery and the emptied batch to be pruned", async () => {
+      const { rows } = await server.db.pool.query<{ deliveries: string[]; batches: number }>(
+        `SELECT array(SELECT state FROM webhook_delivery WHERE job_id = $1 ORDER BY id) AS deliveries,
+                (SELECT count(*)::int FROM batch WHERE id = $2) AS batches`,
+        [job, batchId],
+      );
+      return rows[0]!.batches === 0 && rows[0]!.deliveries.length === 1 && rows[0]!.deliveries;
+    });
+    const { rows } = await server.db.pool.query("SELECT state FROM webhook_delivery WHERE job_id = $1", [job]);
+    expect(rows).toEqual([{ state: "pending" }]);
+    expect((await client.getBatch(live.batchId)).total).toBe(1);
+  });
 });

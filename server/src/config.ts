@@ -92,7 +92,10 @@ export interface ServerConfig {
    * when the job finishes. Default 24 hours; retention deleting the job frees it in any case.
    */
   idempotencyWindowMs: number;
-  /** `JOBWIRE_EVENT_RETENTION_MS`: how long lifecycle events are kept. Default 30 days. */
+  /**
+   * `JOBWIRE_EVENT_RETENTION_MS`: how long lifecycle events are kept, and with them finished
+   * webhook deliveries and finished batches whose jobs retention deleted. Default 30 days.
+   */
   eventRetentionMs: number;
   /** `JOBWIRE_RETENTION_INTERVAL_MS`: how often retention runs. Default 60 s. */
   retentionIntervalMs: number;

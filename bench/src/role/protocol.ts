@@ -14,6 +14,11 @@ export interface Endpoint {
   jobwireUrl?: string;
   /** The Jobwire API key of the role (a producer key, or a worker key for the bench queue). */
   jobwireApiKey?: string;
+  /**
+   * An admin key, for the producer's operator tasks only (concurrency limits, which only
+   * admins may set); the jobs themselves are enqueued with the producer key.
+   */
+  jobwireAdminKey?: string;
   /** A Postgres connection string (graphile-worker, pg-boss, the raw ceiling). */
   databaseUrl?: string;
   /** `redis://127.0.0.1:port` (BullMQ). */

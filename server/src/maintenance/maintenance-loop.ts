@@ -4,7 +4,7 @@ import type { Logger } from "../logger.js";
 import { DuePasses } from "../loops/due-passes.js";
 import { jobEndAttempts, mayHaveMore, type AttemptFailure, type AttemptSelector } from "../store/sql/job-end-attempt.js";
 import { jobNextWakeupMs, jobPromoteDue } from "../store/sql/job-schedule.js";
-import { eventDeleteExpired, jobDeleteExpired } from "../store/sql/retention.js";
+import { batchDeleteExpired, eventDeleteExpired, jobDeleteExpired, webhookDeliveryDeleteExpired } from "../store/sql/retention.js";
 
 /** Options of {@link MaintenanceLoop}. */
 export interface MaintenanceOptions {
@@ -109,7 +109,14 @@ export class MaintenanceLoop {
       this.log.info({ jobs: deleted }, "deleted finished jobs past their retention");
       this.#wakeups?.eventsCommitted();
     }
-    while ((await eventDeleteExpired(this.pool, this.options.eventRetentionMs, retentionBatchSize * 5)) === retentionBatchSize * 5 && !this.#passes.stopped);
+    const { eventRetentionMs } = this.options;
+    const whileFull = async (prune: (limit: number) => Promise<number>, limit: number) => {
+      while ((await prune(limit)) === limit && !this.#passes.stopped);
+    };
+    await whileFull((limit) => eventDeleteExpired(this.pool, eventRetentionMs, limit), retentionBatchSize * 5);
+    // Delivery records and batches go with the event log's retention.
+    await whileFull((limit) => webhookDeliveryDeleteExpired(this.pool, eventRetentionMs, limit), retentionBatchSize);
+    await whileFull((limit) => batchDeleteExpired(this.pool, eventRetentionMs, limit), retentionBatchSize);
   }
 
   async #endAll(selector: AttemptSelector, failure: AttemptFailure): Promise<void> {

@@ -21,6 +21,8 @@ export function queueMessage(row: QueueRow): Queue {
       executionTimeout: duration(row.executionTimeoutMs),
       retention: duration(row.retentionMs),
       idempotencyWindow: duration(row.idempotencyWindowMs),
+      concurrencyKey: row.concurrencyKey ?? "",
+      priority: row.priority,
     },
     createdAt: timestampFromDate(row.createdAt),
     updatedAt: timestampFromDate(row.updatedAt),

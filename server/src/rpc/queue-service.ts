@@ -170,7 +170,13 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       const idempotencyWindowMs = defaults?.idempotencyWindow
         ? millisFromDuration(defaults.idempotencyWindow, "defaults.idempotency_window", 0, jobLimits.idempotencyWindowMaxMs)
         : null;
-      return { queue: queueMessage(await queueUpsertSettings(db.pool, name, settings, { retentionMs, idempotencyWindowMs })) };
+      const concurrencyKey = defaults?.concurrencyKey ? checkName(defaults.concurrencyKey, "defaults.concurrency_key") : null;
+      const priority = defaults?.priority ?? 0;
+      if (!Number.isInteger(priority) || priority < jobLimits.priorityMin || priority > jobLimits.priorityMax) {
+        throw invalidArgument("defaults.priority", `must be between ${jobLimits.priorityMin} and ${jobLimits.priorityMax}`);
+      }
+      const queue = await queueUpsertSettings(db.pool, name, settings, { retentionMs, idempotencyWindowMs, concurrencyKey, priority });
+      return { queue: queueMessage(queue) };
     },
 
     async pauseQueue(request) {

@@ -8,17 +8,19 @@ import { jobKind, queueName, type JobPayload } from "../../role/payload.js";
 import { runProducer } from "../../role/producer-role.js";
 
 let client: JobwireClient;
+let operator: JobwireClient;
 const asJson = (payload: JobPayload) => payload as unknown as JsonValue;
 
 runProducer({
   async connect(endpoint) {
     if (!endpoint.jobwireUrl) throw new Error("the Jobwire producer needs jobwireUrl");
     client = createJobwireClient({ baseUrl: endpoint.jobwireUrl, apiKey: endpoint.jobwireApiKey });
+    operator = createJobwireClient({ baseUrl: endpoint.jobwireUrl, apiKey: endpoint.jobwireAdminKey });
   },
   enqueueOne: (payload) => client.enqueue(queueName, jobKind, asJson(payload)),
   enqueueMany: (payloads) => client.enqueueBatch(payloads.map((payload) => ({ queue: queueName, kind: jobKind, payload: asJson(payload) }))),
   concurrencyKeys: {
-    setLimit: (key, maxRunning) => client.setConcurrencyLimit(key, { maxRunning }),
+    setLimit: (key, maxRunning) => operator.setConcurrencyLimit(key, { maxRunning }),
     enqueueMany: (jobs) =>
       client.enqueueBatch(jobs.map(({ payload, concurrencyKey }) => ({ queue: queueName, kind: jobKind, payload: asJson(payload), concurrencyKey }))),
   },

@@ -47,12 +47,13 @@ export const jobwire: BenchSystem = {
       await Promise.all(servers.map((server) => server.stop()));
       servers = [];
     };
-    let keys: { producer: string; worker: string };
+    let keys: { producer: string; worker: string; admin: string };
     try {
       await startServers();
       keys = {
         producer: await createKey(database.url, { principal: "bench-producer", role: "producer" }),
         worker: await createKey(database.url, { principal: "bench-worker", role: "worker", queues: [queueName] }),
+        admin: await createKey(database.url, { principal: "bench-operator", role: "admin" }),
       };
     } catch (error) {
       await stopServers();
@@ -60,7 +61,7 @@ export const jobwire: BenchSystem = {
       throw error;
     }
     return {
-      producerEndpoint: () => ({ jobwireUrl: servers[0]!.url, jobwireApiKey: keys.producer }),
+      producerEndpoint: () => ({ jobwireUrl: servers[0]!.url, jobwireApiKey: keys.producer, jobwireAdminKey: keys.admin }),
       workerEndpoints: () => servers.map((server) => ({ jobwireUrl: server.url, jobwireApiKey: keys.worker })),
       async completedCount() {
         const [row] = await database.query<{ n: number }>("SELECT count(*)::int AS n FROM job WHERE state = 'succeeded'");
@@ -133,7 +134,9 @@ function warningsIn(output: string): string[] {
       } catch {
         return line;
       }
-    });
+    })
+    // Expected here: the harness creates its keys once the fresh server has migrated.
+    .filter((line) => !line.includes("no API key exists"));
 }
 
 /** Creates an API key in the deployment's database, as `npm run create-api-key` would. */

@@ -10,6 +10,7 @@ import { Migration0009CronSchedules } from "./0009-cron-schedules.js";
 import { Migration0010DependenciesAndBatches } from "./0010-dependencies-and-batches.js";
 import { Migration0011ApiKeys } from "./0011-api-keys.js";
 import { Migration0012ConcurrencyLimits } from "./0012-concurrency-limits.js";
+import { Migration0013QueuePriorityAndKey } from "./0013-queue-priority-and-key.js";
 
 /**
  * Every migration, in order. Migrations are numbered, forward-only and never edited once
@@ -28,4 +29,5 @@ export const migrations = [
   { name: "0010-dependencies-and-batches", class: Migration0010DependenciesAndBatches },
   { name: "0011-api-keys", class: Migration0011ApiKeys },
   { name: "0012-concurrency-limits", class: Migration0012ConcurrencyLimits },
+  { name: "0013-queue-priority-and-key", class: Migration0013QueuePriorityAndKey },
 ];

@@ -30,7 +30,7 @@ export interface ClaimRequest {
 
 /**
  * Leases up to `limit` ready jobs to a worker in one statement: picks pending jobs in
- * priority, then run_at, then id order, skipping rows other claimers hold (`SKIP LOCKED`),
+ * queue priority, then job priority, then run_at, then id order, skipping rows other claimers hold (`SKIP LOCKED`),
  * moves them to `running` with a new fencing token, a lease expiry and an execution
  * deadline, and writes their `leased` events. A job is never leased twice: the row lock
  * and the state guard make concurrent claimers on any replica take disjoint sets. Queues
@@ -43,8 +43,9 @@ export async function jobClaimAvailable(db: Queryable, request: ClaimRequest): P
     text: `WITH candidates AS (
        -- One index scan per queue: with "queue = ANY(...)" Postgres cannot walk
        -- job_claim_idx in order and would sort every pending row instead.
-       SELECT c.id, c.priority, c.run_at
+       SELECT c.id, c.priority, c.run_at, coalesce(qp.priority, 0) AS queue_priority
        FROM unnest($1::text[]) AS q(name)
+       LEFT JOIN queue qp ON qp.name = q.name
        CROSS JOIN LATERAL (
          SELECT id, priority, run_at FROM job
          WHERE state = 'pending' AND admitted AND queue = q.name
@@ -58,7 +59,8 @@ export async function jobClaimAvailable(db: Queryable, request: ClaimRequest): P
        ) AS c
      ),
      picked AS (
-       SELECT id FROM candidates ORDER BY priority DESC, run_at, id LIMIT $3
+       -- Across queues, a higher queue priority goes first; then the job's own order.
+       SELECT id FROM candidates ORDER BY queue_priority DESC, priority DESC, run_at, id LIMIT $3
      ),
      leased AS (
        UPDATE job j SET state = 'running', attempt = j.attempt + 1,

@@ -112,11 +112,13 @@ export async function jobInsertMany(
     text: `WITH clock AS (SELECT clock_timestamp() AS now),
      input AS (
        SELECT i.id, i.queue, i.kind, i.priority, i.payload, i.metadata, i.owner, i.run_at, i.delay_ms, i.webhooks,
-         i.ref, i.graph_pending, i.blocked, i.cancel_unneeded_parents, i.barrier, i.concurrency_key, i.weight, i.idempotency_key,
-         -- A job whose key a limit covers waits for the admission loop.
-         (i.concurrency_key IS NULL OR NOT EXISTS (
+         i.ref, i.graph_pending, i.blocked, i.cancel_unneeded_parents, i.barrier, i.weight, i.idempotency_key,
+         -- A job without a key takes its queue's; one whose key a limit covers waits for the
+         -- admission loop.
+         k.concurrency_key,
+         (k.concurrency_key IS NULL OR NOT EXISTS (
             SELECT 1 FROM concurrency_limit l
-            WHERE l.key = i.concurrency_key OR (l.is_prefix AND starts_with(i.concurrency_key, l.prefix)))) AS admitted,
+            WHERE l.key = k.concurrency_key OR (l.is_prefix AND starts_with(k.concurrency_key, l.prefix)))) AS admitted,
          coalesce(i.max_attempts, q.max_attempts, ${jobDefaults.maxAttempts}) AS max_attempts,
          coalesce(i.backoff_initial_ms, q.backoff_initial_ms, ${jobDefaults.backoffInitialMs}) AS backoff_initial_ms,
          greatest(coalesce(i.backoff_max_ms, q.backoff_max_ms, ${jobDefaults.backoffMaxMs}),
@@ -140,6 +142,7 @@ export async function jobInsertMany(
               ref, graph_pending, blocked, cancel_unneeded_parents, barrier, concurrency_key, weight, idempotency_key)
        -- A queue created by this very statement is not visible here: it has no defaults yet.
        LEFT JOIN queue q ON q.name = i.queue
+       CROSS JOIN LATERAL (SELECT coalesce(i.concurrency_key, q.concurrency_key) AS concurrency_key) k
      ),
      new_queues AS (
        INSERT INTO queue (name) SELECT DISTINCT queue FROM input ON CONFLICT (name) DO NOTHING

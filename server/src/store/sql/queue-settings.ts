@@ -16,6 +16,10 @@ export interface QueueOwnSettings {
   retentionMs: number | null;
   /** How long a finished job keeps its idempotency key. */
   idempotencyWindowMs: number | null;
+  /** The concurrency key of the queue's jobs that carry none. */
+  concurrencyKey: string | null;
+  /** The queue's priority among a worker's queues. */
+  priority: number;
 }
 
 const queueColumns = `name, created_at AS "createdAt", updated_at AS "updatedAt",
@@ -23,7 +27,8 @@ const queueColumns = `name, created_at AS "createdAt", updated_at AS "updatedAt"
   backoff_max_ms::float8 AS "backoffMaxMs", backoff_multiplier AS "backoffMultiplier",
   backoff_jitter AS "backoffJitter", lease_timeout_ms AS "leaseTimeoutMs",
   execution_timeout_ms AS "executionTimeoutMs", retention_ms::float8 AS "retentionMs",
-  idempotency_window_ms::float8 AS "idempotencyWindowMs", paused_at AS "pausedAt"`;
+  idempotency_window_ms::float8 AS "idempotencyWindowMs", paused_at AS "pausedAt",
+  concurrency_key AS "concurrencyKey", priority`;
 
 /** Reads a queue; undefined if it does not exist. */
 export async function queueSelect(db: Queryable, name: string): Promise<QueueRow | undefined> {
@@ -36,18 +41,19 @@ export async function queueUpsertSettings(db: Queryable, name: string, settings:
   const result = await db.query<QueueRow>(
     `INSERT INTO queue AS q (name, max_attempts, backoff_initial_ms, backoff_max_ms, backoff_multiplier,
                              backoff_jitter, lease_timeout_ms, execution_timeout_ms, retention_ms,
-                             idempotency_window_ms)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                             idempotency_window_ms, concurrency_key, priority)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
      ON CONFLICT (name) DO UPDATE SET
        max_attempts = EXCLUDED.max_attempts, backoff_initial_ms = EXCLUDED.backoff_initial_ms,
        backoff_max_ms = EXCLUDED.backoff_max_ms, backoff_multiplier = EXCLUDED.backoff_multiplier,
        backoff_jitter = EXCLUDED.backoff_jitter, lease_timeout_ms = EXCLUDED.lease_timeout_ms,
        execution_timeout_ms = EXCLUDED.execution_timeout_ms, retention_ms = EXCLUDED.retention_ms,
-       idempotency_window_ms = EXCLUDED.idempotency_window_ms, updated_at = clock_timestamp()
+       idempotency_window_ms = EXCLUDED.idempotency_window_ms, concurrency_key = EXCLUDED.concurrency_key,
+       priority = EXCLUDED.priority, updated_at = clock_timestamp()
      RETURNING ${queueColumns}`,
     [name, settings.maxAttempts, settings.backoffInitialMs, settings.backoffMaxMs, settings.backoffMultiplier,
      settings.backoffJitter, settings.leaseTimeoutMs, settings.executionTimeoutMs, own.retentionMs,
-     own.idempotencyWindowMs],
+     own.idempotencyWindowMs, own.concurrencyKey, own.priority],
   );
   return normalise(result.rows[0]!);
 }

@@ -49,3 +49,39 @@ export async function eventDeleteExpired(db: Queryable, retentionMs: number, lim
   });
   return result.rowCount ?? 0;
 }
+
+/**
+ * Deletes up to `limit` of the oldest finished webhook deliveries (delivered or failed)
+ * that finished longer ago than `retentionMs`: the outbox keeps its history as long as the
+ * event log keeps the events it records. Pending deliveries are never touched. Returns how
+ * many were deleted.
+ */
+export async function webhookDeliveryDeleteExpired(db: Queryable, retentionMs: number, limit: number): Promise<number> {
+  const result = await db.query({
+    name: "jobwire_webhook_delivery_delete_expired",
+    text: `DELETE FROM webhook_delivery WHERE id IN (
+             SELECT id FROM (SELECT id, state, finished_at FROM webhook_delivery ORDER BY id LIMIT $2) AS oldest
+             WHERE state <> 'pending' AND finished_at < clock_timestamp() - $1::bigint * interval '1 millisecond'
+           )`,
+    values: [retentionMs, limit],
+  });
+  return result.rowCount ?? 0;
+}
+
+/**
+ * Deletes up to `limit` finished batches that finished longer ago than `retentionMs` and
+ * whose jobs retention has all deleted. Returns how many were deleted.
+ */
+export async function batchDeleteExpired(db: Queryable, retentionMs: number, limit: number): Promise<number> {
+  const result = await db.query({
+    name: "jobwire_batch_delete_expired",
+    text: `DELETE FROM batch WHERE id IN (
+             SELECT b.id FROM batch b
+             WHERE b.finished_at < clock_timestamp() - $1::bigint * interval '1 millisecond'
+               AND NOT EXISTS (SELECT 1 FROM job j WHERE j.batch_id = b.id)
+             ORDER BY b.finished_at LIMIT $2
+           )`,
+    values: [retentionMs, limit],
+  });
+  return result.rowCount ?? 0;
+}
