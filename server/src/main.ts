@@ -136,7 +136,7 @@ async function serve(
         deliveries.eventsCommitted();
         // A job may have finished: its graph or batch may move on, a slot may be free.
         graphs?.eventsCommitted();
-        admissions?.wake();
+        admissions?.eventsCommitted();
       },
       jobsReady: (queue) => dispatcher.wake(queue),
       dueAt: (epochMs) => maintenance.dueAt(epochMs),
@@ -162,7 +162,7 @@ async function serve(
         eventSignal.wake();
         deliveries.eventsCommitted();
         graphResolver.eventsCommitted();
-        admissionLoop.wake();
+        admissionLoop.eventsCommitted();
       },
       onScheduleDue: (epochMs) => schedules.dueAt(epochMs),
       onApiKeyRevoked: (keyId) => liveStreams.revoked(keyId),
@@ -241,7 +241,8 @@ async function serve(
         jobsReady: (queues) => wakeups.jobsReady(queues),
         jobScheduled: (runAt) => wakeups.jobScheduled(runAt),
         eventsCommitted: () => wakeups.eventsCommitted(),
-        limitsChanged: () => admissionLoop.wake(),
+        limitsChanged: () => admissionLoop.limitsChanged(),
+        graphsCreated: () => graphResolver.graphsCreated(),
         webhookSender,
         webhookTargetsCreated: () => deliveries.targetsCreated(),
         cancelRequested: (lease, jobId, reason) => {

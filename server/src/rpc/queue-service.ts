@@ -51,6 +51,8 @@ export interface QueueServiceDeps {
   webhookTargetsCreated(): void;
   /** Called after a concurrency limit changed or a job waiting for one was enqueued. */
   limitsChanged(): void;
+  /** Called after a batch or a job with dependencies was created. */
+  graphsCreated(): void;
   /** Called after any other commit that wrote events: event streams read again. */
   eventsCommitted(): void;
   /** Called after a commit that requested the cancel of a running job: tell its worker. */
@@ -82,6 +84,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       );
       if (!deduplicated) {
         if (job.webhooks) deps.webhookTargetsCreated();
+        if (job.dependsOn.length > 0) deps.graphsCreated();
         if (row.state === "pending") deps.jobsReady([row.queue]);
         if (row.state === "scheduled") deps.jobScheduled(row.runAt);
         // A parent may have finished already: the graph resolver decides, woken by the events.
@@ -112,6 +115,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
         }),
       );
       if (batchWebhooks || jobs.some((job) => job.webhooks)) deps.webhookTargetsCreated();
+      if (batchCreated) deps.graphsCreated();
       deps.jobsReady(new Set(jobs.filter((job) => job.dependsOn.length === 0).map((job) => job.queue)));
       const delayed = jobs.filter((job) => job.runAt !== null || job.delayMs !== null);
       // A conservative earliest time: the maintenance loop asks the database for the exact one.

@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { Wakeups } from "../dispatch/wakeups.js";
 import type { Logger } from "../logger.js";
 import { PacedPasses } from "../loops/paced-passes.js";
-import { admissionUnitsWaiting, admitForLimit } from "../store/sql/concurrency.js";
+import { admissionUnitsWaiting, admitForLimit, concurrencyLimitsExist } from "../store/sql/concurrency.js";
 import { withTransaction } from "../store/transaction.js";
 
 /** Shortest time between two passes. */
@@ -17,6 +17,10 @@ const minPassIntervalMs = 10;
  */
 export class AdmissionLoop {
   readonly #passes: PacedPasses;
+  /** Whether the last pass found any limit: without one, events are ignored. */
+  #active = true;
+  /** Counts limit changes made here, so that a pass does not idle the loop over a new one. */
+  #changes = 0;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -34,8 +38,18 @@ export class AdmissionLoop {
     this.#passes.wake();
   }
 
-  /** Something may have freed or changed capacity: look again. */
-  wake(): void {
+  /** Events were committed (a job may have freed a slot): look again, if any limit exists. */
+  eventsCommitted(): void {
+    if (this.#active) this.#passes.wake();
+  }
+
+  /**
+   * A limit changed, or a job waiting for one was enqueued, here: look again now. A limit
+   * made on another replica is noticed there, and here by the fallback poll.
+   */
+  limitsChanged(): void {
+    this.#changes++;
+    this.#active = true;
     this.#passes.wake();
   }
 
@@ -45,6 +59,7 @@ export class AdmissionLoop {
   }
 
   async #pass(): Promise<number> {
+    const changesBefore = this.#changes;
     let nextAt = Number.POSITIVE_INFINITY;
     for (const unit of await admissionUnitsWaiting(this.pool)) {
       if (this.#passes.stopped) break;
@@ -52,6 +67,8 @@ export class AdmissionLoop {
       if (outcome.queues.length > 0) this.wakeups.jobsReady(outcome.queues);
       if (outcome.nextAt) nextAt = Math.min(nextAt, outcome.nextAt.getTime());
     }
+    const active = await concurrencyLimitsExist(this.pool);
+    if (this.#changes === changesBefore) this.#active = active;
     return nextAt - Date.now();
   }
 }

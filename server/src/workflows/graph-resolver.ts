@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { Wakeups } from "../dispatch/wakeups.js";
 import type { Logger } from "../logger.js";
 import { PacedPasses } from "../loops/paced-passes.js";
-import { batchFinishDone, jobGraphSettleStep } from "../store/sql/job-graph.js";
+import { batchFinishDone, graphsActive, jobGraphSettleStep } from "../store/sql/job-graph.js";
 import { withTransaction } from "../store/transaction.js";
 
 /** Finished jobs settled per transaction. */
@@ -20,6 +20,10 @@ const minPassIntervalMs = 10;
  */
 export class GraphResolver {
   readonly #passes: PacedPasses;
+  /** Whether the last pass found graphs or open batches: without any, events are ignored. */
+  #active = true;
+  /** Counts graphs created here, so that a pass does not idle the resolver over a new one. */
+  #created = 0;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -38,8 +42,19 @@ export class GraphResolver {
     this.#passes.wake();
   }
 
-  /** Events were committed: some job may have finished. */
+  /**
+   * Events were committed: some job may have finished. Ignored while no graph or open
+   * batch exists; one made on another replica is noticed by the fallback poll, and its
+   * jobs' events wake the resolver of the replica that made it.
+   */
   eventsCommitted(): void {
+    if (this.#active) this.#passes.wake();
+  }
+
+  /** A batch or a job with dependencies was created here: watch the events from now on. */
+  graphsCreated(): void {
+    this.#created++;
+    this.#active = true;
     this.#passes.wake();
   }
 
@@ -49,6 +64,7 @@ export class GraphResolver {
   }
 
   async #pass(): Promise<number> {
+    const createdBefore = this.#created;
     let wroteEvents = false;
     for (;;) {
       const outcome = await withTransaction(this.pool, (tx) => jobGraphSettleStep(tx, settleStepSize));
@@ -65,6 +81,8 @@ export class GraphResolver {
     if ((await batchFinishDone(this.pool)) > 0) wroteEvents = true;
     // Streams read the new events; other replicas' resolvers look for the next step.
     if (wroteEvents) this.wakeups.eventsCommitted();
+    const active = await graphsActive(this.pool);
+    if (this.#created === createdBefore) this.#active = active;
     return Number.POSITIVE_INFINITY;
   }
 }

@@ -36,6 +36,8 @@ export class Migration0010DependenciesAndBatches extends Migration {
       -- Counts per state, and whether a batch still has unfinished jobs, in index probes.
       CREATE INDEX job_batch_idx ON job (batch_id, state) WHERE batch_id IS NOT NULL;
       CREATE INDEX job_graph_settle_idx ON job (finished_at) WHERE graph_pending AND state IN ('succeeded', 'failed', 'cancelled');
+      -- Whether any graph is still moving, in one probe (the resolver idles without one).
+      CREATE INDEX job_graph_pending_idx ON job (id) WHERE graph_pending;
 
       CREATE TABLE job_dependency (
         child_id uuid NOT NULL REFERENCES job (id) ON DELETE CASCADE,

@@ -206,3 +206,12 @@ function normalise(row: ConcurrencyLimitRow): ConcurrencyLimitRow {
     updatedAt: new Date(row.updatedAt),
   };
 }
+
+/** Whether any concurrency limit exists (without one, nothing ever waits for admission). */
+export async function concurrencyLimitsExist(db: Queryable): Promise<boolean> {
+  const result = await db.query<{ exist: boolean }>({
+    name: "jobwire_concurrency_limits_exist",
+    text: "SELECT EXISTS (SELECT 1 FROM concurrency_limit) AS exist",
+  });
+  return result.rows[0]?.exist ?? true;
+}

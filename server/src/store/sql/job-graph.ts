@@ -156,3 +156,15 @@ export async function batchFinishDone(db: Queryable): Promise<number> {
   });
   return result.rowCount ?? 0;
 }
+
+/**
+ * Whether the graph resolver has anything to watch: an unfinished batch, or a job of a
+ * graph not yet settled. Two index probes.
+ */
+export async function graphsActive(db: Queryable): Promise<boolean> {
+  const result = await db.query<{ active: boolean }>({
+    name: "jobwire_graphs_active",
+    text: `SELECT EXISTS (SELECT 1 FROM batch WHERE finished_at IS NULL) OR EXISTS (SELECT 1 FROM job WHERE graph_pending) AS active`,
+  });
+  return result.rows[0]?.active ?? true;
+}
