@@ -1,5 +1,6 @@
 import http from "node:http";
 import http2 from "node:http2";
+import { ConnectionTracker, listenOn } from "./connection-tracker.js";
 import net from "node:net";
 
 /** The first bytes of every HTTP/2 connection without TLS (RFC 9113, section 3.4). */
@@ -47,16 +48,8 @@ export interface DualListener {
  * HTTP/2 server, anything else to the HTTP/1.1 server.
  */
 export async function listenHttp1AndH2c(handler: DualHandler, host: string, port: number, limits: ListenerLimits): Promise<DualListener> {
-  let inFlight = 0;
-  let drained: (() => void) | undefined;
-  const track: DualHandler = (request, response) => {
-    inFlight++;
-    response.once("close", () => {
-      inFlight--;
-      if (inFlight === 0) drained?.();
-    });
-    handler(request, response);
-  };
+  const connections = new ConnectionTracker();
+  const track = connections.counting(handler);
   const h1 = http.createServer(
     {
       maxHeaderSize: limits.maxHeaderBytes,
@@ -80,60 +73,26 @@ export async function listenHttp1AndH2c(handler: DualHandler, host: string, port
     },
     track as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void,
   );
-  const sockets = new Set<net.Socket>();
-  const sessions = new Set<http2.Http2Session>();
-  h2.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-  });
+  h2.on("session", (session) => connections.addSession(session));
 
   // No Nagle: small frames (a lease, a unary answer) must leave at once, not wait for an ACK.
   const server = net.createServer({ noDelay: true }, (socket) => {
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    connections.addSocket(socket);
     socket.on("error", () => socket.destroy());
     routeByPreface(socket, h1, h2, limits.handshakeTimeoutMs);
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const address = server.address() as net.AddressInfo;
-
   return {
-    port: address.port,
-    inFlight: () => inFlight,
+    port: await listenOn(server, port, host),
+    inFlight: () => connections.inFlight,
     async close(graceMs) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      // Ask clients to go: GOAWAY on HTTP/2, `Connection: close` semantics on idle HTTP/1.1.
-      for (const session of sessions) session.close();
-      h1.closeIdleConnections();
-      if (inFlight > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          new Promise<void>((resolve) => (drained = resolve)),
-          new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
-        ]);
-        clearTimeout(timer);
-      }
-      for (const session of sessions) session.destroy();
-      for (const socket of sockets) socket.destroy();
+      // GOAWAY on HTTP/2, and idle HTTP/1.1 connections closed.
+      await connections.close(server, graceMs, () => h1.closeIdleConnections());
       // Stops the HTTP/1.1 server's connection checks; it was never listening itself.
       h1.close(() => undefined);
-      await closed;
     },
   };
 }
 
-/**
- * Reads just enough of a new connection to tell HTTP/2 from HTTP/1.1, puts the bytes back
- * and hands the socket to the right server. A connection that has not told within
- * `timeoutMs` (nothing sent, or a preface cut short) is closed: it would hold a socket
- * that neither server knows about, with no timeout of its own.
- */
 function routeByPreface(socket: net.Socket, h1: http.Server, h2: http2.Http2Server, timeoutMs: number): void {
   let received = Buffer.alloc(0);
   const onTimeout = () => socket.destroy();

@@ -3,6 +3,7 @@ import http2 from "node:http2";
 import type net from "node:net";
 import tls from "node:tls";
 import type { TlsConfig } from "../auth/auth-config.js";
+import { ConnectionTracker, listenOn } from "./connection-tracker.js";
 import type { DualHandler, DualListener, ListenerLimits } from "./listener.js";
 
 /** The certificate material of a TLS listener, PEM-encoded. */
@@ -47,16 +48,8 @@ export async function readTlsMaterial(config: TlsConfig): Promise<TlsMaterial> {
  * certificate signed by it. Closing behaves as {@link listenHttp1AndH2c}'s.
  */
 export async function listenTls(handler: DualHandler, host: string, port: number, material: TlsMaterial, limits: ListenerLimits): Promise<DualListener> {
-  let inFlight = 0;
-  let drained: (() => void) | undefined;
-  const track: DualHandler = (request, response) => {
-    inFlight++;
-    response.once("close", () => {
-      inFlight--;
-      if (inFlight === 0) drained?.();
-    });
-    handler(request, response);
-  };
+  const connections = new ConnectionTracker();
+  const track = connections.counting(handler);
   const options: http2.SecureServerOptions = {
     cert: material.cert,
     key: material.key,
@@ -71,49 +64,20 @@ export async function listenTls(handler: DualHandler, host: string, port: number
   const server = http2.createSecureServer(options, track as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
   // Long-lived server streams must not be cut by an idle timeout.
   server.setTimeout(0);
-  const sockets = new Set<net.Socket>();
-  const sessions = new Set<http2.Http2Session>();
   server.on("connection", (socket: net.Socket) => {
     // No Nagle: small frames (a lease, a unary answer) must leave at once.
     socket.setNoDelay(true);
-    sockets.add(socket);
-    socket.once("close", () => sockets.delete(socket));
+    connections.addSocket(socket);
   });
-  server.on("session", (session) => {
-    sessions.add(session);
-    session.once("close", () => sessions.delete(session));
-  });
+  server.on("session", (session) => connections.addSession(session));
   // A failed handshake (no or a wrong client certificate, plain text on the TLS port) only
   // ends that connection.
   server.on("tlsClientError", (_error: Error, socket: tls.TLSSocket) => socket.destroy());
 
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const address = server.address() as net.AddressInfo;
-
   return {
-    port: address.port,
-    inFlight: () => inFlight,
-    async close(graceMs) {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      for (const session of sessions) session.close();
-      if (inFlight > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          new Promise<void>((resolve) => (drained = resolve)),
-          new Promise<void>((resolve) => (timer = setTimeout(resolve, graceMs))),
-        ]);
-        clearTimeout(timer);
-      }
-      // HTTP/1.1 keep-alive connections have no GOAWAY: once nothing is in flight they go.
-      for (const session of sessions) session.destroy();
-      for (const socket of sockets) socket.destroy();
-      await closed;
-    },
+    port: await listenOn(server, port, host),
+    inFlight: () => connections.inFlight,
+    // HTTP/1.1 keep-alive connections have no GOAWAY: once nothing is in flight they go.
+    close: (graceMs) => connections.close(server, graceMs),
   };
 }
