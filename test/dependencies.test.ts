@@ -144,6 +144,7 @@ describe("job dependencies", () => {
     const parent = await client.enqueue(q, "step", { name: "parent" });
     const child = await client.enqueue(q, "step", { name: "child" }, { dependsOn: [{ jobId: parent.id }] });
     expect(child.state).toBe(JobState.BLOCKED);
+    expect(child.dependencies.map((d) => [d.jobId, d.requiresSuccess])).toEqual([[parent.id, true]]);
     await startWorker(q);
     expect(await settled([parent.id, child.id])).toEqual([JobState.SUCCEEDED, JobState.SUCCEEDED]);
     // A parent that already succeeded lets a new child run at once.

@@ -3,6 +3,7 @@ import type { Database } from "../store/orm.js";
 import { JobEntity, type JobRecord } from "../store/entities/job.js";
 import type { JobStateName } from "../store/entities/job-state.js";
 import type { JobRow } from "../store/job-row.js";
+import { jobDependencySelect } from "../store/sql/job-dependency.js";
 import { JobNotFoundError } from "./job-errors.js";
 
 /** Reads one job with its phases; {@link JobNotFoundError} if there is none. */
@@ -54,16 +55,8 @@ export async function listJobs(db: Database, filter: JobFilter, limit: number, a
 /** Fills in the parents of each job, in one query. */
 async function withDependencies(db: Database, jobs: JobRow[]): Promise<JobRow[]> {
   if (jobs.length === 0) return jobs;
-  const { rows } = await db.pool.query<{ childId: string; jobId: string; requiresSuccess: boolean }>(
-    `SELECT child_id AS "childId", parent_id AS "jobId", requires_success AS "requiresSuccess"
-     FROM job_dependency WHERE child_id = ANY($1::uuid[]) ORDER BY child_id, parent_id`,
-    [jobs.map((job) => job.id)],
-  );
-  const byChild = Map.groupBy(rows, (row) => row.childId);
-  return jobs.map((job) => ({
-    ...job,
-    dependencies: (byChild.get(job.id) ?? []).map(({ jobId, requiresSuccess }) => ({ jobId, requiresSuccess })),
-  }));
+  const byChild = await jobDependencySelect(db.pool, jobs.map((job) => job.id));
+  return jobs.map((job) => ({ ...job, dependencies: byChild.get(job.id) ?? [] }));
 }
 
 function jobRowFromRecord(job: JobRecord): JobRow {

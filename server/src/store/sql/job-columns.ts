@@ -1,8 +1,9 @@
 import type { JobRow, PhaseRow } from "../job-row.js";
 
 /**
- * The select list that turns a `job` row (aliased `j`) into a {@link JobRow}, phases
- * included, so that every hand-written statement returns jobs in one shape.
+ * The select list that turns a `job` row (aliased `j`) into a {@link JobRow} but for its
+ * phases and dependencies (see {@link jobPhasesColumn}, {@link jobDependenciesColumn}), so
+ * that every hand-written statement returns jobs in one shape.
  */
 export const jobColumns = `
   j.id, j.queue, j.kind, j.state, j.priority, j.payload, j.metadata, j.owner, j.attempt,
@@ -20,9 +21,14 @@ export const jobColumns = `
   j.batch_id AS "batchId", j.ref, j.cancel_unneeded_parents AS "cancelUnneededParents", j.barrier,
   j.concurrency_key AS "concurrencyKey", j.weight, j.admitted,
   j.schedule_id AS "scheduleId", j.schedule_tick AS "scheduleTick",
-  j.idempotency_key AS "idempotencyKey", j.paused_from AS "pausedFrom",
-  coalesce((SELECT json_agg(json_build_object('jobId', d.parent_id, 'requiresSuccess', d.requires_success) ORDER BY d.parent_id)
-            FROM job_dependency d WHERE d.child_id = j.id), '[]') AS dependencies`;
+  j.idempotency_key AS "idempotencyKey", j.paused_from AS "pausedFrom"`;
+
+/** The parents of job `j` (its dependency edges) as a JSON array, by parent id. */
+export const jobDependenciesColumn = `
+  coalesce((
+    SELECT json_agg(json_build_object('jobId', d.parent_id, 'requiresSuccess', d.requires_success) ORDER BY d.parent_id)
+    FROM job_dependency d WHERE d.child_id = j.id
+  ), '[]') AS dependencies`;
 
 /**
  * The phases of job `j` as a JSON array in declaration order. Data-modifying CTEs all see

@@ -87,7 +87,8 @@ export interface NewJob extends JobSettings {
  * future `scheduled`, the others `pending`. `owners[i]` is the principal owning `jobs[i]`.
  * `graph` adds the batch row, the dependency edges, and flags the jobs of the graph for the
  * resolver. Returns the inserted jobs (without phases) when `returning` is set, in no
- * particular order; otherwise nothing.
+ * particular order; otherwise nothing. Their dependencies are the edges passed in: the
+ * statement cannot read back what it inserts itself.
  */
 export async function jobInsertMany(
   db: Queryable,
@@ -221,5 +222,8 @@ export async function jobInsertMany(
       jobs.some((j) => j.idempotencyKey) ? jobs.map((j) => j.idempotencyKey ?? null) : [],
     ],
   });
-  return result.rows.map(jobRowFromSql);
+  return result.rows.map((row) => ({
+    ...jobRowFromSql(row),
+    dependencies: graph.edges.filter((edge) => edge.childId === row.id).map(({ parentId, requiresSuccess }) => ({ jobId: parentId, requiresSuccess })),
+  }));
 }
