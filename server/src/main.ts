@@ -124,20 +124,21 @@ async function serve(
   );
   // Streams whose API key is revoked (a NOTIFY from any replica) or expires are ended.
   const liveStreams = new LiveStreams(db.pool, logger.child({ component: "auth" }));
-  // Created right after the wake-ups it announces through, which already name it.
-  let graphs: GraphResolver | undefined;
-  let admissions: AdmissionLoop | undefined;
+  const graphResolver = new GraphResolver(db.pool, config.cancelGraceMs, config.fallbackPollMs, logger.child({ component: "graphs" }));
+  const admissionLoop = new AdmissionLoop(db.pool, config.fallbackPollMs, logger.child({ component: "admission" }));
+  // Events committed, here or (NOTIFY) on another replica.
+  const eventsCommitted = () => {
+    eventSignal.wake();
+    // Events may have put deliveries in the outbox (the trigger on job_event).
+    deliveries.eventsCommitted();
+    // A job may have finished: its graph or batch may move on, a slot may be free.
+    graphResolver.eventsCommitted();
+    admissionLoop.eventsCommitted();
+  };
   const wakeups = new Wakeups(
     db.pool,
     {
-      eventsCommitted: () => {
-        eventSignal.wake();
-        // Events may have put deliveries in the outbox (the trigger on job_event).
-        deliveries.eventsCommitted();
-        // A job may have finished: its graph or batch may move on, a slot may be free.
-        graphs?.eventsCommitted();
-        admissions?.eventsCommitted();
-      },
+      eventsCommitted,
       jobsReady: (queue) => dispatcher.wake(queue),
       dueAt: (epochMs) => maintenance.dueAt(epochMs),
       workerNotice: (notice) => dispatcher.onWorkerNotice(notice),
@@ -147,10 +148,8 @@ async function serve(
   );
   dispatcher.announceThrough(wakeups);
   maintenance.announceThrough(wakeups);
-  const graphResolver = new GraphResolver(db.pool, wakeups, config.cancelGraceMs, config.fallbackPollMs, logger.child({ component: "graphs" }));
-  graphs = graphResolver;
-  const admissionLoop = new AdmissionLoop(db.pool, wakeups, config.fallbackPollMs, logger.child({ component: "admission" }));
-  admissions = admissionLoop;
+  graphResolver.announceThrough(wakeups);
+  admissionLoop.announceThrough(wakeups);
   schedules.announceThrough(wakeups);
   const notifications = new NotificationListener(
     databaseUrl,
@@ -158,12 +157,7 @@ async function serve(
       onReady: (queue) => dispatcher.wake(queue),
       onScheduled: (epochMs) => maintenance.dueAt(epochMs),
       onWorkerNotice: (notice) => dispatcher.onWorkerNotice(notice),
-      onEvents: () => {
-        eventSignal.wake();
-        deliveries.eventsCommitted();
-        graphResolver.eventsCommitted();
-        admissionLoop.eventsCommitted();
-      },
+      onEvents: eventsCommitted,
       onScheduleDue: (epochMs) => schedules.dueAt(epochMs),
       onApiKeyRevoked: (keyId) => liveStreams.revoked(keyId),
       onResync: () => {

@@ -17,6 +17,7 @@ const minPassIntervalMs = 10;
  */
 export class AdmissionLoop {
   readonly #passes: PacedPasses;
+  #wakeups: Wakeups | undefined;
   /** Whether the last pass found any limit: without one, events are ignored. */
   #active = true;
   /** Counts limit changes made here, so that a pass does not idle the loop over a new one. */
@@ -24,13 +25,17 @@ export class AdmissionLoop {
 
   constructor(
     private readonly pool: pg.Pool,
-    private readonly wakeups: Wakeups,
     fallbackPollMs: number,
     log: Logger,
   ) {
     this.#passes = new PacedPasses(() => this.#pass(), { minIntervalMs: minPassIntervalMs, fallbackMs: fallbackPollMs }, (error) =>
       log.error({ err: error }, "admitting jobs failed"),
     );
+  }
+
+  /** Where unblocked or admitted jobs and written events are announced; set before {@link start}. */
+  announceThrough(wakeups: Wakeups): void {
+    this.#wakeups = wakeups;
   }
 
   /** Runs a first pass now. */
@@ -64,7 +69,7 @@ export class AdmissionLoop {
     for (const unit of await admissionUnitsWaiting(this.pool)) {
       if (this.#passes.stopped) break;
       const outcome = await withTransaction(this.pool, (tx) => admitForLimit(tx, unit));
-      if (outcome.queues.length > 0) this.wakeups.jobsReady(outcome.queues);
+      if (outcome.queues.length > 0) this.#wakeups?.jobsReady(outcome.queues);
       if (outcome.nextAt) nextAt = Math.min(nextAt, outcome.nextAt.getTime());
     }
     const active = await concurrencyLimitsExist(this.pool);

@@ -20,6 +20,7 @@ const minPassIntervalMs = 10;
  */
 export class GraphResolver {
   readonly #passes: PacedPasses;
+  #wakeups: Wakeups | undefined;
   /** Whether the last pass found graphs or open batches: without any, events are ignored. */
   #active = true;
   /** Counts graphs created here, so that a pass does not idle the resolver over a new one. */
@@ -27,7 +28,6 @@ export class GraphResolver {
 
   constructor(
     private readonly pool: pg.Pool,
-    private readonly wakeups: Wakeups,
     private readonly cancelGraceMs: number,
     fallbackPollMs: number,
     log: Logger,
@@ -35,6 +35,11 @@ export class GraphResolver {
     this.#passes = new PacedPasses(() => this.#pass(), { minIntervalMs: minPassIntervalMs, fallbackMs: fallbackPollMs }, (error) =>
       log.error({ err: error }, "settling job graphs failed"),
     );
+  }
+
+  /** Where unblocked or admitted jobs and written events are announced; set before {@link start}. */
+  announceThrough(wakeups: Wakeups): void {
+    this.#wakeups = wakeups;
   }
 
   /** Runs a first pass now. */
@@ -70,17 +75,17 @@ export class GraphResolver {
       const outcome = await withTransaction(this.pool, (tx) => jobGraphSettleStep(tx, settleStepSize));
       if (outcome.settled === 0) break;
       wroteEvents = true;
-      if (outcome.readyQueues.length > 0) this.wakeups.jobsReady(outcome.readyQueues);
-      if (outcome.scheduledAt) this.wakeups.jobScheduled(outcome.scheduledAt);
+      if (outcome.readyQueues.length > 0) this.#wakeups?.jobsReady(outcome.readyQueues);
+      if (outcome.scheduledAt) this.#wakeups?.jobScheduled(outcome.scheduledAt);
       for (const request of outcome.cancelRequests) {
-        this.wakeups.workerNotice({ type: "cancel", worker: request.workerId, job: request.jobId, lease_token: request.leaseToken, reason: request.reason });
+        this.#wakeups?.workerNotice({ type: "cancel", worker: request.workerId, job: request.jobId, lease_token: request.leaseToken, reason: request.reason });
       }
-      if (outcome.cancelRequests.length > 0) this.wakeups.dueAt(new Date(Date.now() + this.cancelGraceMs));
+      if (outcome.cancelRequests.length > 0) this.#wakeups?.dueAt(new Date(Date.now() + this.cancelGraceMs));
       if (outcome.settled < settleStepSize || this.#passes.stopped) break;
     }
     if ((await batchFinishDone(this.pool)) > 0) wroteEvents = true;
     // Streams read the new events; other replicas' resolvers look for the next step.
-    if (wroteEvents) this.wakeups.eventsCommitted();
+    if (wroteEvents) this.#wakeups?.eventsCommitted();
     const active = await graphsActive(this.pool);
     if (this.#created === createdBefore) this.#active = active;
     return Number.POSITIVE_INFINITY;

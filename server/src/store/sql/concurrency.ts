@@ -150,13 +150,13 @@ export async function admitForLimit(tx: Queryable, unit: AdmissionUnit, candidat
   if (!limit) return { queues: [], nextAt: null };
   if (limit.paused) return { queues: [], nextAt: new Date(limit.pausedUntil!) };
   const { rows: usage } = await tx.query<{ running: number; weight: number; recent: number; oldestRecent: Date | null }>(
-    `SELECT count(*)::int AS running, coalesce(sum(j.weight), 0)::int AS weight,
-            (SELECT count(*)::int FROM job j WHERE j.concurrency_key IS NOT NULL AND $2::int IS NOT NULL
-               AND j.admitted_at > clock_timestamp() - $2::int * interval '1 millisecond' AND ${ofUnit}) AS recent,
-            (SELECT min(j.admitted_at) FROM job j WHERE j.concurrency_key IS NOT NULL AND $2::int IS NOT NULL
-               AND j.admitted_at > clock_timestamp() - $2::int * interval '1 millisecond' AND ${ofUnit}) AS "oldestRecent"
-     FROM job j
-     WHERE j.concurrency_key IS NOT NULL AND (j.state = 'running' OR (j.state = 'pending' AND j.admitted)) AND ${ofUnit}`,
+    `SELECT in_use.running, in_use.weight, window_.recent, window_."oldestRecent"
+     FROM (SELECT count(*)::int AS running, coalesce(sum(j.weight), 0)::int AS weight FROM job j
+           WHERE j.concurrency_key IS NOT NULL AND (j.state = 'running' OR (j.state = 'pending' AND j.admitted)) AND ${ofUnit}) in_use,
+          -- Admissions in the rate window (none looked for without a rate limit).
+          (SELECT count(*)::int AS recent, min(j.admitted_at) AS "oldestRecent" FROM job j
+           WHERE $2::int IS NOT NULL AND j.concurrency_key IS NOT NULL
+             AND j.admitted_at > clock_timestamp() - $2::int * interval '1 millisecond' AND ${ofUnit}) window_`,
     [key, limit.rateIntervalMs, unit.onlyKey],
   );
   const used = usage[0]!;
