@@ -144,7 +144,7 @@ describe("CHECK constraints refuse impossible job rows (SQLSTATE 23514)", () => 
   });
 
   it("refuses a queue name that breaks the name rules", async () => {
-    const error = await sqlFailure(`INSERT INTO queue (name) VALUES ($1)`, ["bad queue"]);
+    const error = await sqlFailure(`INSERT INTO queue (namespace, name) VALUES ('default', $1)`, ["bad queue"]);
 
     expect(error.code).toBe(checkViolation);
   });

@@ -41,7 +41,7 @@ describe("StreamEvents", () => {
       }
       for (let i = writers - 1; i >= 0; i--) {
         await clients[i]!.query(
-          "INSERT INTO job_event (job_id, queue, type, attempt, data) VALUES (gen_random_uuid(), 'gapless', 'progress', 0, jsonb_build_object('writer', $1::int))",
+          "INSERT INTO job_event (job_id, queue, type, attempt, data, namespace) VALUES (gen_random_uuid(), 'gapless', 'progress', 0, jsonb_build_object('writer', $1::int), 'default')",
           [i],
         );
       }

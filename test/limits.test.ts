@@ -278,7 +278,7 @@ describe("events buffered per stream: JOBWIRE_EVENT_READ_BATCH", () => {
     // Streams read events only once every older transaction on the cluster has ended, and
     // other test files' servers share the cluster: re-read often rather than wait for a
     // wake-up this unwired signal never sends.
-    const feed = eventFeed({ pool: countingPool as never, signal: new EventSignal(), filter: { jobIds: [], queues: [], types: [], batchIds: [] }, after: startOfLog, done: done.signal, keepAliveMs: 60_000, recheckMs: 20, readBatch: 10 });
+    const feed = eventFeed({ pool: countingPool as never, signal: new EventSignal(), filter: { jobIds: [], queues: [], types: [], batchIds: [], namespace: "default" }, after: startOfLog, done: done.signal, keepAliveMs: 60_000, recheckMs: 20, readBatch: 10 });
 
     await feed.next(); // the keep-alive with the starting position
     const afterFirst = (await feed.next(), rowsRead);

@@ -9,7 +9,7 @@ import { accessControl } from "./auth/access-control.js";
 import { bootstrapKeyFileOf } from "./auth/auth-config.js";
 import { anonymousAdmin, ApiKeyAuthenticator } from "./auth/authenticator.js";
 import { ensureBootstrapKey, warnIfNoApiKey } from "./auth/bootstrap-key.js";
-import { callerKey, callerOf } from "./auth/caller.js";
+import { qualifiedPrincipal, callerKey, callerOf } from "./auth/caller.js";
 import { LiveStreams } from "./auth/live-streams.js";
 import { adminServiceImpl } from "./rpc/admin-service.js";
 import { listenTls, readTlsMaterial, type TlsMaterial } from "./http/tls-listener.js";
@@ -223,7 +223,10 @@ async function serve(
       streams: openStreams,
       authorize: access.requestGate,
       // Health probes have no caller: they count together.
-      principalOf: (context) => context.values.get(callerKey)?.id ?? "anonymous",
+      principalOf: (context) => {
+        const caller = context.values.get(callerKey);
+        return caller ? qualifiedPrincipal(caller) : "anonymous";
+      },
     }),
     interceptors: [errorMappingInterceptor(logger), access.interceptor],
     routes(router) {

@@ -2,11 +2,11 @@ import { Code, ConnectError, createContextKey, type HandlerContext, type Interce
 import type { Logger } from "../logger.js";
 import { connectErrorFrom } from "../rpc/connect-errors.js";
 import { jobIdPattern } from "../rpc/job-id.js";
-import { batchFirstNotOwned, jobFirstNotOwned, jobFirstOutsideQueues } from "../store/sql/ownership.js";
+import { batchFirstOutsideScope, jobFirstOutsideQueues, jobFirstOutsideScope } from "../store/sql/ownership.js";
 import type { Queryable } from "../store/transaction.js";
 import type { Authenticator } from "./authenticator.js";
 import { ruleFor, type MethodRule } from "./authorization-table.js";
-import { callerKey, type Caller } from "./caller.js";
+import { callerKey, scopeOf, type Caller } from "./caller.js";
 import type { LiveStreams } from "./live-streams.js";
 
 /** What {@link accessControl} needs. */
@@ -29,8 +29,9 @@ export interface AccessControl {
    */
   requestGate(context: HandlerContext): Promise<void>;
   /**
-   * Checks what a parsed request names against its rule: a producer's jobs and batches
-   * must be its own, a worker's queues and leased jobs those of its key. A server stream
+   * Checks what a parsed request names against its rule: jobs and batches must be of the
+   * caller's namespace, and a producer's its own; a worker's queues and leased jobs those
+   * of its key. A server stream
    * ended because its key was revoked or expired ends with that `UNAUTHENTICATED`.
    */
   interceptor: Interceptor;
@@ -85,7 +86,7 @@ export function accessControl(deps: AccessControlDeps): AccessControl {
       const rule = ruleFor(request.service.typeName, request.method.name);
       const caller = request.contextValues.get(callerKey);
       let forwarded = request;
-      if (rule && rule.allow !== "public" && caller && hasMessageChecks(rule, caller)) {
+      if (rule && rule.allow !== "public" && caller && hasMessageChecks(rule)) {
         const check = (message: unknown) => checkMessage(db, rule, caller, message);
         if (request.stream) forwarded = { ...request, message: checkedEach(request.message, check) };
         else await check(request.message);
@@ -122,10 +123,8 @@ function rpcName(service: string, method: string): string {
   return `${service.slice(service.lastIndexOf(".") + 1)}.${method}`;
 }
 
-function hasMessageChecks(rule: MethodRule<unknown>, caller: Caller): boolean {
-  if (caller.role === "producer") return rule.ownJobs !== undefined || rule.ownBatches !== undefined;
-  if (caller.role === "worker") return rule.workerQueues !== undefined || rule.workerJobs !== undefined;
-  return false;
+function hasMessageChecks(rule: MethodRule<unknown>): boolean {
+  return rule.jobs !== undefined || rule.batches !== undefined || rule.parentJobs !== undefined || rule.workerQueues !== undefined || rule.workerJobs !== undefined;
 }
 
 async function* checkedEach<T>(messages: AsyncIterable<T>, check: (message: T) => Promise<void>): AsyncIterable<T> {
@@ -136,22 +135,29 @@ async function* checkedEach<T>(messages: AsyncIterable<T>, check: (message: T) =
 }
 
 async function checkMessage(db: Queryable, rule: MethodRule<unknown>, caller: Caller, message: unknown): Promise<void> {
+  const scope = scopeOf(caller);
+  // What a producer may not touch is PERMISSION_DENIED, whether it exists or not; for
+  // the other roles, what is not in their namespace does not exist.
+  const refusal = (what: "job" | "batch", id: string) =>
+    caller.role === "producer" ? permissionDenied(what, id) : new ConnectError(`${what} ${id} not found`, Code.NotFound);
+  const jobs = wellFormedIds(rule.jobs?.(message));
+  const outsideJob = jobs.length > 0 ? await jobFirstOutsideScope(db, jobs, scope) : undefined;
+  if (outsideJob) throw refusal("job", outsideJob);
+  const batches = wellFormedIds(rule.batches?.(message));
+  const outsideBatch = batches.length > 0 ? await batchFirstOutsideScope(db, batches, scope) : undefined;
+  if (outsideBatch) throw refusal("batch", outsideBatch);
   if (caller.role === "producer") {
-    const jobs = wellFormedIds(rule.ownJobs?.(message));
-    const notOwnedJob = jobs.length > 0 ? await jobFirstNotOwned(db, jobs, caller.id) : undefined;
-    if (notOwnedJob) throw permissionDenied("job", notOwnedJob);
-    const batches = wellFormedIds(rule.ownBatches?.(message));
-    const notOwnedBatch = batches.length > 0 ? await batchFirstNotOwned(db, batches, caller.id) : undefined;
-    if (notOwnedBatch) throw permissionDenied("batch", notOwnedBatch);
+    const parents = wellFormedIds(rule.parentJobs?.(message));
+    const notOwnedParent = parents.length > 0 ? await jobFirstOutsideScope(db, parents, scope) : undefined;
+    if (notOwnedParent) throw permissionDenied("job", notOwnedParent);
   }
-  if (caller.role === "worker") {
-    for (const queue of rule.workerQueues?.(message) ?? []) {
-      if (!caller.queues.includes(queue)) throw new ConnectError(`API key ${caller.keyId} may not lease from queue ${queue}`, Code.PermissionDenied);
-    }
-    const jobs = wellFormedIds(rule.workerJobs?.(message));
-    const outside = jobs.length > 0 ? await jobFirstOutsideQueues(db, jobs, caller.queues) : undefined;
-    if (outside) throw permissionDenied("job", outside);
+  const workerQueues = caller.role === "worker" ? caller.queues : null;
+  for (const queue of workerQueues ? (rule.workerQueues?.(message) ?? []) : []) {
+    if (!workerQueues!.includes(queue)) throw new ConnectError(`API key ${caller.keyId} may not lease from queue ${queue}`, Code.PermissionDenied);
   }
+  const leased = wellFormedIds(rule.workerJobs?.(message));
+  const outsideLease = leased.length > 0 ? await jobFirstOutsideQueues(db, leased, caller.namespace, workerQueues) : undefined;
+  if (outsideLease) throw permissionDenied("job", outsideLease);
 }
 
 /**

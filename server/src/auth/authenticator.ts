@@ -4,6 +4,7 @@ import type { Queryable } from "../store/transaction.js";
 import { apiKeySelectCredential } from "../store/sql/api-key.js";
 import { hashSecret, parseApiKey } from "./api-key-format.js";
 import type { Caller } from "./caller.js";
+import { defaultNamespace } from "./namespace.js";
 
 /** Turns a request's `Authorization` header into its {@link Caller}. */
 export interface Authenticator {
@@ -36,6 +37,7 @@ export class ApiKeyAuthenticator implements Authenticator {
     if (credential.revoked) throw new ConnectError(`API key ${parsed.id} is revoked`, Code.Unauthenticated);
     if (credential.expired) throw new ConnectError(`API key ${parsed.id} has expired`, Code.Unauthenticated);
     return {
+      namespace: credential.namespace,
       id: credential.principal,
       admin: credential.role === "admin",
       role: credential.role,
@@ -47,10 +49,10 @@ export class ApiKeyAuthenticator implements Authenticator {
 
 /**
  * With authentication off (`JOBWIRE_AUTH=off`), every request acts as `principal`, an
- * admin, whatever it sends.
+ * admin of the namespace `default`, whatever it sends.
  */
 export function anonymousAdmin(principal: string): Authenticator {
-  const caller: Caller = { id: principal, admin: true, role: "admin", keyId: null, queues: [] };
+  const caller: Caller = { namespace: defaultNamespace, id: principal, admin: true, role: "admin", keyId: null, queues: [] };
   return { authenticate: async () => caller };
 }
 

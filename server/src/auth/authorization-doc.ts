@@ -21,7 +21,7 @@ export function authorizationMarkdown(): string {
 function cell(rule: MethodRule<unknown>, role: Role): string {
   if (rule.allow === "public") return "public";
   if (!rule.allow.includes(role)) return "—";
-  if (role === "producer" && (rule.ownJobs || rule.ownBatches || rule.ownOnly)) return "own";
+  if (role === "producer" && (rule.jobs || rule.batches || rule.parentJobs || rule.ownOnly)) return "own";
   if (role === "worker" && (rule.workerQueues || rule.workerJobs)) return "its queues";
   return "yes";
 }

@@ -12,25 +12,37 @@ import type { Role } from "./roles.js";
 /**
  * Who may call one RPC. `allow` is checked before the request body is read; the other
  * fields name what in the request must belong to the caller, checked once it is parsed.
+ * Whatever the role, a job or batch a request names must be of the caller's namespace.
  */
 export interface MethodRule<Request = never> {
   /** The roles that may call it, or `public`: no key needed (health checks only). */
   allow: readonly Role[] | "public";
   /**
-   * Job ids in the request that a producer must own: another principal's job and a job
-   * that does not exist are both `PERMISSION_DENIED`, alike.
+   * Job ids the request acts on. One of another namespace is answered exactly as one that
+   * does not exist: `NOT_FOUND`; for a producer, which must own it, both are
+   * `PERMISSION_DENIED`, as another principal's job is.
    */
-  ownJobs?: (request: Request) => Iterable<string>;
-  /** Batch ids in the request that a producer must own, as `ownJobs`. */
-  ownBatches?: (request: Request) => Iterable<string>;
+  jobs?: (request: Request) => Iterable<string>;
+  /** Batch ids the request acts on, as `jobs`. */
+  batches?: (request: Request) => Iterable<string>;
+  /**
+   * Existing jobs that new jobs name as parents: a producer must own them
+   * (`PERMISSION_DENIED`). The enqueue looks them up in the caller's namespace only, so
+   * one of another namespace is an unknown parent there, as one that does not exist.
+   */
+  parentJobs?: (request: Request) => Iterable<string>;
   /**
    * A listing or stream that shows a producer only its own principal's jobs, batches or
-   * events. The handler does it (`ownerScopeOf`); this says so for the docs' table.
+   * events. The handler does it (`scopeOf`); this says so for the docs' table.
    */
   ownOnly?: true;
   /** Queues a worker key must name (the queues of LeaseJobs). */
   workerQueues?: (request: Request) => Iterable<string>;
-  /** Job ids (of leases) whose queue a worker key must name. */
+  /**
+   * Job ids of leases: the job must be of the caller's namespace and, for a worker key, of
+   * a queue the key names; else `PERMISSION_DENIED`. An id of no job passes: the worker
+   * calls answer it as their protocol says.
+   */
   workerJobs?: (request: Request) => Iterable<string>;
 }
 
@@ -55,17 +67,19 @@ const leaseJobIds = (leases: readonly (LeaseRef | undefined)[]) => leases.flatMa
  * type below makes a missing method a compile error, and a test checks every registered
  * service against it. docs/security.md shows it as a table, checked by a test.
  *
- * Producers are confined to their own principal's jobs here (`ownJobs`, `ownBatches`) and,
- * for listings and event streams, by the handlers (`ownerScopeOf`).
+ * Every caller is confined to its namespace, and producers to their own principal's jobs,
+ * here (`jobs`, `batches`, `parentJobs`, `workerJobs`) and, for listings, streams and
+ * everything named by name (queues, webhooks, schedules, limits, keys), by the handlers'
+ * queries (`scopeOf`).
  */
 const services = [
   serviceRules(QueueService, {
-    enqueue: { allow: adminOrProducer, ownJobs: (r) => parentJobIds(r.job) },
-    enqueueBatch: { allow: adminOrProducer, ownJobs: (r) => r.jobs.flatMap(parentJobIds) },
-    getJob: { allow: anyReader, ownJobs: (r) => [r.id] },
+    enqueue: { allow: adminOrProducer, parentJobs: (r) => parentJobIds(r.job) },
+    enqueueBatch: { allow: adminOrProducer, parentJobs: (r) => r.jobs.flatMap(parentJobIds) },
+    getJob: { allow: anyReader, jobs: (r) => [r.id] },
     listJobs: { allow: anyReader, ownOnly: true },
-    cancelJob: { allow: adminOrProducer, ownJobs: (r) => [r.id] },
-    retryJob: { allow: adminOrProducer, ownJobs: (r) => [r.id] },
+    cancelJob: { allow: adminOrProducer, jobs: (r) => [r.id] },
+    retryJob: { allow: adminOrProducer, jobs: (r) => [r.id] },
     getQueue: { allow: anyReader },
     updateQueue: { allow: admin },
     createWebhookSubscription: { allow: admin },
@@ -74,18 +88,18 @@ const services = [
     putWebhookSecret: { allow: admin },
     deleteWebhookSecret: { allow: admin },
     listWebhookSecrets: { allow: adminOrReader },
-    getBatch: { allow: anyReader, ownBatches: (r) => [r.id] },
+    getBatch: { allow: anyReader, batches: (r) => [r.id] },
     listBatches: { allow: anyReader, ownOnly: true },
-    cancelBatch: { allow: adminOrProducer, ownBatches: (r) => [r.id] },
-    getJobGraph: { allow: anyReader, ownBatches: (r) => [r.batchId] },
+    cancelBatch: { allow: adminOrProducer, batches: (r) => [r.id] },
+    getJobGraph: { allow: anyReader, batches: (r) => [r.batchId] },
     // Limits bound every principal's jobs alike: operators set them.
     setConcurrencyLimit: { allow: admin },
     deleteConcurrencyLimit: { allow: admin },
     listConcurrencyLimits: { allow: adminOrReader },
     pauseConcurrencyKey: { allow: admin },
     // A producer holds and releases its own jobs; queues are shared, so operators pause them.
-    pauseJob: { allow: adminOrProducer, ownJobs: (r) => [r.id] },
-    resumeJob: { allow: adminOrProducer, ownJobs: (r) => [r.id] },
+    pauseJob: { allow: adminOrProducer, jobs: (r) => [r.id] },
+    resumeJob: { allow: adminOrProducer, jobs: (r) => [r.id] },
     pauseQueue: { allow: admin },
     resumeQueue: { allow: admin },
   }),
@@ -108,7 +122,7 @@ const services = [
     completeJobs: { allow: adminOrWorker, workerJobs: (r) => leaseJobIds(r.completions.map((c) => c.lease)) },
     failJob: { allow: adminOrWorker, workerJobs: (r) => leaseJobIds([r.lease]) },
   }),
-  // Producers' streams and listings carry only their own jobs' events (ownerScopeOf).
+  // Producers' streams and listings carry only their own jobs' events (scopeOf).
   serviceRules(EventService, {
     streamEvents: { allow: anyReader, ownOnly: true },
     listEvents: { allow: anyReader, ownOnly: true },

@@ -6,6 +6,7 @@ import type pg from "pg";
 import { apiKeyAnyExists } from "../store/sql/api-key.js";
 import { withTransaction } from "../store/transaction.js";
 import { createFirstApiKey } from "./create-api-key.js";
+import { defaultNamespace } from "./namespace.js";
 
 /** The principal of the bootstrap key. */
 export const bootstrapPrincipal = "admin";
@@ -19,7 +20,7 @@ export const bootstrapPrincipal = "admin";
  */
 export async function ensureBootstrapKey(pool: pg.Pool, file: string, log: Logger): Promise<string | undefined> {
   const created = await withTransaction(pool, async (tx) => {
-    const first = await createFirstApiKey(tx, { principal: bootstrapPrincipal, role: "admin", description: "bootstrap admin key" });
+    const first = await createFirstApiKey(tx, { namespace: defaultNamespace, principal: bootstrapPrincipal, role: "admin", description: "bootstrap admin key" });
     if (first) await writePrivateFile(file, `${first.key}\n`);
     return first;
   });

@@ -4,8 +4,7 @@ import type { Role } from "./roles.js";
 
 /**
  * Who is calling, as authenticated by the request gate: the principal the jobs record as
- * owner, with the role and the key it came with. A namespace (tenant) would be one more
- * field here, set from the key like the principal.
+ * owner, in the namespace of its key, with the role and the key it came with.
  */
 export interface Caller extends Principal {
   role: Role;
@@ -31,11 +30,28 @@ export function callerOf(context: Pick<HandlerContext, "values">): Caller {
   return caller;
 }
 
-/**
- * The principal whose jobs alone a caller may see, or undefined when it may see all:
- * producers see their own principal's jobs, batches and events; admins and readers see
- * everything.
- */
-export function ownerScopeOf(caller: Caller): string | undefined {
-  return caller.role === "producer" ? caller.id : undefined;
+/** What a caller may see of listings and streams: its namespace, and maybe one owner's things. */
+export interface Scope {
+  namespace: string;
+  /** Only this principal's jobs, batches and events; unset: every principal's of the namespace. */
+  owner?: string;
 }
+
+/**
+ * The part of the data a caller may see: its namespace always; within it, producers see
+ * their own principal's jobs, batches and events, admins and readers everything.
+ */
+export function scopeOf(caller: Caller): Scope {
+  return caller.role === "producer" ? { namespace: caller.namespace, owner: caller.id } : { namespace: caller.namespace };
+}
+
+/**
+ * The principal with its namespace, `namespace/principal`: a principal's name is its own
+ * only within its namespace, so per-principal budgets (open streams) count by this.
+ */
+export function qualifiedPrincipal(caller: Caller): string {
+  return `${caller.namespace}/${caller.id}`;
+}
+
+/** Reads the namespace of a call's caller from its context. */
+export type NamespaceOf = (context: Pick<HandlerContext, "values">) => string;

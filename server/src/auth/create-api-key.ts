@@ -1,10 +1,13 @@
 import type { Queryable } from "../store/transaction.js";
 import { apiKeyInsert, apiKeyInsertIfNone, type ApiKeyInsert, type ApiKeyRow } from "../store/sql/api-key.js";
 import { newApiKey } from "./api-key-format.js";
+import { defaultNamespace } from "./namespace.js";
 import type { Role } from "./roles.js";
 
 /** What a new API key is for. */
 export interface ApiKeySpec {
+  /** The namespace it belongs to, and acts in. Default `default`. */
+  namespace?: string;
   /** Who the key acts as: the owner recorded on the jobs it enqueues. */
   principal: string;
   role: Role;
@@ -48,6 +51,7 @@ export async function createFirstApiKey(tx: Queryable, spec: ApiKeySpec): Promis
 function insertOf(fresh: ReturnType<typeof newApiKey>, spec: ApiKeySpec): ApiKeyInsert {
   return {
     id: fresh.id,
+    namespace: spec.namespace ?? defaultNamespace,
     secretHash: fresh.secretHash,
     principal: spec.principal,
     role: spec.role,

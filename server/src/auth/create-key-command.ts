@@ -10,19 +10,22 @@ import { createLogger } from "../logger.js";
 import { apiKeySpecFrom } from "../rpc/admin-service.js";
 import { openDatabase } from "../store/orm.js";
 import { createApiKey } from "./create-api-key.js";
+import { checkNamespace, defaultNamespace } from "./namespace.js";
 
 /**
- * `npm run create-api-key -- --role admin --principal ops [--queues a,b] [--description …]
- * [--expires-at 2030-01-01T00:00:00Z]`: creates an API key in `DATABASE_URL` (or the
- * embedded Postgres, while no server runs on it) and prints the key, alone, on stdout. The
- * way to the first key of a server on your own Postgres, and back in after losing every
- * admin key.
+ * `npm run create-api-key -- --role admin --principal ops [--namespace acme] [--queues a,b]
+ * [--description …] [--expires-at 2030-01-01T00:00:00Z]`: creates an API key in
+ * `DATABASE_URL` (or the embedded Postgres, while no server runs on it) and prints the
+ * key, alone, on stdout. The way to the first key of a server on your own Postgres, to the
+ * first admin key of a new namespace (tenant), and back in after losing every admin key.
  */
-const usage = "usage: npm run create-api-key -- --role admin|producer|worker|reader --principal <name> [--queues a,b] [--description <text>] [--expires-at <RFC 3339 time>]";
+const usage =
+  "usage: npm run create-api-key -- --role admin|producer|worker|reader --principal <name> [--namespace <name>] [--queues a,b] [--description <text>] [--expires-at <RFC 3339 time>]";
 const { values } = parseArgs({
   options: {
     role: { type: "string" },
     principal: { type: "string" },
+    namespace: { type: "string" },
     queues: { type: "string" },
     description: { type: "string" },
     "expires-at": { type: "string" },
@@ -44,6 +47,7 @@ try {
       description: values.description ?? "",
       expiresAt: expiresAt && timestampFromDate(expiresAt),
     }),
+    checkNamespace(values.namespace ?? defaultNamespace, "--namespace"),
     null,
   );
 } catch (error) {
@@ -63,7 +67,9 @@ try {
     await db.migrate();
     const created = await createApiKey(db.pool, spec);
     if (!created) throw new Error("--expires-at must be in the future");
-    console.error(`created API key ${created.row.id} for principal ${created.row.principal} with role ${created.row.role}; it is shown only this once:`);
+    console.error(
+      `created API key ${created.row.id} in namespace ${created.row.namespace} for principal ${created.row.principal} with role ${created.row.role}; it is shown only this once:`,
+    );
     console.log(created.key);
   } finally {
     await db.close();

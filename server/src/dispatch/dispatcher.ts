@@ -8,6 +8,7 @@ import { jobEndAttempts } from "../store/sql/job-end-attempt.js";
 import { jobMessagePhases, lastErrorMessage } from "../rpc/job-message.js";
 import { valueFromJson } from "../rpc/json-value.js";
 import { durationFromMillis } from "../rpc/proto-time.js";
+import type { QueueAddress } from "./queue-address.js";
 import type { WorkerNotice } from "./notification-listener.js";
 import type { Wakeups } from "./wakeups.js";
 import type { WorkerStream } from "./worker-stream.js";
@@ -53,10 +54,10 @@ export class Dispatcher {
     }
   }
 
-  /** Jobs in `queue` (or in any queue) may be ready: fill the streams that serve it. */
-  wake(queue?: string): void {
+  /** Jobs in the queue at `address` (or in any queue) may be ready: fill the streams that serve it. */
+  wake(address?: QueueAddress): void {
     for (const stream of this.#streams.values()) {
-      if (queue === undefined || stream.serves(queue)) this.fill(stream);
+      if (address === undefined || stream.serves(address)) this.fill(stream);
     }
   }
 
@@ -181,8 +182,8 @@ export class Dispatcher {
 
   /** One claim for `limit` slots of `stream`; returns how many jobs it leased. */
   async #claim(stream: WorkerStream, limit: number): Promise<number> {
-    const { queues, kinds } = stream.registration;
-    const jobs = await jobClaimAvailable(this.pool, { workerId: stream.id, queues, kinds, limit });
+    const { namespace, queues, kinds } = stream.registration;
+    const jobs = await jobClaimAvailable(this.pool, { workerId: stream.id, namespace, queues, kinds, limit });
     if (stream.closed) {
       await this.#releaseUnsent(jobs);
       return jobs.length;

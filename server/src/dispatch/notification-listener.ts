@@ -1,9 +1,10 @@
 import pg from "pg";
 import type { Logger } from "../logger.js";
+import type { QueueAddress } from "./queue-address.js";
 
 /** The NOTIFY channels Jobwire uses, and what their payloads mean. */
 export const channels = {
-  /** Payload: a queue name that has pending jobs now. Sent by triggers on `job`. */
+  /** Payload: the {@link QueueAddress} (`namespace/queue`) of a queue that has pending jobs now. */
   ready: "jobwire_ready",
   /** Payload: epoch milliseconds of the earliest run_at among jobs just scheduled. */
   scheduled: "jobwire_scheduled",
@@ -25,7 +26,7 @@ export type WorkerNotice =
 
 /** What the listener calls. */
 export interface NotificationHandlers {
-  onReady(queue: string): void;
+  onReady(address: QueueAddress): void;
   onScheduled(runAtEpochMs: number): void;
   onWorkerNotice(notice: WorkerNotice): void;
   onEvents(): void;
@@ -88,7 +89,7 @@ export class NotificationListener {
 
   #dispatch(channel: string, payload: string): void {
     try {
-      if (channel === channels.ready) this.handlers.onReady(payload);
+      if (channel === channels.ready) this.handlers.onReady(payload as QueueAddress);
       else if (channel === channels.scheduled) this.handlers.onScheduled(Number(payload));
       else if (channel === channels.worker) this.handlers.onWorkerNotice(JSON.parse(payload) as WorkerNotice);
       else if (channel === channels.events) this.handlers.onEvents();

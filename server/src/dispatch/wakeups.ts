@@ -2,14 +2,15 @@ import type pg from "pg";
 import type { Logger } from "../logger.js";
 import type { AttemptEndCause, EndedAttempt } from "../store/sql/job-end-attempt.js";
 import { channels, type WorkerNotice } from "./notification-listener.js";
+import { queueAddress, type QueueAddress } from "./queue-address.js";
 
 /** Longest delay before other replicas hear that events were committed here. */
 const eventsNotifyIntervalMs = 5;
 
 /** What to wake on this replica, without a round trip through Postgres. */
 export interface LocalWakeTargets {
-  /** Jobs of `queue` became pending. */
-  jobsReady(queue: string): void;
+  /** Jobs of the queue at `address` became pending. */
+  jobsReady(address: QueueAddress): void;
   /** Something timed is due at `epochMs` (a run_at, a lease expiry, a deadline, a grace end). */
   dueAt(epochMs: number): void;
   /** A notice for a worker stream; returns false when the stream is not on this replica. */
@@ -31,7 +32,7 @@ export interface LocalWakeTargets {
  * worker's next heartbeat.
  */
 export class Wakeups {
-  #readyQueues = new Set<string>();
+  #readyQueues = new Set<QueueAddress>();
   #earliestScheduled = Number.POSITIVE_INFINITY;
   #earliestScheduleTick = Number.POSITIVE_INFINITY;
   #notices: WorkerNotice[] = [];
@@ -67,8 +68,8 @@ export class Wakeups {
     this.#eventsTimer = undefined;
   }
 
-  /** Jobs of these queues became pending. */
-  jobsReady(queues: Iterable<string>): void {
+  /** Jobs of the queues at these addresses became pending. */
+  jobsReady(queues: Iterable<QueueAddress>): void {
     for (const queue of queues) {
       this.local.jobsReady(queue);
       this.#readyQueues.add(queue);
@@ -117,13 +118,13 @@ export class Wakeups {
    * (and stop, if it ended under them), and jobs due again wake the dispatchers.
    */
   attemptsEnded(ended: readonly EndedAttempt[], cause: AttemptEndCause): void {
-    const ready = new Set<string>();
+    const ready = new Set<QueueAddress>();
     for (const attempt of ended) {
       // A released lease's stream is gone already: nobody to tell.
       if (cause !== "released") {
         this.workerNotice({ type: "lease_ended", worker: attempt.workerId, job: attempt.id, lease_token: attempt.leaseToken, cause });
       }
-      if (attempt.state === "pending") ready.add(attempt.queue);
+      if (attempt.state === "pending") ready.add(queueAddress(attempt.namespace, attempt.queue));
       if (attempt.state === "scheduled") this.jobScheduled(attempt.runAt);
     }
     if (ready.size > 0) this.jobsReady(ready);

@@ -1,5 +1,6 @@
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { LeaseJobsResponseSchema } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
+import { queueAddress, type QueueAddress } from "./queue-address.js";
 
 /** A message to send down a LeaseJobs stream. */
 export type StreamMessage = MessageInitShape<typeof LeaseJobsResponseSchema>["message"];
@@ -8,6 +9,8 @@ export type StreamMessage = MessageInitShape<typeof LeaseJobsResponseSchema>["me
 export interface WorkerRegistration {
   workerId: string;
   workerName: string;
+  /** The namespace of its queues: its caller's. */
+  namespace: string;
   queues: string[];
   kinds: string[];
   capacity: number;
@@ -33,7 +36,11 @@ export class WorkerStream {
   #outbox: StreamMessage[] = [];
   #wakeReader: (() => void) | undefined;
 
-  constructor(readonly registration: WorkerRegistration) {}
+  readonly #addresses: ReadonlySet<QueueAddress>;
+
+  constructor(readonly registration: WorkerRegistration) {
+    this.#addresses = new Set(registration.queues.map((queue) => queueAddress(registration.namespace, queue)));
+  }
 
   get id(): string {
     return this.registration.workerId;
@@ -49,9 +56,9 @@ export class WorkerStream {
     return this.registration.capacity - this.outstanding.size - this.reserved;
   }
 
-  /** Whether this stream takes jobs from `queue`. */
-  serves(queue: string): boolean {
-    return this.registration.queues.includes(queue);
+  /** Whether this stream takes jobs from the queue at `address`. */
+  serves(address: QueueAddress): boolean {
+    return this.#addresses.has(address);
   }
 
   /** Queues a message for the stream. Ignored once closed. */

@@ -4,7 +4,7 @@ import { once } from "node:events";
 import { toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { codeToHttpStatus, codeToString } from "@connectrpc/connect/protocol-connect";
-import { ownerScopeOf, type Caller } from "../auth/caller.js";
+import { qualifiedPrincipal, scopeOf, type Caller } from "../auth/caller.js";
 import { EventSchema, EventType } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
 import { eventFeed } from "../events/event-feed.js";
 import type { EventSignal } from "../events/event-signal.js";
@@ -79,7 +79,7 @@ async function serve(deps: EventSourceDeps, request: AnyRequest, response: http.
   let closeStream: () => void;
   try {
     checkMetadataSize(headers, deps.maxMetadataBytes);
-    closeStream = deps.streams.open(caller.id);
+    closeStream = deps.streams.open(qualifiedPrincipal(caller));
   } catch (error) {
     const message = error instanceof ConnectError ? error.rawMessage : "too many requests";
     response.writeHead(429, { "content-type": "application/json" });
@@ -116,7 +116,7 @@ async function serve(deps: EventSourceDeps, request: AnyRequest, response: http.
   response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
   // A revoked or expired key ends the stream; the client's reconnect is then refused.
   const done = AbortSignal.any([closed.signal, deps.shutdownSignal, revoked]);
-  const scoped = { ...filter, owner: ownerScopeOf(caller) };
+  const scoped = { ...filter, ...scopeOf(caller) };
   for await (const item of eventFeed({ ...deps, pool: deps.db.pool, filter: scoped, after, done })) {
     const frame =
       "event" in item

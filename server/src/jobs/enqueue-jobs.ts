@@ -1,6 +1,6 @@
 import type { Database } from "../store/orm.js";
 import type { JobRow } from "../store/job-row.js";
-import { jobInsertMany, type DependencyEdge, type GraphInsert, type NewJob } from "../store/sql/job-insert-many.js";
+import { jobInsertMany, type DependencyEdge, type GraphInsert, type JobOwner, type NewJob } from "../store/sql/job-insert-many.js";
 import { jobSelectByIds } from "../store/sql/job-select.js";
 import { StatementBatcher } from "../store/statement-batcher.js";
 import { withTransaction, type Queryable } from "../store/transaction.js";
@@ -10,7 +10,7 @@ import type { Principal } from "./principal.js";
 
 interface OwnedJob {
   job: NewJob;
-  owner: string;
+  owner: JobOwner;
 }
 
 /** What {@link JobEnqueuer.enqueue} did. */
@@ -80,8 +80,9 @@ export class JobEnqueuer {
       if (!row) throw new Error(`insert returned no row for job ${job.id}`);
       return { job: withNewPhases(row, job), deduplicated: false };
     }
-    if (!job.idempotencyKey) return { job: await this.#singles.submit({ job, owner: principal.id }), deduplicated: false };
-    return this.#keyed.submit({ job, owner: principal.id });
+    const owner = ownerOf(principal);
+    if (!job.idempotencyKey) return { job: await this.#singles.submit({ job, owner }), deduplicated: false };
+    return this.#keyed.submit({ job, owner });
   }
 
   /**
@@ -93,7 +94,8 @@ export class JobEnqueuer {
    * those that do not exist), a transaction of a few.
    */
   async enqueueGraph(principal: Principal, jobs: readonly NewJob[], graph: GraphInsert, returning = false): Promise<BatchOutcome> {
-    const owners = jobs.map(() => principal.id);
+    const owner = ownerOf(principal);
+    const owners = jobs.map(() => owner);
     const keyed = jobs.filter((job) => job.idempotencyKey);
     if (keyed.length === 0 && graph.existingParentIds.length === 0) {
       const rows = await jobInsertMany(this.db.pool, jobs, owners, returning, graph);
@@ -101,12 +103,16 @@ export class JobEnqueuer {
     }
     return this.#inTransaction(async (tx) => {
       if (graph.existingParentIds.length > 0) {
-        const { rows } = await tx.query<{ id: string }>("SELECT id FROM job WHERE id = ANY($1::uuid[]) FOR KEY SHARE", [graph.existingParentIds]);
+        // A parent of another namespace is unknown here, as one that does not exist.
+        const { rows } = await tx.query<{ id: string }>("SELECT id FROM job WHERE id = ANY($1::uuid[]) AND namespace = $2 FOR KEY SHARE", [
+          graph.existingParentIds,
+          principal.namespace,
+        ]);
         const found = new Set(rows.map((row) => row.id));
         const missing = graph.existingParentIds.filter((id) => !found.has(id));
         if (missing.length > 0) throw new ParentsNotFoundError(missing);
       }
-      const decisions = await idempotencyKeysDecide(tx, keyed.map((job) => ({ job, owner: principal.id })), this.options.idempotencyWindowMs);
+      const decisions = await idempotencyKeysDecide(tx, keyed.map((job) => ({ job, owner })), this.options.idempotencyWindowMs);
       const holderOf = new Map(keyed.map((job, index) => [job.id, decisions[index]!]));
       const isDuplicate = (id: string) => holderOf.get(id)?.deduplicated ?? false;
       const created = jobs.filter((job) => !isDuplicate(job.id));
@@ -116,7 +122,7 @@ export class JobEnqueuer {
       const holdersAsParents = edges.map((edge) => edge.parentId).filter((id) => !jobs.some((job) => job.id === id));
       const rows = created.length === 0
         ? []
-        : await jobInsertMany(tx, created, created.map(() => principal.id), returning, {
+        : await jobInsertMany(tx, created, created.map(() => owner), returning, {
             batch: graph.batch,
             edges,
             existingParentIds: [...new Set([...graph.existingParentIds, ...holdersAsParents])],
@@ -180,4 +186,9 @@ export class JobEnqueuer {
 /** A just-inserted job row with its declared phases, all pending. */
 function withNewPhases(row: Omit<JobRow, "phases">, job: NewJob): JobRow {
   return { ...row, phases: job.phases.map((name) => ({ name, state: "pending", result: null, finishedAt: null })) };
+}
+
+/** The owner a principal's new jobs record: the principal, in its namespace. */
+function ownerOf(principal: Principal): JobOwner {
+  return { namespace: principal.namespace, id: principal.id };
 }

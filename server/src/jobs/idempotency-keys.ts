@@ -5,7 +5,7 @@ import {
   idempotencyKeyMoveMany,
   type KeyHold,
 } from "../store/sql/idempotency-key.js";
-import type { NewJob } from "../store/sql/job-insert-many.js";
+import type { JobOwner, NewJob } from "../store/sql/job-insert-many.js";
 import type { Queryable } from "../store/transaction.js";
 
 /** What {@link idempotencyKeysDecide} decided for one job. */
@@ -74,17 +74,17 @@ export async function idempotencyKeysDecide(tx: Queryable, entries: readonly Own
   });
 }
 
-/** A job with an idempotency key, and the principal enqueueing it (keys are scoped to it). */
+/** A job with an idempotency key, and the principal enqueueing it (keys are scoped to it and its namespace). */
 export interface OwnedKeyedJob {
   job: NewJob;
-  owner: string;
+  owner: JobOwner;
 }
 
 function holdOf({ job, owner }: OwnedKeyedJob): KeyHold {
-  return { queue: job.queue, owner, key: job.idempotencyKey!, jobId: job.id };
+  return { namespace: owner.namespace, queue: job.queue, owner: owner.id, key: job.idempotencyKey!, jobId: job.id };
 }
 
-/** One string per (queue, owner, key); NUL never occurs in them (all are validated). */
+/** One string per (namespace, queue, owner, key); NUL never occurs in them (all are validated). */
 function holdIdOf(hold: KeyHold): string {
-  return `${hold.queue}\u0000${hold.owner}\u0000${hold.key}`;
+  return `${hold.namespace}\u0000${hold.queue}\u0000${hold.owner}\u0000${hold.key}`;
 }

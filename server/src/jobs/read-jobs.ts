@@ -6,7 +6,10 @@ import type { JobRow } from "../store/job-row.js";
 import { jobDependencySelect } from "../store/sql/job-dependency.js";
 import { JobNotFoundError } from "./job-errors.js";
 
-/** Reads one job with its phases; {@link JobNotFoundError} if there is none. */
+/**
+ * Reads one job with its phases; {@link JobNotFoundError} if there is none. The request
+ * gate has checked that the job is of the caller's namespace.
+ */
 export async function getJob(db: Database, id: string): Promise<JobRow> {
   const em = db.orm.em.fork();
   const job = await em.findOne(JobEntity, { id }, { populate: ["phases"] });
@@ -23,6 +26,8 @@ export interface JobFilter {
   createdAfter: string | undefined;
   createdBefore: string | undefined;
   metadata: Record<string, string>;
+  /** Only jobs of this namespace. */
+  namespace: string;
   /** Only jobs of this owner (a producer sees its own); unset: every owner's. */
   owner?: string;
 }
@@ -34,7 +39,7 @@ export interface JobFilter {
  */
 export async function listJobs(db: Database, filter: JobFilter, limit: number, afterId: string | undefined): Promise<JobRow[]> {
   const em = db.orm.em.fork();
-  const where: FilterQuery<JobRecord> = {};
+  const where: FilterQuery<JobRecord> = { namespace: filter.namespace };
   if (filter.queues.length > 0) where.queue = { $in: filter.queues };
   if (filter.kinds.length > 0) where.kind = { $in: filter.kinds };
   if (filter.states.length > 0) where.state = { $in: filter.states };
@@ -62,6 +67,7 @@ async function withDependencies(db: Database, jobs: JobRow[]): Promise<JobRow[]>
 function jobRowFromRecord(job: JobRecord): JobRow {
   return {
     id: job.id,
+    namespace: job.namespace,
     queue: job.queue,
     kind: job.kind,
     state: job.state,

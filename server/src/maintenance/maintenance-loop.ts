@@ -1,4 +1,5 @@
 import type pg from "pg";
+import { queueAddressesOf } from "../dispatch/queue-address.js";
 import type { Wakeups } from "../dispatch/wakeups.js";
 import type { Logger } from "../logger.js";
 import { DuePasses } from "../loops/due-passes.js";
@@ -71,7 +72,7 @@ export class MaintenanceLoop {
   async #runOnce(): Promise<number> {
     for (;;) {
       const promoted = await jobPromoteDue(this.pool, promoteBatchSize);
-      if (promoted.length > 0) this.#wakeups?.jobsReady(new Set(promoted));
+      if (promoted.length > 0) this.#wakeups?.jobsReady(queueAddressesOf(promoted));
       if (promoted.length < promoteBatchSize || this.#passes.stopped) break;
     }
     await this.#endAll({ by: "cancel_grace", graceMs: this.options.cancelGraceMs }, {

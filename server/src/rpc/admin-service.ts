@@ -42,18 +42,19 @@ export function adminServiceImpl(deps: AdminServiceDeps): ServiceImpl<typeof Adm
   return {
     async createApiKey(request, context) {
       const caller = callerOf(context);
-      const spec = apiKeySpecFrom(request, caller.id);
+      // An admin makes keys of its own namespace only; `npm run create-api-key` makes others.
+      const spec = apiKeySpecFrom(request, caller.namespace, caller.id);
       const created = await createApiKey(db.pool, spec);
       if (!created) throw invalidArgument("expires_at", "must be in the future");
-      log.info({ keyId: created.row.id, principal: spec.principal, role: spec.role, by: caller.id }, "API key created");
+      log.info({ keyId: created.row.id, namespace: spec.namespace, principal: spec.principal, role: spec.role, by: caller.id }, "API key created");
       return { apiKey: apiKeyMessage(created.row), secret: created.key };
     },
 
-    async listApiKeys(request) {
+    async listApiKeys(request, context) {
       const principal = request.principal === "" ? undefined : checkPrincipal(request.principal, "principal");
       const pageSize = request.pageSize || limits.pageSizeDefault;
       if (pageSize < 1 || pageSize > limits.pageSizeMax) throw invalidArgument("page_size", `must be between 0 and ${limits.pageSizeMax}`);
-      const filter = { principal, includeRevoked: request.includeRevoked };
+      const filter = { namespace: callerOf(context).namespace, principal, includeRevoked: request.includeRevoked };
       const fingerprint = filterFingerprint({ apiKeys: filter });
       const after = request.pageToken ? decodePageToken(request.pageToken, fingerprint, keyIdPattern) : undefined;
       const rows = await apiKeySelectPage(db.pool, filter, pageSize + 1, after);
@@ -69,9 +70,9 @@ export function adminServiceImpl(deps: AdminServiceDeps): ServiceImpl<typeof Adm
       if (request.id === "") throw invalidArgument("id", "is required");
       if (!keyIdPattern.test(request.id)) throw invalidArgument("id", "must be the public id of an API key (12 letters or digits)");
       const caller = callerOf(context);
-      const row = await apiKeyRevoke(db.pool, request.id, caller.id);
+      const row = await apiKeyRevoke(db.pool, caller.namespace, request.id, caller.id);
       if (!row) throw new ConnectError(`API key ${request.id} not found`, Code.NotFound);
-      log.info({ keyId: row.id, principal: row.principal, by: caller.id }, "API key revoked");
+      log.info({ keyId: row.id, namespace: row.namespace, principal: row.principal, by: caller.id }, "API key revoked");
       // Every replica (this one included) ends the key's open streams on the NOTIFY the
       // revocation sent; this one need not wait for it.
       deps.keyRevoked(row.id);
@@ -82,9 +83,9 @@ export function adminServiceImpl(deps: AdminServiceDeps): ServiceImpl<typeof Adm
 
 /**
  * Checks a CreateApiKeyRequest (`INVALID_ARGUMENT` naming the field) and turns it into the
- * key to create; also used by `npm run create-api-key`.
+ * key to create in `namespace`; also used by `npm run create-api-key`.
  */
-export function apiKeySpecFrom(request: CreateApiKeyRequest, createdBy: string | null): ApiKeySpec {
+export function apiKeySpecFrom(request: CreateApiKeyRequest, namespace: string, createdBy: string | null): ApiKeySpec {
   const principal = checkPrincipal(request.principal, "principal");
   if (request.role === RoleMessage.UNSPECIFIED) throw invalidArgument("role", "is required");
   const role = roleNames[request.role as keyof typeof roleNames];
@@ -96,7 +97,7 @@ export function apiKeySpecFrom(request: CreateApiKeyRequest, createdBy: string |
   if (request.description.length > limits.descriptionMax) throw invalidArgument("description", `must be at most ${limits.descriptionMax} characters`);
   checkStorableString(request.description, "description");
   const expiresAt = request.expiresAt ? dateFromTimestamp(request.expiresAt, "expires_at") : null;
-  return { principal, role, queues, description: request.description, expiresAt, createdBy };
+  return { namespace, principal, role, queues, description: request.description, expiresAt, createdBy };
 }
 
 function checkPrincipal(principal: string, field: string): string {
@@ -111,6 +112,7 @@ function checkPrincipal(principal: string, field: string): string {
 export function apiKeyMessage(row: ApiKeyRow): ApiKey {
   return create(ApiKeySchema, {
     id: row.id,
+    namespace: row.namespace,
     principal: row.principal,
     role: roleMessages[row.role],
     queues: row.queues,

@@ -14,7 +14,7 @@ import {
 import { cancelBatch } from "../jobs/cancel-batch.js";
 import { jobLimits } from "../jobs/defaults.js";
 import { BatchNotFoundError } from "../jobs/job-errors.js";
-import { ownerScopeOf, type Caller } from "../auth/caller.js";
+import { scopeOf, type Caller } from "../auth/caller.js";
 import type { Database } from "../store/orm.js";
 import { batchGraph, batchSelect, batchSelectPage, type BatchFilter, type BatchRow } from "../store/sql/batch.js";
 import type { RequestedCancel } from "../store/sql/job-cancel.js";
@@ -50,7 +50,7 @@ export function batchHandlers(deps: BatchHandlerDeps) {
 
     async listBatches(request: ListBatchesRequest, context: HandlerContext) {
       const filter: BatchFilter = {
-        owner: ownerScopeOf(deps.principalOf(context)),
+        ...scopeOf(deps.principalOf(context)),
         finished: request.finished,
         createdAfter: request.createdAfter ? rfc3339FromTimestamp(request.createdAfter, "created_after") : undefined,
         createdBefore: request.createdBefore ? rfc3339FromTimestamp(request.createdBefore, "created_before") : undefined,

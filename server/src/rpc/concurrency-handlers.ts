@@ -1,4 +1,5 @@
 import { create } from "@bufbuild/protobuf";
+import type { QueueAddress } from "../dispatch/queue-address.js";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { Code, ConnectError } from "@connectrpc/connect";
 import {
@@ -30,7 +31,7 @@ export interface ConcurrencyHandlerDeps {
   /** Capacity or limits changed: the admission loop looks again. */
   limitsChanged(): void;
   /** Jobs of these queues were admitted by the change. */
-  jobsReady(queues: Iterable<string>): void;
+  jobsReady(queues: Iterable<QueueAddress>): void;
 }
 
 /** The QueueService handlers of concurrency limits. */

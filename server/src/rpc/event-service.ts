@@ -1,6 +1,6 @@
 import type { ServiceImpl } from "@connectrpc/connect";
 import { EventService, type EventFilter } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
-import { callerOf, ownerScopeOf } from "../auth/caller.js";
+import { callerOf, scopeOf } from "../auth/caller.js";
 import type { EventSignal } from "../events/event-signal.js";
 import type { Database } from "../store/orm.js";
 import { eventFeed } from "../events/event-feed.js";
@@ -28,14 +28,14 @@ export interface EventServiceDeps {
 const limits = { jobIds: 1000, queues: 100, batchIds: 100, pageSizeDefault: 100, pageSizeMax: 1000 };
 
 /**
- * The EventService handlers; streams are {@link eventFeed}s. A producer sees only the
- * events of its own principal's jobs and batches.
+ * The EventService handlers; streams are {@link eventFeed}s. A caller sees the events of
+ * its namespace only, and a producer only those of its own principal's jobs and batches.
  */
 export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof EventService> {
   const { db } = deps;
   return {
     async *streamEvents(request, context) {
-      const filter = { ...filterFrom(request.filter), owner: ownerScopeOf(callerOf(context)) };
+      const filter = { ...filterFrom(request.filter), ...scopeOf(callerOf(context)) };
       let cursor: EventCursor;
       if (request.start.case === "afterCursor") cursor = decodeEventCursor(request.start.value, "after_cursor");
       else if (request.start.case === "fromOldest") cursor = startOfLog;
@@ -49,7 +49,7 @@ export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof Eve
     },
 
     async listEvents(request, context) {
-      const filter = { ...filterFrom(request.filter), owner: ownerScopeOf(callerOf(context)) };
+      const filter = { ...filterFrom(request.filter), ...scopeOf(callerOf(context)) };
       const pageSize = request.pageSize || limits.pageSizeDefault;
       if (pageSize < 1 || pageSize > limits.pageSizeMax) {
         throw invalidArgument("page_size", `must be between 0 and ${limits.pageSizeMax}`);
@@ -68,7 +68,7 @@ export function eventServiceImpl(deps: EventServiceDeps): ServiceImpl<typeof Eve
 }
 
 /** Validates an event filter (from StreamEvents, ListEvents or the SSE query string). */
-export function filterFrom(filter: Partial<Pick<EventFilter, "jobIds" | "queues" | "types" | "batchIds">> | undefined): EventFilterRow {
+export function filterFrom(filter: Partial<Pick<EventFilter, "jobIds" | "queues" | "types" | "batchIds">> | undefined): Omit<EventFilterRow, "namespace" | "owner"> {
   const jobIds = filter?.jobIds ?? [];
   const queues = filter?.queues ?? [];
   const batchIds = filter?.batchIds ?? [];

@@ -4,7 +4,7 @@ import { QueueService, type ListJobsRequest } from "@jobwire/sdk/gen/jobwire/v1/
 import { cancelJob } from "../jobs/cancel-job.js";
 import { jobLimits } from "../jobs/defaults.js";
 import { JobEnqueuer } from "../jobs/enqueue-jobs.js";
-import { ownerScopeOf, type Caller } from "../auth/caller.js";
+import { scopeOf, type Caller } from "../auth/caller.js";
 import { getJob, listJobs, type JobFilter } from "../jobs/read-jobs.js";
 import { pauseJob, resumeJob } from "../jobs/pause-job.js";
 import { retryJob } from "../jobs/retry-job.js";
@@ -26,6 +26,7 @@ import { millisFromDuration, rfc3339FromTimestamp } from "./proto-time.js";
 import { checkMetadata, checkName, newJobFromSpec } from "./validate-job-spec.js";
 import { jobSettingsFrom } from "./validate-job-settings.js";
 import { queueMessage } from "./queue-message.js";
+import { queueAddress, queueAddressesOf, type QueueAddress } from "../dispatch/queue-address.js";
 import { queuePause, queueResume, queueSelect, queueUpsertSettings } from "../store/sql/queue-settings.js";
 
 /** What the QueueService handlers need. */
@@ -42,7 +43,7 @@ export interface QueueServiceDeps {
    * dispatcher leases them without waiting for the NOTIFY round trip. Only a shortcut:
    * the NOTIFY sent by the same commit wakes every replica anyway.
    */
-  jobsReady(queues: Iterable<string>): void;
+  jobsReady(queues: Iterable<QueueAddress>): void;
   /** Called after a commit that scheduled a job for `runAt`. */
   jobScheduled(runAt: Date): void;
   /** Checks and sends webhooks; subscriptions are validated against it. */
@@ -67,9 +68,10 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
   const { db } = deps;
   const enqueuer = new JobEnqueuer(db, { idempotencyWindowMs: deps.idempotencyWindowMs });
   const webhookUrlRefusal = (url: string) => deps.webhookSender.refusal(url);
+  const namespaceOf = (context: Pick<HandlerContext, "values">) => deps.principalOf(context).namespace;
   return {
-    ...webhookSubscriptionHandlers(db, deps.webhookSender, deps.webhookTargetsCreated),
-    ...webhookSecretHandlers(db),
+    ...webhookSubscriptionHandlers(db, deps.webhookSender, deps.webhookTargetsCreated, namespaceOf),
+    ...webhookSecretHandlers(db, namespaceOf),
     ...batchHandlers(deps),
     ...concurrencyHandlers({ db, limitsChanged: deps.limitsChanged, jobsReady: deps.jobsReady }),
 
@@ -77,15 +79,15 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       const job = newJobFromSpec(request.job, "job", webhookUrlRefusal);
       if (job.ref !== null) throw invalidArgument("job.ref", "applies only to the jobs of EnqueueBatch");
       const graph = resolveJobGraph([job], () => "job");
-      await checkWebhookSecretsExist(db, [{ webhooks: job.webhooks, field: "job.webhooks" }]);
       const principal = deps.principalOf(context);
+      await checkWebhookSecretsExist(db, principal.namespace, [{ webhooks: job.webhooks, field: "job.webhooks" }]);
       const { job: row, deduplicated } = await parentsMustExist(graph.existingParents, () =>
         enqueuer.enqueue(principal, job, { batch: null, edges: graph.edges, existingParentIds: graph.existingParents.map((p) => p.jobId) }),
       );
       if (!deduplicated) {
         if (job.webhooks) deps.webhookTargetsCreated();
         if (job.dependsOn.length > 0) deps.graphsCreated();
-        if (row.state === "pending") deps.jobsReady([row.queue]);
+        if (row.state === "pending") deps.jobsReady([queueAddress(row.namespace, row.queue)]);
         if (row.state === "scheduled") deps.jobScheduled(row.runAt);
         // A parent may have finished already: the graph resolver decides, woken by the events.
         if (row.state === "blocked") deps.eventsCommitted();
@@ -102,13 +104,14 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       const jobs = request.jobs.map((spec, index) => newJobFromSpec(spec, `jobs[${index}]`, webhookUrlRefusal));
       const graph = resolveJobGraph(jobs, (index) => `jobs[${index}]`);
       const batchWebhooks = checkWebhookTargets(request.webhooks, "webhooks", webhookUrlRefusal);
-      await checkWebhookSecretsExist(db, [
+      const principal = deps.principalOf(context);
+      await checkWebhookSecretsExist(db, principal.namespace, [
         ...jobs.map((job, index) => ({ webhooks: job.webhooks, field: `jobs[${index}].webhooks` })),
         { webhooks: batchWebhooks, field: "webhooks" },
       ]);
       const batchId = uuidv7();
       const { jobIds, deduplicated, batchCreated } = await parentsMustExist(graph.existingParents, () =>
-        enqueuer.enqueueGraph(deps.principalOf(context), jobs, {
+        enqueuer.enqueueGraph(principal, jobs, {
           batch: { id: batchId, webhooks: batchWebhooks },
           edges: graph.edges,
           existingParentIds: graph.existingParents.map((p) => p.jobId),
@@ -116,7 +119,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       );
       if (batchWebhooks || jobs.some((job) => job.webhooks)) deps.webhookTargetsCreated();
       if (batchCreated) deps.graphsCreated();
-      deps.jobsReady(new Set(jobs.filter((job) => job.dependsOn.length === 0).map((job) => job.queue)));
+      deps.jobsReady(queueAddressesOf(jobs.filter((job) => job.dependsOn.length === 0).map((job) => ({ namespace: principal.namespace, queue: job.queue }))));
       const delayed = jobs.filter((job) => job.runAt !== null || job.delayMs !== null);
       // A conservative earliest time: the maintenance loop asks the database for the exact one.
       if (delayed.length > 0) deps.jobScheduled(new Date(Math.min(...delayed.map((job) => job.runAt?.getTime() ?? Date.now() + job.delayMs!))));
@@ -131,7 +134,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
     },
 
     async listJobs(request, context) {
-      const filter: JobFilter = { ...jobFilterFrom(request), owner: ownerScopeOf(deps.principalOf(context)) };
+      const filter: JobFilter = { ...jobFilterFrom(request), ...scopeOf(deps.principalOf(context)) };
       const pageSize = request.pageSize || jobLimits.pageSizeDefault;
       if (pageSize < 1 || pageSize > jobLimits.pageSizeMax) {
         throw invalidArgument("page_size", `must be between 0 and ${jobLimits.pageSizeMax}`);
@@ -157,14 +160,14 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       return { job: jobMessage(outcome.job) };
     },
 
-    async getQueue(request) {
+    async getQueue(request, context) {
       const name = checkName(request.name, "name");
-      const queue = await queueSelect(db.pool, name);
+      const queue = await queueSelect(db.pool, deps.principalOf(context).namespace, name);
       if (!queue) throw new ConnectError(`queue ${name} not found`, Code.NotFound);
       return { queue: queueMessage(queue) };
     },
 
-    async updateQueue(request) {
+    async updateQueue(request, context) {
       const name = checkName(request.name, "name");
       const defaults = request.defaults;
       const settings = jobSettingsFrom(defaults?.retryPolicy, defaults?.leaseTimeout, defaults?.executionTimeout, "defaults");
@@ -179,22 +182,23 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
       if (!Number.isInteger(priority) || priority < jobLimits.priorityMin || priority > jobLimits.priorityMax) {
         throw invalidArgument("defaults.priority", `must be between ${jobLimits.priorityMin} and ${jobLimits.priorityMax}`);
       }
-      const queue = await queueUpsertSettings(db.pool, name, settings, { retentionMs, idempotencyWindowMs, concurrencyKey, priority });
+      const queue = await queueUpsertSettings(db.pool, deps.principalOf(context).namespace, name, settings, { retentionMs, idempotencyWindowMs, concurrencyKey, priority });
       return { queue: queueMessage(queue) };
     },
 
-    async pauseQueue(request) {
+    async pauseQueue(request, context) {
       const name = checkName(request.name, "name");
-      const queue = await queuePause(db.pool, name);
+      const queue = await queuePause(db.pool, deps.principalOf(context).namespace, name);
       return { queue: queueMessage(queue) };
     },
 
-    async resumeQueue(request) {
+    async resumeQueue(request, context) {
       const name = checkName(request.name, "name");
-      const queue = await queueResume(db.pool, name);
+      const { namespace } = deps.principalOf(context);
+      const queue = await queueResume(db.pool, namespace, name);
       if (!queue) throw new ConnectError(`queue ${name} not found`, Code.NotFound);
       // Every replica's dispatcher claims for the queue again at once (NOTIFY).
-      deps.jobsReady([name]);
+      deps.jobsReady([queueAddress(namespace, name)]);
       return { queue: queueMessage(queue) };
     },
 
@@ -209,7 +213,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
     async resumeJob(request, context) {
       const id = checkJobId(request.id, "id");
       const row = await resumeJob(db, deps.principalOf(context), id);
-      if (row.state === "pending") deps.jobsReady([row.queue]);
+      if (row.state === "pending") deps.jobsReady([queueAddress(row.namespace, row.queue)]);
       else if (row.state === "scheduled") deps.jobScheduled(row.runAt);
       else deps.eventsCommitted();
       return { job: jobMessage(row) };
@@ -218,7 +222,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
     async retryJob(request, context) {
       const id = checkJobId(request.id, "id");
       const row = await retryJob(db, deps.principalOf(context), id, request.fromStart);
-      deps.jobsReady([row.queue]);
+      deps.jobsReady([queueAddress(row.namespace, row.queue)]);
       return { job: jobMessage(row) };
     },
   };
@@ -231,7 +235,7 @@ function checkReason(reason: string): void {
   checkStorableString(reason, "reason");
 }
 
-function jobFilterFrom(request: ListJobsRequest): JobFilter {
+function jobFilterFrom(request: ListJobsRequest): Omit<JobFilter, "namespace" | "owner"> {
   const limit = jobLimits.pageSizeMax;
   if (request.queues.length > limit) throw invalidArgument("queues", `must have at most ${limit} entries`);
   if (request.kinds.length > limit) throw invalidArgument("kinds", `must have at most ${limit} entries`);

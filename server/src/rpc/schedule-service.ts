@@ -49,10 +49,13 @@ const listFingerprint = filterFingerprint({ schedules: "all" });
  */
 export function scheduleServiceImpl(deps: ScheduleServiceDeps): ServiceImpl<typeof ScheduleService> {
   const { db } = deps;
+  // Schedules are named, found and listed within the caller's namespace only.
+  const namespaceOf = (context: Pick<HandlerContext, "values">) => deps.principalOf(context).namespace;
   return {
     async createSchedule(request, context) {
       const valid = validScheduleFrom(request.schedule, "schedule", deps.webhookUrlRefusal);
-      await checkWebhookSecretsExist(db, [{ webhooks: valid.templateWebhooks, field: "schedule.template.webhooks" }]);
+      const principal = deps.principalOf(context);
+      await checkWebhookSecretsExist(db, principal.namespace, [{ webhooks: valid.templateWebhooks, field: "schedule.template.webhooks" }]);
       // The first tick is the first after the database's now, like every other time.
       const nextRunAt = valid.paused ? null : valid.cron.nextAfter(await databaseNow(db.pool));
       let row: ScheduleRow;
@@ -64,7 +67,8 @@ export function scheduleServiceImpl(deps: ScheduleServiceDeps): ServiceImpl<type
           timeZone: valid.cron.timeZone,
           template: valid.template,
           missedTickPolicy: valid.missedTickPolicy,
-          owner: deps.principalOf(context).id,
+          namespace: principal.namespace,
+          owner: principal.id,
           nextRunAt,
         });
       } catch (error) {
@@ -78,19 +82,19 @@ export function scheduleServiceImpl(deps: ScheduleServiceDeps): ServiceImpl<type
       return { schedule: scheduleMessage(row) };
     },
 
-    async getSchedule(request) {
+    async getSchedule(request, context) {
       const key = scheduleKeyFrom(request.key);
-      return { schedule: scheduleMessage(found(await scheduleSelect(db.pool, key), key)) };
+      return { schedule: scheduleMessage(found(await scheduleSelect(db.pool, namespaceOf(context), key), key)) };
     },
 
-    async listSchedules(request) {
+    async listSchedules(request, context) {
       const pageSize = request.pageSize || jobLimits.pageSizeDefault;
       if (pageSize < 1 || pageSize > jobLimits.pageSizeMax) {
         throw invalidArgument("page_size", `must be between 0 and ${jobLimits.pageSizeMax}`);
       }
       const after = request.pageToken ? decodePageToken(request.pageToken, listFingerprint, namePattern, "ListSchedules") : undefined;
       // One more than a page tells whether another page follows without a count query.
-      const rows = await scheduleList(db.pool, pageSize + 1, after);
+      const rows = await scheduleList(db.pool, namespaceOf(context), pageSize + 1, after);
       const page = rows.slice(0, pageSize);
       const last = page.at(-1);
       return {
@@ -99,23 +103,25 @@ export function scheduleServiceImpl(deps: ScheduleServiceDeps): ServiceImpl<type
       };
     },
 
-    async deleteSchedule(request) {
+    async deleteSchedule(request, context) {
       const key = scheduleKeyFrom(request.key);
-      if (!(await scheduleDelete(db.pool, key))) throw notFound(key);
+      if (!(await scheduleDelete(db.pool, namespaceOf(context), key))) throw notFound(key);
       return {};
     },
 
-    async pauseSchedule(request) {
+    async pauseSchedule(request, context) {
       const key = scheduleKeyFrom(request.key);
+      const namespace = namespaceOf(context);
       // Already paused (or gone): read it back to tell the two apart.
-      const row = (await schedulePause(db.pool, key)) ?? found(await scheduleSelect(db.pool, key), key);
+      const row = (await schedulePause(db.pool, namespace, key)) ?? found(await scheduleSelect(db.pool, namespace, key), key);
       return { schedule: scheduleMessage(row) };
     },
 
-    async resumeSchedule(request) {
+    async resumeSchedule(request, context) {
       const key = scheduleKeyFrom(request.key);
+      const namespace = namespaceOf(context);
       const row = await withTransaction(db.pool, async (tx) => {
-        const current = found(await scheduleSelect(tx, key, true), key);
+        const current = found(await scheduleSelect(tx, namespace, key, true), key);
         if (!current.paused) return current;
         // Ticks that fell while paused are not enqueued: the schedule goes on from now.
         const cron = CronSchedule.parse(current.cron, current.timeZone, current.id);

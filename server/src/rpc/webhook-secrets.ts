@@ -1,6 +1,7 @@
 import { create } from "@bufbuild/protobuf";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import type { NamespaceOf } from "../auth/caller.js";
 import {
   WebhookSecretSchema,
   type DeleteWebhookSecretRequest,
@@ -14,36 +15,43 @@ import { invalidArgument } from "./connect-errors.js";
 import { checkName } from "./validate-job-spec.js";
 import { checkWebhookSecret } from "./validate-webhook-target.js";
 
-/** The QueueService handlers of named webhook secrets. */
-export function webhookSecretHandlers(db: Database) {
+/**
+ * The QueueService handlers of named webhook secrets. Names are the caller's namespace's:
+ * a job can only be signed with a secret of its own namespace.
+ */
+export function webhookSecretHandlers(db: Database, namespaceOf: NamespaceOf) {
   return {
-    async putWebhookSecret(request: PutWebhookSecretRequest) {
+    async putWebhookSecret(request: PutWebhookSecretRequest, context: HandlerContext) {
       const name = checkName(request.name, "name");
       const secret = checkWebhookSecret(request.secret, "secret");
-      return { secret: secretMessage(await webhookSecretUpsert(db.pool, name, secret)) };
+      return { secret: secretMessage(await webhookSecretUpsert(db.pool, namespaceOf(context), name, secret)) };
     },
 
-    async deleteWebhookSecret(request: DeleteWebhookSecretRequest) {
+    async deleteWebhookSecret(request: DeleteWebhookSecretRequest, context: HandlerContext) {
       const name = checkName(request.name, "name");
-      if (!(await webhookSecretDelete(db.pool, name))) throw new ConnectError(`webhook secret ${name} not found`, Code.NotFound);
+      if (!(await webhookSecretDelete(db.pool, namespaceOf(context), name))) throw new ConnectError(`webhook secret ${name} not found`, Code.NotFound);
       return {};
     },
 
-    async listWebhookSecrets() {
-      return { secrets: (await webhookSecretList(db.pool)).map(secretMessage) };
+    async listWebhookSecrets(_request: unknown, context: HandlerContext) {
+      return { secrets: (await webhookSecretList(db.pool, namespaceOf(context))).map(secretMessage) };
     },
   };
 }
 
 /**
- * Refuses webhook targets that name a secret that is not stored, naming the first such
- * field; `targets` pairs each list of targets with its field (`jobs[2].webhooks`). A secret
- * deleted after this check fails the deliveries that need it.
+ * Refuses webhook targets that name a secret that is not stored in `namespace`, naming the
+ * first such field; `targets` pairs each list of targets with its field
+ * (`jobs[2].webhooks`). A secret deleted after this check fails the deliveries that need it.
  */
-export async function checkWebhookSecretsExist(db: Database, targets: readonly { webhooks: StoredWebhookTarget[] | null; field: string }[]): Promise<void> {
+export async function checkWebhookSecretsExist(
+  db: Database,
+  namespace: string,
+  targets: readonly { webhooks: StoredWebhookTarget[] | null; field: string }[],
+): Promise<void> {
   const names = new Set(targets.flatMap((entry) => entry.webhooks?.map((target) => target.secret_name) ?? []));
   if (names.size === 0) return;
-  const missing = new Set(await webhookSecretsMissing(db.pool, [...names]));
+  const missing = new Set(await webhookSecretsMissing(db.pool, namespace, [...names]));
   for (const { webhooks, field } of targets) {
     webhooks?.forEach((target, index) => {
       if (missing.has(target.secret_name)) {

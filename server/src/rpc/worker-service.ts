@@ -2,6 +2,7 @@ import { Code, ConnectError, type ServiceImpl } from "@connectrpc/connect";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import { ReportOutcome, WorkerService, type LeaseRef } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
 import { v7 as uuidv7 } from "uuid";
+import { callerOf } from "../auth/caller.js";
 import { WorkerStream } from "../dispatch/worker-stream.js";
 import type { Dispatcher } from "../dispatch/dispatcher.js";
 import type { Wakeups } from "../dispatch/wakeups.js";
@@ -75,6 +76,8 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
     async *leaseJobs(request, context) {
       const registration = {
         workerId: uuidv7(),
+        // A worker serves the queues of its caller's namespace.
+        namespace: callerOf(context).namespace,
         workerName: checkLength(request.workerName, "worker_name", limits.workerNameMax),
         queues: checkNames(request.queues, "queues", 1, limits.queuesMax),
         kinds: checkNames(request.kinds, "kinds", 0, limits.kindsMax),

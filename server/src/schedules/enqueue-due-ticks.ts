@@ -1,4 +1,5 @@
 import { fromJson, type JsonValue } from "@bufbuild/protobuf";
+import { queueAddress, type QueueAddress } from "../dispatch/queue-address.js";
 import { JobSpecSchema } from "@jobwire/sdk/gen/jobwire/v1/job_pb";
 import type pg from "pg";
 import type { Logger } from "../logger.js";
@@ -13,7 +14,7 @@ import { planTicks } from "./missed-ticks.js";
 export interface TicksEnqueued {
   scheduleId: string;
   /** The template's queue. */
-  queue: string;
+  queue: QueueAddress;
   /** Jobs enqueued, one per tick; may be empty (ticks skipped as missed, or all enqueued before). */
   jobIds: string[];
   /** Delay of the template's jobs, if they start SCHEDULED rather than PENDING. */
@@ -54,12 +55,12 @@ export async function enqueueDueTicks(pool: pg.Pool, excludedIds: readonly strin
       const ticks = plan.ticks.filter((tick) => !existing.has(tick.getTime()));
       const jobs = jobsForTicks(due, ticks.length, log);
       if (jobs.length > 0) {
-        await jobInsertMany(tx, jobs, jobs.map(() => due.owner), false);
+        await jobInsertMany(tx, jobs, jobs.map(() => ({ namespace: due.namespace, id: due.owner })), false);
         await jobLinkScheduleTicks(tx, due.id, jobs.map((job) => job.id), ticks);
       }
       const last = jobs.length > 0 ? { tick: ticks.at(-1)!, jobId: jobs.at(-1)!.id } : undefined;
       await scheduleAdvance(tx, due.id, plan.nextRunAt, last);
-      return { scheduleId: due.id, queue: jobs[0]?.queue ?? "", jobIds: jobs.map((job) => job.id), delayMs: jobs[0]?.delayMs ?? null };
+      return { scheduleId: due.id, queue: queueAddress(due.namespace, jobs[0]?.queue ?? ""), jobIds: jobs.map((job) => job.id), delayMs: jobs[0]?.delayMs ?? null };
     });
   } catch (error) {
     throw claimedId === undefined ? error : new ScheduleTicksFailedError(claimedId, { cause: error });

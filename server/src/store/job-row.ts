@@ -7,6 +7,8 @@ import type { StoredJobError, StoredWebhookTarget } from "./entities/job.js";
  */
 export interface JobRow {
   id: string;
+  /** The namespace (tenant) it belongs to. */
+  namespace: string;
   queue: string;
   kind: string;
   state: JobStateName;

@@ -28,6 +28,7 @@ export const JobEntity = defineEntity({
   tableName: "job",
   properties: {
     id: p.uuid().primary(),
+    namespace: p.text(),
     queue: p.text(),
     kind: p.text(),
     state: p.text().columnType("job_state").$type<JobStateName>(),

@@ -11,6 +11,7 @@ import { Migration0010DependenciesAndBatches } from "./0010-dependencies-and-bat
 import { Migration0011ApiKeys } from "./0011-api-keys.js";
 import { Migration0012ConcurrencyLimits } from "./0012-concurrency-limits.js";
 import { Migration0013QueuePriorityAndKey } from "./0013-queue-priority-and-key.js";
+import { Migration0015Namespaces } from "./0015-namespaces.js";
 
 /**
  * Every migration, in order. Migrations are numbered, forward-only and never edited once
@@ -30,4 +31,5 @@ export const migrations = [
   { name: "0011-api-keys", class: Migration0011ApiKeys },
   { name: "0012-concurrency-limits", class: Migration0012ConcurrencyLimits },
   { name: "0013-queue-priority-and-key", class: Migration0013QueuePriorityAndKey },
+  { name: "0015-namespaces", class: Migration0015Namespaces },
 ];

@@ -7,6 +7,7 @@ export type ApiKeyRoleName = "admin" | "producer" | "worker" | "reader";
 /** An API key as stored, without its secret hash. */
 export interface ApiKeyRow {
   id: string;
+  namespace: string;
   principal: string;
   role: ApiKeyRoleName;
   queues: string[];
@@ -21,6 +22,7 @@ export interface ApiKeyRow {
 /** What a request's authentication needs of a key, judged by the database clock. */
 export interface ApiKeyCredential {
   secretHash: Buffer;
+  namespace: string;
   principal: string;
   role: ApiKeyRoleName;
   queues: string[];
@@ -31,6 +33,7 @@ export interface ApiKeyCredential {
 /** A new key's row. */
 export interface ApiKeyInsert {
   id: string;
+  namespace: string;
   secretHash: Buffer;
   principal: string;
   role: ApiKeyRoleName;
@@ -41,8 +44,8 @@ export interface ApiKeyInsert {
 }
 
 /** The names {@link columns} gives the columns, to select them again from a CTE. */
-const columnNames = `id, principal, role, queues, description, "createdBy", "createdAt", "expiresAt", "revokedBy", "revokedAt"`;
-const columns = `id, principal, role::text AS role, queues, description, created_by AS "createdBy", created_at AS "createdAt",
+const columnNames = `id, namespace, principal, role, queues, description, "createdBy", "createdAt", "expiresAt", "revokedBy", "revokedAt"`;
+const columns = `id, namespace, principal, role::text AS role, queues, description, created_by AS "createdBy", created_at AS "createdAt",
                  expires_at AS "expiresAt", revoked_by AS "revokedBy", revoked_at AS "revokedAt"`;
 
 /**
@@ -51,11 +54,11 @@ const columns = `id, principal, role::text AS role, queues, description, created
  */
 export async function apiKeyInsert(db: Queryable, key: ApiKeyInsert): Promise<ApiKeyRow | undefined> {
   const result = await db.query<ApiKeyRow>(
-    `INSERT INTO api_key (id, secret_hash, principal, role, queues, description, created_by, expires_at)
-     SELECT $1, $2, $3, $4::api_key_role, $5::text[], $6, $7, $8::timestamptz
+    `INSERT INTO api_key (id, secret_hash, principal, role, queues, description, created_by, expires_at, namespace)
+     SELECT $1, $2, $3, $4::api_key_role, $5::text[], $6, $7, $8::timestamptz, $9
      WHERE $8::timestamptz IS NULL OR $8::timestamptz > clock_timestamp() + interval '1 second'
      RETURNING ${columns}`,
-    [key.id, key.secretHash, key.principal, key.role, key.queues, key.description, key.createdBy, key.expiresAt],
+    [key.id, key.secretHash, key.principal, key.role, key.queues, key.description, key.createdBy, key.expiresAt, key.namespace],
   );
   const row = result.rows[0];
   return row && normalise(row);
@@ -68,7 +71,7 @@ export async function apiKeyInsert(db: Queryable, key: ApiKeyInsert): Promise<Ap
 export async function apiKeySelectCredential(db: Queryable, id: string): Promise<ApiKeyCredential | undefined> {
   const result = await db.query<ApiKeyCredential>({
     name: "jobwire_api_key_credential",
-    text: `SELECT secret_hash AS "secretHash", principal, role::text AS role, queues,
+    text: `SELECT secret_hash AS "secretHash", namespace, principal, role::text AS role, queues,
                   coalesce(expires_at <= clock_timestamp(), false) AS expired, revoked_at IS NOT NULL AS revoked
            FROM api_key WHERE id = $1`,
     values: [id],
@@ -77,22 +80,22 @@ export async function apiKeySelectCredential(db: Queryable, id: string): Promise
 }
 
 /**
- * Revokes key `id` by `by` (a principal); a revoked key stays as it was. The same
+ * Revokes key `id` of `namespace` by `by` (a principal); a revoked key stays as it was. The same
  * statement NOTIFYs `channels.apiKeyRevoked`, so that every replica ends the key's
- * open streams when it commits. Returns the key after the call, or undefined if there is
- * none.
+ * open streams when it commits. Returns the key after the call, or undefined if the
+ * namespace has none such.
  */
-export async function apiKeyRevoke(db: Queryable, id: string, by: string | null): Promise<ApiKeyRow | undefined> {
+export async function apiKeyRevoke(db: Queryable, namespace: string, id: string, by: string | null): Promise<ApiKeyRow | undefined> {
   const result = await db.query<ApiKeyRow>(
     `WITH revoked AS (
        UPDATE api_key SET revoked_at = clock_timestamp(), revoked_by = $2
-       WHERE id = $1 AND revoked_at IS NULL
+       WHERE id = $1 AND namespace = $3 AND revoked_at IS NULL
        RETURNING ${columns}, pg_notify('${channels.apiKeyRevoked}', id)
      )
      SELECT ${columnNames} FROM revoked
      UNION ALL
-     SELECT ${columns} FROM api_key WHERE id = $1 AND NOT EXISTS (SELECT 1 FROM revoked)`,
-    [id, by],
+     SELECT ${columns} FROM api_key WHERE id = $1 AND namespace = $3 AND NOT EXISTS (SELECT 1 FROM revoked)`,
+    [id, by, namespace],
   );
   const row = result.rows[0];
   return row && normalise(row);
@@ -100,6 +103,7 @@ export async function apiKeyRevoke(db: Queryable, id: string, by: string | null)
 
 /** What {@link apiKeySelectPage} filters on. */
 export interface ApiKeyFilter {
+  namespace: string;
   /** Only this principal's keys. */
   principal: string | undefined;
   /** Revoked keys too. */
@@ -114,12 +118,13 @@ export interface ApiKeyFilter {
 export async function apiKeySelectPage(db: Queryable, filter: ApiKeyFilter, limit: number, afterId: string | undefined): Promise<ApiKeyRow[]> {
   const result = await db.query<ApiKeyRow>(
     `SELECT ${columns} FROM api_key
-     WHERE ($1::text IS NULL OR principal = $1)
+     WHERE namespace = $5
+       AND ($1::text IS NULL OR principal = $1)
        AND ($2::boolean OR revoked_at IS NULL)
-       AND ($3::text IS NULL OR (created_at, id) < (SELECT created_at, id FROM api_key WHERE id = $3))
+       AND ($3::text IS NULL OR (created_at, id) < (SELECT created_at, id FROM api_key WHERE id = $3 AND namespace = $5))
      ORDER BY created_at DESC, id DESC
      LIMIT $4`,
-    [filter.principal ?? null, filter.includeRevoked, afterId ?? null, limit],
+    [filter.principal ?? null, filter.includeRevoked, afterId ?? null, limit, filter.namespace],
   );
   return result.rows.map(normalise);
 }

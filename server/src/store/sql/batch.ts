@@ -17,6 +17,8 @@ export interface BatchFilter {
   /** RFC 3339 with microseconds; see `rfc3339FromTimestamp`. */
   createdAfter: string | undefined;
   createdBefore: string | undefined;
+  /** Only batches of this namespace. */
+  namespace: string;
   /** Only batches of this owner (a producer sees its own); unset: every owner's. */
   owner?: string;
 }
@@ -40,8 +42,9 @@ export async function batchSelectPage(db: Queryable, filter: BatchFilter, limit:
        AND ($3::timestamptz IS NULL OR b.created_at < $3::timestamptz)
        AND ($4::uuid IS NULL OR b.id < $4::uuid)
        AND ($6::text IS NULL OR b.owner = $6::text)
+       AND b.namespace = $7
      ORDER BY b.id DESC LIMIT $5`,
-    [filter.finished ?? null, filter.createdAfter ?? null, filter.createdBefore ?? null, afterId ?? null, limit, filter.owner ?? null],
+    [filter.finished ?? null, filter.createdAfter ?? null, filter.createdBefore ?? null, afterId ?? null, limit, filter.owner ?? null, filter.namespace],
   );
   return result.rows.map(normalise);
 }

@@ -1,3 +1,4 @@
+import { queueAddressesOf, type QueueAddress } from "../../dispatch/queue-address.js";
 import type { Queryable } from "../transaction.js";
 
 /** A concurrency limit as stored. Null fields do not limit. */
@@ -63,7 +64,7 @@ export async function concurrencyKeyPause(tx: Queryable, key: string, until: Dat
  * Deletes a limit; the jobs it governed that no other limit covers are admitted at once.
  * Returns the queues of those jobs, or undefined if there was no such limit.
  */
-export async function concurrencyLimitDelete(tx: Queryable, key: string): Promise<string[] | undefined> {
+export async function concurrencyLimitDelete(tx: Queryable, key: string): Promise<QueueAddress[] | undefined> {
   // Which jobs it governed is decided while it still exists.
   const governed = await tx.query<{ id: string }>(
     `SELECT j.id FROM job j WHERE j.state = 'pending' AND NOT j.admitted AND j.concurrency_key IS NOT NULL AND ${governedBy}`,
@@ -71,13 +72,13 @@ export async function concurrencyLimitDelete(tx: Queryable, key: string): Promis
   );
   const deleted = await tx.query("DELETE FROM concurrency_limit WHERE key = $1", [key]);
   if ((deleted.rowCount ?? 0) === 0) return undefined;
-  const admitted = await tx.query<{ queue: string }>(
+  const admitted = await tx.query<{ namespace: string; queue: string }>(
     `UPDATE job SET admitted = true WHERE id = ANY($1::uuid[]) AND state = 'pending' AND NOT admitted
        AND jobwire_governing_limit(concurrency_key) IS NULL
-     RETURNING queue`,
+     RETURNING namespace, queue`,
     [governed.rows.map((row) => row.id)],
   );
-  return [...new Set(admitted.rows.map((row) => row.queue))];
+  return [...queueAddressesOf(admitted.rows)];
 }
 
 /** Every limit, by key. */
@@ -126,7 +127,7 @@ export async function admissionUnitsWaiting(db: Queryable): Promise<AdmissionUni
 /** What one admission step did. */
 export interface AdmissionOutcome {
   /** Queues of the jobs admitted. */
-  queues: string[];
+  queues: QueueAddress[];
   /** When this limit may admit more by itself (end of a pause or of a rate window); null if not. */
   nextAt: Date | null;
 }
@@ -183,13 +184,13 @@ export async function admitForLimit(tx: Queryable, unit: AdmissionUnit, candidat
     admit.push(job.id);
   }
   if (admit.length === 0) return { queues: [], nextAt };
-  const { rows } = await tx.query<{ queue: string }>(
-    "UPDATE job SET admitted = true, admitted_at = clock_timestamp() WHERE id = ANY($1::uuid[]) AND state = 'pending' AND NOT admitted RETURNING queue",
+  const { rows } = await tx.query<{ namespace: string; queue: string }>(
+    "UPDATE job SET admitted = true, admitted_at = clock_timestamp() WHERE id = ANY($1::uuid[]) AND state = 'pending' AND NOT admitted RETURNING namespace, queue",
     [admit],
   );
   const admittedAll = limit.rateCount !== null && used.recent + admit.length >= limit.rateCount;
   return {
-    queues: [...new Set(rows.map((row) => row.queue))],
+    queues: [...queueAddressesOf(rows)],
     nextAt: nextAt ?? (admittedAll ? new Date(Date.now() + limit.rateIntervalMs!) : null),
   };
 }

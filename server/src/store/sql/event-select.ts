@@ -21,6 +21,8 @@ export interface EventFilterRow {
   queues: string[];
   types: string[];
   batchIds: string[];
+  /** Only events of this namespace's jobs and batches. */
+  namespace: string;
   /** Only events of this owner's jobs and batches (a producer sees its own); unset: all. */
   owner?: string;
 }
@@ -68,10 +70,11 @@ export async function eventSelectAfter(
              AND (cardinality($5::text[]) = 0 OR type = ANY($5::text[]))
              AND (cardinality($7::uuid[]) = 0 OR batch_id = ANY($7::uuid[])
                   OR job_id IN (SELECT id FROM job WHERE batch_id = ANY($7::uuid[])))
+             AND namespace = $9
              AND ($8::text IS NULL OR owner = $8::text)
            ORDER BY tx_id, id
            LIMIT $6`,
-    values: [after.txId, after.id, filter.jobIds, filter.queues, filter.types, limit, filter.batchIds, filter.owner ?? null],
+    values: [after.txId, after.id, filter.jobIds, filter.queues, filter.types, limit, filter.batchIds, filter.owner ?? null, filter.namespace],
   });
   return result.rows.map((row) => ({
     cursor: { txId: row.tx_text, id: row.id_text },

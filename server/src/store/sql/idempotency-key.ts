@@ -2,6 +2,7 @@ import type { Queryable } from "../transaction.js";
 
 /** An idempotency key of a queue, and the job that holds it or is to hold it. */
 export interface KeyHold {
+  namespace: string;
   queue: string;
   /** The principal enqueueing: keys are scoped to it. */
   owner: string;
@@ -19,11 +20,11 @@ export interface KeyHold {
 export async function idempotencyKeyInsertMany(db: Queryable, holds: readonly KeyHold[]): Promise<KeyHold[]> {
   const result = await db.query<KeyHold>({
     name: "jobwire_idempotency_key_insert",
-    text: `INSERT INTO idempotency_key (queue, owner, key, job_id)
-           SELECT * FROM unnest($1::text[], $4::text[], $2::text[], $3::uuid[])
-           ON CONFLICT (queue, owner, key) DO NOTHING
-           RETURNING queue, owner, key, job_id AS "jobId"`,
-    values: [holds.map((h) => h.queue), holds.map((h) => h.key), holds.map((h) => h.jobId), holds.map((h) => h.owner)],
+    text: `INSERT INTO idempotency_key (queue, owner, key, job_id, namespace)
+           SELECT * FROM unnest($1::text[], $4::text[], $2::text[], $3::uuid[], $5::text[])
+           ON CONFLICT (namespace, queue, owner, key) DO NOTHING
+           RETURNING namespace, queue, owner, key, job_id AS "jobId"`,
+    values: [holds.map((h) => h.queue), holds.map((h) => h.key), holds.map((h) => h.jobId), holds.map((h) => h.owner), holds.map((h) => h.namespace)],
   });
   return result.rows;
 }
@@ -36,13 +37,13 @@ export async function idempotencyKeyInsertMany(db: Queryable, holds: readonly Ke
 export async function idempotencyKeyLockMany(db: Queryable, keys: readonly Omit<KeyHold, "jobId">[]): Promise<KeyHold[]> {
   const result = await db.query<KeyHold>({
     name: "jobwire_idempotency_key_lock",
-    text: `SELECT k.queue, k.owner, k.key, k.job_id AS "jobId"
+    text: `SELECT k.namespace, k.queue, k.owner, k.key, k.job_id AS "jobId"
            FROM idempotency_key k
-           JOIN unnest($1::text[], $3::text[], $2::text[]) AS wanted(queue, owner, key)
-             ON k.queue = wanted.queue AND k.owner = wanted.owner AND k.key = wanted.key
-           ORDER BY k.queue, k.owner, k.key
+           JOIN unnest($1::text[], $3::text[], $2::text[], $4::text[]) AS wanted(queue, owner, key, namespace)
+             ON k.namespace = wanted.namespace AND k.queue = wanted.queue AND k.owner = wanted.owner AND k.key = wanted.key
+           ORDER BY k.namespace, k.queue, k.owner, k.key
            FOR UPDATE OF k`,
-    values: [keys.map((k) => k.queue), keys.map((k) => k.key), keys.map((k) => k.owner)],
+    values: [keys.map((k) => k.queue), keys.map((k) => k.key), keys.map((k) => k.owner), keys.map((k) => k.namespace)],
   });
   return result.rows;
 }
@@ -56,7 +57,7 @@ export async function idempotencyKeyLockMany(db: Queryable, keys: readonly Omit<
 export async function idempotencyKeyLiveHolders(db: Queryable, jobIds: readonly string[], defaultWindowMs: number): Promise<Set<string>> {
   const result = await db.query<{ id: string }>({
     name: "jobwire_idempotency_key_live_holders",
-    text: `SELECT j.id FROM job j LEFT JOIN queue q ON q.name = j.queue
+    text: `SELECT j.id FROM job j LEFT JOIN queue q ON q.namespace = j.namespace AND q.name = j.queue
            WHERE j.id = ANY($1::uuid[])
              AND (j.finished_at IS NULL
                   OR j.finished_at + coalesce(q.idempotency_window_ms, $2::bigint) * interval '1 millisecond' > clock_timestamp())`,
@@ -70,8 +71,8 @@ export async function idempotencyKeyMoveMany(db: Queryable, holds: readonly KeyH
   await db.query({
     name: "jobwire_idempotency_key_move",
     text: `UPDATE idempotency_key k SET job_id = moved.job_id
-           FROM unnest($1::text[], $4::text[], $2::text[], $3::uuid[]) AS moved(queue, owner, key, job_id)
-           WHERE k.queue = moved.queue AND k.owner = moved.owner AND k.key = moved.key`,
-    values: [holds.map((h) => h.queue), holds.map((h) => h.key), holds.map((h) => h.jobId), holds.map((h) => h.owner)],
+           FROM unnest($1::text[], $4::text[], $2::text[], $3::uuid[], $5::text[]) AS moved(queue, owner, key, job_id, namespace)
+           WHERE k.namespace = moved.namespace AND k.queue = moved.queue AND k.owner = moved.owner AND k.key = moved.key`,
+    values: [holds.map((h) => h.queue), holds.map((h) => h.key), holds.map((h) => h.jobId), holds.map((h) => h.owner), holds.map((h) => h.namespace)],
   });
 }

@@ -22,6 +22,8 @@ export interface ClaimedJob {
 /** Which jobs a claim may take, and for whom. */
 export interface ClaimRequest {
   workerId: string;
+  /** The namespace of the queues. */
+  namespace: string;
   queues: readonly string[];
   /** Empty: any kind. */
   kinds: readonly string[];
@@ -29,7 +31,8 @@ export interface ClaimRequest {
 }
 
 /**
- * Leases up to `limit` ready jobs to a worker in one statement: picks pending jobs in
+ * Leases up to `limit` ready jobs of the queues `queues` of `namespace` to a worker in one
+ * statement: picks pending jobs in
  * queue priority, then job priority, then run_at, then id order, skipping rows other claimers hold (`SKIP LOCKED`),
  * moves them to `running` with a new fencing token, a lease expiry and an execution
  * deadline, and writes their `leased` events. A job is never leased twice: the row lock
@@ -45,14 +48,14 @@ export async function jobClaimAvailable(db: Queryable, request: ClaimRequest): P
        -- job_claim_idx in order and would sort every pending row instead.
        SELECT c.id, c.priority, c.run_at, coalesce(qp.priority, 0) AS queue_priority
        FROM unnest($1::text[]) AS q(name)
-       LEFT JOIN queue qp ON qp.name = q.name
+       LEFT JOIN queue qp ON qp.namespace = $5 AND qp.name = q.name
        CROSS JOIN LATERAL (
          SELECT id, priority, run_at FROM job
-         WHERE state = 'pending' AND admitted AND queue = q.name
+         WHERE state = 'pending' AND admitted AND namespace = $5 AND queue = q.name
            AND (cardinality($2::text[]) = 0 OR kind = ANY($2::text[]))
            -- A paused queue leases nothing. No job column in it: a one-time filter, one
            -- primary-key probe per queue, before the scan and before any row is locked.
-           AND NOT EXISTS (SELECT FROM queue p WHERE p.name = q.name AND p.paused_at IS NOT NULL)
+           AND NOT EXISTS (SELECT FROM queue p WHERE p.namespace = $5 AND p.name = q.name AND p.paused_at IS NOT NULL)
          ORDER BY priority DESC, run_at, id
          LIMIT $3
          FOR UPDATE SKIP LOCKED
@@ -88,7 +91,7 @@ export async function jobClaimAvailable(db: Queryable, request: ClaimRequest): P
             ), '[]') AS phases
      FROM leased l
      ORDER BY l.priority DESC, l.run_at, l.id`,
-    values: [request.queues, request.kinds, request.limit, request.workerId],
+    values: [request.queues, request.kinds, request.limit, request.workerId, request.namespace],
   });
   return result.rows.map((row) => ({
     ...row,

@@ -6,7 +6,7 @@ import type { JobRow, PhaseRow } from "../job-row.js";
  * that every hand-written statement returns jobs in one shape.
  */
 export const jobColumns = `
-  j.id, j.queue, j.kind, j.state, j.priority, j.payload, j.metadata, j.owner, j.attempt,
+  j.id, j.namespace, j.queue, j.kind, j.state, j.priority, j.payload, j.metadata, j.owner, j.attempt,
   j.max_attempts AS "maxAttempts",
   j.backoff_initial_ms::float8 AS "backoffInitialMs",
   j.backoff_max_ms::float8 AS "backoffMaxMs",

@@ -39,6 +39,7 @@ export interface AttemptFailure {
 /** A job whose attempt was ended. */
 export interface EndedAttempt {
   id: string;
+  namespace: string;
   queue: string;
   state: JobStateName;
   attempt: number;
@@ -110,7 +111,7 @@ export async function jobEndAttempts(db: Queryable, selector: AttemptSelector, f
                                          'retryable', t.next_state IN ('scheduled', 'pending'),
                                          'cause', $1::text, 'lease_token', j.lease_token::text)
        FROM target t WHERE j.id = t.id
-       RETURNING j.id, j.queue, j.state, j.attempt, j.run_at, j.cancel_reason, t.lease_worker, t.lease_token, t.delay_ms
+       RETURNING j.id, j.namespace, j.queue, j.state, j.attempt, j.run_at, j.cancel_reason, t.lease_worker, t.lease_token, t.delay_ms
      ),
      phases AS (
        UPDATE job_phase SET state = 'cancelled', finished_at = clock_timestamp()
@@ -131,7 +132,7 @@ export async function jobEndAttempts(db: Queryable, selector: AttemptSelector, f
        WHERE ev.type IS NOT NULL
        ORDER BY e.id, ev.position
      )
-     SELECT e.id, e.queue, e.state, e.attempt, e.lease_worker AS "workerId", e.lease_token::text AS "leaseToken",
+     SELECT e.id, e.namespace, e.queue, e.state, e.attempt, e.lease_worker AS "workerId", e.lease_token::text AS "leaseToken",
             e.run_at AS "runAt"
      FROM ended e`,
     values: [

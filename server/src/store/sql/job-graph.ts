@@ -1,3 +1,4 @@
+import { queueAddressesOf, type QueueAddress } from "../../dispatch/queue-address.js";
 import type { Queryable } from "../transaction.js";
 import { jobCancelWaiting, jobRequestCancel, waitingStates, type RequestedCancel } from "./job-cancel.js";
 
@@ -6,7 +7,7 @@ export interface SettleOutcome {
   /** Finished jobs settled in this step. */
   settled: number;
   /** Queues where children became pending. */
-  readyQueues: string[];
+  readyQueues: QueueAddress[];
   /** Earliest run_at of children that became scheduled; null if none. */
   scheduledAt: Date | null;
   /** Running jobs asked to stop by dead-end cancellation: their workers must be told. */
@@ -73,18 +74,18 @@ export async function jobGraphSettleStep(tx: Queryable, limit: number): Promise<
   );
   const runnable = verdicts.filter((v) => v.failedParent === null && v.allFinished).map((v) => v.childId);
   if (runnable.length > 0) {
-    const { rows } = await tx.query<{ queue: string; state: string; runAt: Date }>(
+    const { rows } = await tx.query<{ namespace: string; queue: string; state: string; runAt: Date }>(
       `WITH unblocked AS (
          UPDATE job SET state = (CASE WHEN run_at > clock_timestamp() THEN 'scheduled' ELSE 'pending' END)::job_state,
                         updated_at = clock_timestamp()
          WHERE id = ANY($1::uuid[]) AND state = 'blocked'
-         RETURNING id, queue, attempt, state, run_at
+         RETURNING id, namespace, queue, attempt, state, run_at
        ),
        events AS (
          INSERT INTO job_event (job_id, queue, type, attempt, data)
          SELECT id, queue, 'unblocked', attempt, jsonb_build_object('state', state, 'run_at', run_at) FROM unblocked
        )
-       SELECT queue, state::text AS state, run_at AS "runAt" FROM unblocked`,
+       SELECT namespace, queue, state::text AS state, run_at AS "runAt" FROM unblocked`,
       [runnable],
     );
     // A child paused while blocked now resumes to where it would be had it not been paused.
@@ -99,7 +100,7 @@ export async function jobGraphSettleStep(tx: Queryable, limit: number): Promise<
        SELECT id, queue, 'unblocked', attempt, jsonb_build_object('state', 'paused', 'resumes_to', paused_from) FROM unblocked`,
       [runnable],
     );
-    outcome.readyQueues = [...new Set(rows.filter((r) => r.state === "pending").map((r) => r.queue))];
+    outcome.readyQueues = [...queueAddressesOf(rows.filter((r) => r.state === "pending"))];
     const scheduled = rows.filter((r) => r.state === "scheduled").map((r) => new Date(r.runAt).getTime());
     if (scheduled.length > 0) outcome.scheduledAt = new Date(Math.min(...scheduled));
   }

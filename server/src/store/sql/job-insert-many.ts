@@ -78,13 +78,21 @@ export interface NewJob extends JobSettings {
   idempotencyKey?: string | null;
 }
 
+/** Who owns a new job: a principal of a namespace. */
+export interface JobOwner {
+  namespace: string;
+  /** The principal. */
+  id: string;
+}
+
 /**
  * Inserts jobs, their phases, their `enqueued` events and any new queues in one statement,
  * filling unset settings from the queue's defaults and then the server's,
  * so that all of it commits or none does. Rows are passed as parallel arrays and expanded
  * with `unnest`: one round trip whatever the batch size. Jobs with dependencies are
  * `blocked` (the graph resolver decides when they may run), jobs whose start is in the
- * future `scheduled`, the others `pending`. `owners[i]` is the principal owning `jobs[i]`.
+ * future `scheduled`, the others `pending`. `owners[i]` is the principal owning `jobs[i]`,
+ * and its namespace the job's (and its queue's, batch's and events').
  * `graph` adds the batch row, the dependency edges, and flags the jobs of the graph for the
  * resolver. Returns the inserted jobs (without phases) when `returning` is set, in no
  * particular order; otherwise nothing. Their dependencies are the edges passed in: the
@@ -93,7 +101,7 @@ export interface NewJob extends JobSettings {
 export async function jobInsertMany(
   db: Queryable,
   jobs: readonly NewJob[],
-  owners: readonly string[],
+  owners: readonly JobOwner[],
   returning: boolean,
   graph: GraphInsert = noGraph,
 ): Promise<Omit<JobRow, "phases">[]> {
@@ -112,7 +120,7 @@ export async function jobInsertMany(
     name: returning ? "jobwire_job_insert_returning" : "jobwire_job_insert",
     text: `WITH clock AS (SELECT clock_timestamp() AS now),
      input AS (
-       SELECT i.id, i.queue, i.kind, i.priority, i.payload, i.metadata, i.owner, i.run_at, i.delay_ms, i.webhooks,
+       SELECT i.id, i.namespace, i.queue, i.kind, i.priority, i.payload, i.metadata, i.owner, i.run_at, i.delay_ms, i.webhooks,
          i.ref, i.graph_pending, i.blocked, i.cancel_unneeded_parents, i.barrier, i.weight, i.idempotency_key,
          -- A job without a key takes its queue's; one whose key a limit covers waits for the
          -- admission loop.
@@ -136,21 +144,21 @@ export async function jobInsertMany(
                           $7::integer[], $8::bigint[], $9::bigint[], $10::float8[], $11::float8[],
                           $12::integer[], $13::integer[], $14::timestamptz[], $15::float8[], $16::text[],
                           $20::jsonb[], $23::text[], $24::boolean[], $25::boolean[], $26::boolean[], $27::boolean[],
-                          $32::text[], $33::integer[], $34::text[])
+                          $32::text[], $33::integer[], $34::text[], $35::text[])
          AS i(id, queue, kind, priority, payload, metadata, max_attempts, backoff_initial_ms,
               backoff_max_ms, backoff_multiplier, backoff_jitter, lease_timeout_ms,
               execution_timeout_ms, run_at, delay_ms, owner, webhooks,
-              ref, graph_pending, blocked, cancel_unneeded_parents, barrier, concurrency_key, weight, idempotency_key)
+              ref, graph_pending, blocked, cancel_unneeded_parents, barrier, concurrency_key, weight, idempotency_key, namespace)
        -- A queue created by this very statement is not visible here: it has no defaults yet.
-       LEFT JOIN queue q ON q.name = i.queue
+       LEFT JOIN queue q ON q.namespace = i.namespace AND q.name = i.queue
        CROSS JOIN LATERAL (SELECT coalesce(i.concurrency_key, q.concurrency_key) AS concurrency_key) k
      ),
      new_queues AS (
-       INSERT INTO queue (name) SELECT DISTINCT queue FROM input ON CONFLICT (name) DO NOTHING
+       INSERT INTO queue (namespace, name) SELECT DISTINCT namespace, queue FROM input ON CONFLICT (namespace, name) DO NOTHING
      ),
      new_batch AS (
-       INSERT INTO batch (id, owner, total, webhooks, created_at)
-       SELECT $21::uuid, ($16::text[])[1], cardinality($1::uuid[]), $22::jsonb, clock.now FROM clock WHERE $21::uuid IS NOT NULL
+       INSERT INTO batch (id, namespace, owner, total, webhooks, created_at)
+       SELECT $21::uuid, ($35::text[])[1], ($16::text[])[1], cardinality($1::uuid[]), $22::jsonb, clock.now FROM clock WHERE $21::uuid IS NOT NULL
      ),
      edges AS (
        INSERT INTO job_dependency (child_id, parent_id, requires_success)
@@ -160,11 +168,11 @@ export async function jobInsertMany(
        UPDATE job SET graph_pending = true WHERE id = ANY($31::uuid[]) AND NOT graph_pending
      ),
      j AS (
-       INSERT INTO job (id, queue, kind, state, priority, payload, metadata, owner, max_attempts,
+       INSERT INTO job (id, namespace, queue, kind, state, priority, payload, metadata, owner, max_attempts,
                         backoff_initial_ms, backoff_max_ms, backoff_multiplier, backoff_jitter,
                         lease_timeout_ms, execution_timeout_ms, run_at, created_at, updated_at, webhooks,
                         batch_id, ref, graph_pending, cancel_unneeded_parents, barrier, concurrency_key, weight, admitted, idempotency_key)
-       SELECT i.id, i.queue, i.kind,
+       SELECT i.id, i.namespace, i.queue, i.kind,
               (CASE WHEN i.blocked THEN 'blocked' WHEN i.effective_run_at > clock.now THEN 'scheduled' ELSE 'pending' END)::job_state,
               i.priority, i.payload, i.metadata, i.owner, i.max_attempts, i.backoff_initial_ms,
               i.backoff_max_ms, i.backoff_multiplier, i.backoff_jitter, i.lease_timeout_ms,
@@ -178,9 +186,10 @@ export async function jobInsertMany(
        SELECT * FROM unnest($17::uuid[], $18::smallint[], $19::text[])
      ),
      events AS (
-       INSERT INTO job_event (job_id, queue, type, attempt, data)
+       -- Owner and namespace given: the event trigger need not look them up.
+       INSERT INTO job_event (job_id, queue, type, attempt, data, owner, namespace)
        SELECT j.id, j.queue, 'enqueued', 0,
-              jsonb_build_object('state', j.state, 'kind', j.kind, 'run_at', j.run_at, 'by', j.owner)
+              jsonb_build_object('state', j.state, 'kind', j.kind, 'run_at', j.run_at, 'by', j.owner), j.owner, j.namespace
        FROM j
      )
      SELECT ${returning ? jobColumns : "j.id"} FROM j ${returning ? "" : "LIMIT 0"}`,
@@ -200,7 +209,7 @@ export async function jobInsertMany(
       jobs.map((j) => j.executionTimeoutMs),
       jobs.map((j) => j.runAt),
       jobs.map((j) => j.delayMs),
-      owners,
+      owners.map((owner) => owner.id),
       phaseJobIds,
       phasePositions,
       phaseNames,
@@ -220,6 +229,7 @@ export async function jobInsertMany(
       jobs.map((j) => j.weight),
       // unnest pads a shorter array with NULLs: jobs without keys send an empty one.
       jobs.some((j) => j.idempotencyKey) ? jobs.map((j) => j.idempotencyKey ?? null) : [],
+      owners.map((owner) => owner.namespace),
     ],
   });
   return result.rows.map((row) => ({

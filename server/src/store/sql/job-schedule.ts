@@ -5,8 +5,8 @@ import type { Queryable } from "../transaction.js";
  * other replicas are promoting are skipped. Returns the queues of the promoted jobs, one
  * entry per job, for the caller to wake.
  */
-export async function jobPromoteDue(db: Queryable, limit: number): Promise<string[]> {
-  const result = await db.query<{ queue: string }>(
+export async function jobPromoteDue(db: Queryable, limit: number): Promise<{ namespace: string; queue: string }[]> {
+  const result = await db.query<{ namespace: string; queue: string }>(
     `WITH due AS (
        SELECT id FROM job WHERE state = 'scheduled' AND run_at <= clock_timestamp()
        ORDER BY run_at LIMIT $1 FOR UPDATE SKIP LOCKED
@@ -14,16 +14,16 @@ export async function jobPromoteDue(db: Queryable, limit: number): Promise<strin
      promoted AS (
        UPDATE job j SET state = 'pending', updated_at = clock_timestamp()
        FROM due WHERE j.id = due.id
-       RETURNING j.id, j.queue, j.attempt
+       RETURNING j.id, j.namespace, j.queue, j.attempt
      ),
      events AS (
        INSERT INTO job_event (job_id, queue, type, attempt, data)
        SELECT id, queue, 'ready', attempt, '{}'::jsonb FROM promoted
      )
-     SELECT queue FROM promoted`,
+     SELECT namespace, queue FROM promoted`,
     [limit],
   );
-  return result.rows.map((row) => row.queue);
+  return result.rows;
 }
 
 /**

@@ -30,20 +30,26 @@ const queueColumns = `name, created_at AS "createdAt", updated_at AS "updatedAt"
   idempotency_window_ms::float8 AS "idempotencyWindowMs", paused_at AS "pausedAt",
   concurrency_key AS "concurrencyKey", priority`;
 
-/** Reads a queue; undefined if it does not exist. */
-export async function queueSelect(db: Queryable, name: string): Promise<QueueRow | undefined> {
-  const result = await db.query<QueueRow>(`SELECT ${queueColumns} FROM queue WHERE name = $1`, [name]);
+/** Reads queue `name` of `namespace`; undefined if it does not exist. */
+export async function queueSelect(db: Queryable, namespace: string, name: string): Promise<QueueRow | undefined> {
+  const result = await db.query<QueueRow>(`SELECT ${queueColumns} FROM queue WHERE namespace = $2 AND name = $1`, [name, namespace]);
   return result.rows[0] && normalise(result.rows[0]);
 }
 
 /** Creates the queue if needed and replaces its defaults and own settings (not its pause). */
-export async function queueUpsertSettings(db: Queryable, name: string, settings: JobSettings, own: QueueOwnSettings): Promise<QueueRow> {
+export async function queueUpsertSettings(
+  db: Queryable,
+  namespace: string,
+  name: string,
+  settings: JobSettings,
+  own: QueueOwnSettings,
+): Promise<QueueRow> {
   const result = await db.query<QueueRow>(
     `INSERT INTO queue AS q (name, max_attempts, backoff_initial_ms, backoff_max_ms, backoff_multiplier,
                              backoff_jitter, lease_timeout_ms, execution_timeout_ms, retention_ms,
-                             idempotency_window_ms, concurrency_key, priority)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-     ON CONFLICT (name) DO UPDATE SET
+                             idempotency_window_ms, concurrency_key, priority, namespace)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+     ON CONFLICT (namespace, name) DO UPDATE SET
        max_attempts = EXCLUDED.max_attempts, backoff_initial_ms = EXCLUDED.backoff_initial_ms,
        backoff_max_ms = EXCLUDED.backoff_max_ms, backoff_multiplier = EXCLUDED.backoff_multiplier,
        backoff_jitter = EXCLUDED.backoff_jitter, lease_timeout_ms = EXCLUDED.lease_timeout_ms,
@@ -53,7 +59,7 @@ export async function queueUpsertSettings(db: Queryable, name: string, settings:
      RETURNING ${queueColumns}`,
     [name, settings.maxAttempts, settings.backoffInitialMs, settings.backoffMaxMs, settings.backoffMultiplier,
      settings.backoffJitter, settings.leaseTimeoutMs, settings.executionTimeoutMs, own.retentionMs,
-     own.idempotencyWindowMs, own.concurrencyKey, own.priority],
+     own.idempotencyWindowMs, own.concurrencyKey, own.priority, namespace],
   );
   return normalise(result.rows[0]!);
 }
@@ -62,21 +68,21 @@ export async function queueUpsertSettings(db: Queryable, name: string, settings:
  * Pauses a queue, creating it if needed: the claim statement leases none of its jobs from
  * the commit on. A paused queue keeps its first `paused_at`.
  */
-export async function queuePause(db: Queryable, name: string): Promise<QueueRow> {
+export async function queuePause(db: Queryable, namespace: string, name: string): Promise<QueueRow> {
   const result = await db.query<QueueRow>(
-    `INSERT INTO queue AS q (name, paused_at) VALUES ($1, clock_timestamp())
-     ON CONFLICT (name) DO UPDATE SET paused_at = coalesce(q.paused_at, EXCLUDED.paused_at)
+    `INSERT INTO queue AS q (namespace, name, paused_at) VALUES ($2, $1, clock_timestamp())
+     ON CONFLICT (namespace, name) DO UPDATE SET paused_at = coalesce(q.paused_at, EXCLUDED.paused_at)
      RETURNING ${queueColumns}`,
-    [name],
+    [name, namespace],
   );
   return normalise(result.rows[0]!);
 }
 
 /** Resumes a queue; undefined if it does not exist. A queue that is not paused is unchanged. */
-export async function queueResume(db: Queryable, name: string): Promise<QueueRow | undefined> {
+export async function queueResume(db: Queryable, namespace: string, name: string): Promise<QueueRow | undefined> {
   const result = await db.query<QueueRow>(
-    `UPDATE queue SET paused_at = NULL WHERE name = $1 RETURNING ${queueColumns}`,
-    [name],
+    `UPDATE queue SET paused_at = NULL WHERE namespace = $2 AND name = $1 RETURNING ${queueColumns}`,
+    [name, namespace],
   );
   return result.rows[0] && normalise(result.rows[0]);
 }

@@ -11,7 +11,7 @@ export async function jobDeleteExpired(db: Queryable, defaultRetentionMs: number
   const result = await db.query({
     name: "jobwire_job_delete_expired",
     text: `WITH doomed AS (
-             SELECT j.id FROM job j LEFT JOIN queue q ON q.name = j.queue
+             SELECT j.id FROM job j LEFT JOIN queue q ON q.namespace = j.namespace AND q.name = j.queue
              WHERE j.state IN ('succeeded', 'failed', 'cancelled')
                AND j.finished_at < clock_timestamp() - coalesce(q.retention_ms, $1::bigint) * interval '1 millisecond'
              ORDER BY j.finished_at
@@ -19,15 +19,17 @@ export async function jobDeleteExpired(db: Queryable, defaultRetentionMs: number
              FOR UPDATE OF j SKIP LOCKED
            ),
            deleted AS (
-             DELETE FROM job j USING doomed WHERE j.id = doomed.id RETURNING j.id, j.queue, j.attempt, j.idempotency_key
+             DELETE FROM job j USING doomed WHERE j.id = doomed.id
+             RETURNING j.id, j.namespace, j.owner, j.queue, j.attempt, j.idempotency_key
            ),
            -- A deleted job frees the idempotency key it still holds.
            freed_keys AS (
              DELETE FROM idempotency_key k USING deleted d
-             WHERE k.queue = d.queue AND k.key = d.idempotency_key AND k.job_id = d.id
+             WHERE k.namespace = d.namespace AND k.queue = d.queue AND k.key = d.idempotency_key AND k.job_id = d.id
            )
-           INSERT INTO job_event (job_id, queue, type, attempt, data)
-           SELECT id, queue, 'deleted', attempt, '{}'::jsonb FROM deleted`,
+           -- Owner and namespace from the deleted row: the event trigger could not find its job.
+           INSERT INTO job_event (job_id, queue, type, attempt, data, owner, namespace)
+           SELECT id, queue, 'deleted', attempt, '{}'::jsonb, owner, namespace FROM deleted`,
     values: [defaultRetentionMs, limit],
   });
   return result.rowCount ?? 0;

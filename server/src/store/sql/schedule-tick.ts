@@ -9,6 +9,8 @@ export interface DueSchedule {
   timeZone: string;
   template: Record<string, unknown>;
   missedTickPolicy: MissedTickPolicyName;
+  /** The namespace its jobs are enqueued in. */
+  namespace: string;
   owner: string;
   nextRunAt: Date;
   /** The database's clock when the schedule was claimed. */
@@ -23,7 +25,7 @@ export interface DueSchedule {
  */
 export async function scheduleClaimDue(db: Queryable, excludedIds: readonly string[]): Promise<DueSchedule | undefined> {
   const result = await db.query<Omit<DueSchedule, "nextRunAt" | "now"> & { nextRunAtMs: number; nowMs: number }>(
-    `SELECT id, name, cron, time_zone AS "timeZone", template, missed_tick_policy AS "missedTickPolicy", owner,
+    `SELECT id, name, cron, time_zone AS "timeZone", template, missed_tick_policy AS "missedTickPolicy", namespace, owner,
             extract(epoch FROM next_run_at) * 1000 AS "nextRunAtMs", extract(epoch FROM clock_timestamp()) * 1000 AS "nowMs"
      FROM schedule
      WHERE NOT paused AND next_run_at <= clock_timestamp() AND id <> ALL($1::uuid[])

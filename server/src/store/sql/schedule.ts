@@ -4,6 +4,8 @@ import type { Queryable } from "../transaction.js";
 /** A cron schedule as stored (table `schedule`, migration 0009). */
 export interface ScheduleRow {
   id: string;
+  /** The namespace it is in, and enqueues its jobs in; its name is unique there. */
+  namespace: string;
   name: string;
   cron: string;
   timeZone: string;
@@ -25,13 +27,16 @@ export type ScheduleKey = { id: string } | { name: string };
 /** A schedule to create; `nextRunAt` is null when it starts paused. */
 export type NewSchedule = Omit<ScheduleRow, "paused" | "lastTickAt" | "lastJobId" | "createdAt" | "updatedAt">;
 
-const columns = `id, name, cron, time_zone AS "timeZone", template, missed_tick_policy AS "missedTickPolicy",
+const columns = `id, namespace, name, cron, time_zone AS "timeZone", template, missed_tick_policy AS "missedTickPolicy",
   owner, paused, next_run_at AS "nextRunAt", last_tick_at AS "lastTickAt", last_job_id AS "lastJobId",
   created_at AS "createdAt", updated_at AS "updatedAt"`;
 
-/** `WHERE` condition and parameter selecting the schedule `key` names, as parameter `$n`. */
-function keyCondition(key: ScheduleKey, n: number): [string, string] {
-  return "id" in key ? [`id = $${n}`, key.id] : [`name = $${n}`, key.name];
+/**
+ * `WHERE` condition and parameters selecting the schedule `key` names in `namespace`, as
+ * parameters `$n` and `$n+1`.
+ */
+function keyCondition(namespace: string, key: ScheduleKey, n: number): [string, string[]] {
+  return ["id" in key ? `id = $${n} AND namespace = $${n + 1}` : `name = $${n} AND namespace = $${n + 1}`, ["id" in key ? key.id : key.name, namespace]];
 }
 
 /**
@@ -40,26 +45,26 @@ function keyCondition(key: ScheduleKey, n: number): [string, string] {
  */
 export async function scheduleInsert(db: Queryable, schedule: NewSchedule): Promise<ScheduleRow> {
   const result = await db.query<ScheduleRow>(
-    `INSERT INTO schedule (id, name, cron, time_zone, template, missed_tick_policy, owner, paused, next_run_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING ${columns}`,
+    `INSERT INTO schedule (id, name, cron, time_zone, template, missed_tick_policy, owner, paused, next_run_at, namespace)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING ${columns}`,
     [schedule.id, schedule.name, schedule.cron, schedule.timeZone, schedule.template, schedule.missedTickPolicy,
-      schedule.owner, schedule.nextRunAt === null, schedule.nextRunAt],
+      schedule.owner, schedule.nextRunAt === null, schedule.nextRunAt, schedule.namespace],
   );
   return scheduleRowFromSql(result.rows[0]!);
 }
 
-/** The schedule `key` names, locked for update when `forUpdate`; undefined if none. */
-export async function scheduleSelect(db: Queryable, key: ScheduleKey, forUpdate = false): Promise<ScheduleRow | undefined> {
-  const [condition, value] = keyCondition(key, 1);
-  const result = await db.query<ScheduleRow>(`SELECT ${columns} FROM schedule WHERE ${condition} ${forUpdate ? "FOR UPDATE" : ""}`, [value]);
+/** The schedule `key` names in `namespace`, locked for update when `forUpdate`; undefined if none. */
+export async function scheduleSelect(db: Queryable, namespace: string, key: ScheduleKey, forUpdate = false): Promise<ScheduleRow | undefined> {
+  const [condition, values] = keyCondition(namespace, key, 1);
+  const result = await db.query<ScheduleRow>(`SELECT ${columns} FROM schedule WHERE ${condition} ${forUpdate ? "FOR UPDATE" : ""}`, values);
   return result.rows[0] && scheduleRowFromSql(result.rows[0]);
 }
 
-/** Up to `limit` schedules in name order, after the name `afterName` if given. */
-export async function scheduleList(db: Queryable, limit: number, afterName: string | undefined): Promise<ScheduleRow[]> {
+/** Up to `limit` schedules of `namespace` in name order, after the name `afterName` if given. */
+export async function scheduleList(db: Queryable, namespace: string, limit: number, afterName: string | undefined): Promise<ScheduleRow[]> {
   const result = await db.query<ScheduleRow>(
-    `SELECT ${columns} FROM schedule WHERE $1::text IS NULL OR name > $1 ORDER BY name LIMIT $2`,
-    [afterName ?? null, limit],
+    `SELECT ${columns} FROM schedule WHERE namespace = $3 AND ($1::text IS NULL OR name > $1) ORDER BY name LIMIT $2`,
+    [afterName ?? null, limit, namespace],
   );
   return result.rows.map(scheduleRowFromSql);
 }
@@ -68,18 +73,18 @@ export async function scheduleList(db: Queryable, limit: number, afterName: stri
  * Deletes a schedule; returns whether it existed. A replica enqueueing one of its ticks holds
  * the row lock: the delete waits for that tick to commit, and no tick follows it.
  */
-export async function scheduleDelete(db: Queryable, key: ScheduleKey): Promise<boolean> {
-  const [condition, value] = keyCondition(key, 1);
-  return ((await db.query(`DELETE FROM schedule WHERE ${condition}`, [value])).rowCount ?? 0) > 0;
+export async function scheduleDelete(db: Queryable, namespace: string, key: ScheduleKey): Promise<boolean> {
+  const [condition, values] = keyCondition(namespace, key, 1);
+  return ((await db.query(`DELETE FROM schedule WHERE ${condition}`, values)).rowCount ?? 0) > 0;
 }
 
 /** Pauses an active schedule; undefined if `key` names no active schedule. */
-export async function schedulePause(db: Queryable, key: ScheduleKey): Promise<ScheduleRow | undefined> {
-  const [condition, value] = keyCondition(key, 1);
+export async function schedulePause(db: Queryable, namespace: string, key: ScheduleKey): Promise<ScheduleRow | undefined> {
+  const [condition, values] = keyCondition(namespace, key, 1);
   const result = await db.query<ScheduleRow>(
     `UPDATE schedule SET paused = true, next_run_at = NULL, updated_at = clock_timestamp()
      WHERE ${condition} AND NOT paused RETURNING ${columns}`,
-    [value],
+    values,
   );
   return result.rows[0] && scheduleRowFromSql(result.rows[0]);
 }
