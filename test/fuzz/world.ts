@@ -4,6 +4,7 @@ import { EventService } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
 import { JobState } from "@jobwire/sdk/gen/jobwire/v1/job_pb";
 import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
 import { WorkerService } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
+import { authorizationHeader } from "./senders.js";
 
 /**
  * What exists on the server before fuzzing starts, so that valid-looking requests reach
@@ -48,11 +49,11 @@ export interface FuzzWorld {
 const day = 86_400n;
 
 /**
- * Builds the world on a fresh server at `baseUrl` through the public API, and returns
- * what it made. Leaves no stream open and no job leased.
+ * Builds the world on a fresh server at `baseUrl` through the public API, calling as the
+ * admin key `apiKey`, and returns what it made. Leaves no stream open and no job leased.
  */
-export async function buildWorld(baseUrl: string): Promise<FuzzWorld> {
-  const transport = createGrpcTransport({ baseUrl });
+export async function buildWorld(baseUrl: string, apiKey: string): Promise<FuzzWorld> {
+  const transport = createGrpcTransport({ baseUrl, interceptors: [authorizationHeader(`Bearer ${apiKey}`)] });
   const queue = createClient(QueueService, transport);
   const worker = createClient(WorkerService, transport);
   const events = createClient(EventService, transport);
