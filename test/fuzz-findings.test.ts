@@ -47,3 +47,16 @@ describe("a timestamp at the last nanosecond of year 9999", () => {
     expect(listed.body.jobs.map((job: { id: string }) => job.id)).toEqual([enqueued.body.job.id]);
   });
 });
+
+describe("ListApiKeys", () => {
+  it("refuses a page token that is not one of its own, naming page_token and ListApiKeys", async () => {
+    for (let i = 0; i < 2; i++) await postJson(server.url, "jobwire.v1.QueueService/Enqueue", { job: { queue: "tokens", kind: "k" } });
+    const jobs = await postJson(server.url, "jobwire.v1.QueueService/ListJobs", { queues: ["tokens"], pageSize: 1 });
+    expect(jobs.body.nextPageToken).toBeTruthy();
+    for (const pageToken of ["not-a-token", jobs.body.nextPageToken]) {
+      const refused = await postJson(server.url, "jobwire.v1.AdminService/ListApiKeys", { pageToken });
+      expect(refused.status).toBe(400);
+      expect(refused.body).toMatchObject({ code: "invalid_argument", message: "page_token is not a token returned by ListApiKeys" });
+    }
+  });
+});
