@@ -82,7 +82,8 @@ export function fuzzCases(rpcs: FuzzedRpc[], over: readonly Channel[] = channels
 }
 
 /**
- * Runs `numRuns` generated cases one after another against the server and checks each:
+ * Runs `numRuns` generated cases one after another against the server, the first of them
+ * one for each RPC, and checks each:
  * the answer is a success or a well-formed Connect/gRPC error whose code is one a refused
  * request may get (never `internal`, `unknown`, `unavailable`, …, and never
  * `unauthenticated`: every case carries a valid admin key); a refused request left
@@ -151,7 +152,11 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     }
   });
   try {
-    await fc.assert(property, { numRuns: options.numRuns, seed, endOnFailure: true });
+    // The first cases are one for each RPC (drawn from the same seed), so that even a short
+    // run reaches every RPC (picked at random, 300 cases leave one of 46 RPCs out in about
+    // one run of sixteen).
+    const oneEach = rpcs.map((rpc, index) => fc.sample(fuzzCases([rpc], options.channels), { numRuns: 1, seed: seed + index })[0]!);
+    await fc.assert(property, { numRuns: options.numRuns, seed, endOnFailure: true, examples: oneEach.slice(0, options.numRuns).map((c) => [c] as [FuzzCase]) });
   } finally {
     senders.close();
   }
