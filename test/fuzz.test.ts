@@ -1,17 +1,20 @@
 import type { JobwireServer } from "@jobwire/server";
 import { beforeAll, describe, expect, it } from "vitest";
 import { formatReport, runFuzz } from "./fuzz/fuzz-run.js";
+import { createFuzzerKey } from "./fuzz/fuzzer-key.js";
 import { fuzzedServices } from "./fuzz/rpc-catalog.js";
 import { fuzzServerConfig } from "./fuzz/server-config.js";
 import { buildWorld, type FuzzWorld } from "./fuzz/world.js";
 import { startTestServer } from "./support/server.js";
 
 let server: JobwireServer;
+let apiKey: string;
 let world: FuzzWorld;
 
 beforeAll(async () => {
   server = await startTestServer(fuzzServerConfig);
-  world = await buildWorld(server.url);
+  apiKey = await createFuzzerKey(server);
+  world = await buildWorld(server.url, apiKey);
 });
 
 /**
@@ -24,6 +27,7 @@ describe("fuzzing every RPC with valid-looking and hostile requests", () => {
     const report = await runFuzz({
       baseUrl: server.url,
       pool: server.db.pool,
+      apiKey,
       world,
       numRuns: 300,
       seed: process.env.FUZZ_SEED ? Number(process.env.FUZZ_SEED) : undefined,

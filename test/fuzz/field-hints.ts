@@ -1,5 +1,7 @@
 import fc from "fast-check";
 import type { FuzzWorld } from "./world.js";
+import { apiKeyIdHint, descriptionHint, expiresAtHint, principalHint } from "./api-key-hints.js";
+import { cronHint, scheduleNameHint, timeZoneHint } from "./schedule-hints.js";
 import { hostileDuration, hostileString, hostileTimestamp, sqlLooking } from "./values.js";
 
 /**
@@ -180,7 +182,22 @@ export function fieldHints(world: FuzzWorld): FieldHints {
     labels: metadataLike,
     run_at: runAtHint,
     delay: delayHint,
-    service: fc.constantFrom("", "jobwire.v1.QueueService", "jobwire.v1.WorkerService", "grpc.health.v1.Health", "no.such.Service", "jobwire.v1.QueueService\u0000"),
+    service: fc.constantFrom(
+      "",
+      "jobwire.v1.QueueService",
+      "jobwire.v1.WorkerService",
+      "jobwire.v1.ScheduleService",
+      "jobwire.v1.AdminService",
+      "grpc.health.v1.Health",
+      "no.such.Service",
+      "jobwire.v1.QueueService\u0000",
+    ),
+    // `only`: a valid expression that ticks soon must never be sent (see schedule-hints.ts).
+    cron: { only: cronHint() },
+    time_zone: timeZoneHint,
+    principal: principalHint(world.principals),
+    description: descriptionHint,
+    expires_at: expiresAtHint(),
   };
 }
 
@@ -192,6 +209,8 @@ export function fieldHints(world: FuzzWorld): FieldHints {
  */
 export function rpcHints(world: FuzzWorld): Record<string, FieldHints> {
   const onlyFrom = (pool: readonly string[]) => ({ only: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...pool) }, { weight: 1, arbitrary: invalidName }) });
+  const scheduleNames = scheduleNameHint(world.scheduleNames);
+  const scheduleIds = uuidLike(world.scheduleIds);
   return {
     // Workers listen only where no job is ever enqueued, so a stream never leases a job.
     "jobwire.v1.WorkerService/LeaseJobs": { queues: onlyFrom(world.idleQueues) },
@@ -199,6 +218,14 @@ export function rpcHints(world: FuzzWorld): Record<string, FieldHints> {
     "jobwire.v1.QueueService/CreateWebhookSubscription": { queue: onlyFrom(world.hookQueues) },
     // Retention and retry settings only change queues that hold no jobs.
     "jobwire.v1.QueueService/UpdateQueue": { name: onlyFrom(world.configQueues) },
+    // Schedules by the names and ids of the world's (and fresh names). Any schedule may be
+    // created, resumed or deleted: no expression the fuzzer sends ticks during the run.
+    "jobwire.v1.ScheduleService/CreateSchedule": { "schedule.name": scheduleNames },
+    ...Object.fromEntries(
+      ["GetSchedule", "DeleteSchedule", "PauseSchedule", "ResumeSchedule"].map((method) => [`jobwire.v1.ScheduleService/${method}`, { id: scheduleIds, name: scheduleNames }]),
+    ),
+    // The world's keys and ids of none; never the fuzzer's own key (see fuzzer-key.ts).
+    "jobwire.v1.AdminService/RevokeApiKey": { id: apiKeyIdHint(world.apiKeyIds) },
   };
 }
 

@@ -14,6 +14,7 @@ import { join } from "node:path";
 import { createLogger, defaultServerConfig, startEmbeddedPostgres, startJobwire } from "@jobwire/server";
 import { freePort } from "../support/free-port.js";
 import { formatReport, runFuzz } from "./fuzz-run.js";
+import { createFuzzerKey } from "./fuzzer-key.js";
 import type { Channel } from "./senders.js";
 import { fuzzServerConfig } from "./server-config.js";
 import { buildWorld } from "./world.js";
@@ -50,11 +51,13 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => 
 try {
   const server = await startJobwire({ ...defaultServerConfig, ...fuzzServerConfig, databaseUrl: postgres.url }, createLogger(logLevel));
   try {
-    const world = await buildWorld(server.url);
+    const apiKey = await createFuzzerKey(server);
+    const world = await buildWorld(server.url, apiKey);
     console.log(`fuzzing ${server.url} with ${numRuns} cases${seed === undefined ? "" : ` (seed ${seed})`}`);
     const report = await runFuzz({
       baseUrl: server.url,
       pool: server.db.pool,
+      apiKey,
       world,
       numRuns,
       seed,

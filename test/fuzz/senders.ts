@@ -2,7 +2,7 @@ import http from "node:http";
 import http2 from "node:http2";
 import zlib from "node:zlib";
 import { create, fromBinary, fromJson, toBinary, toJson, type DescMessage, type JsonValue } from "@bufbuild/protobuf";
-import { ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { ConnectError, createClient, type Interceptor, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport, createGrpcWebTransport, Http2SessionManager } from "@connectrpc/connect-node";
 import type { FuzzedRpc } from "./rpc-catalog.js";
 import { frameMessage, mutateMessage, type BinaryMutation } from "./binary-mutations.js";
@@ -66,14 +66,26 @@ const clientSessionOptions: http2.ClientSessionOptions = { maxSessionMemory: 256
  */
 const answerTimeoutMs = 60_000;
 
-/** Sends fuzzed requests to one server over every channel, reusing connections. */
+/**
+ * Sends fuzzed requests to one server over every channel, reusing connections, each with
+ * `Authorization: Bearer <apiKey>`.
+ */
 export class Senders {
   #transports: Record<TypedChannel, Transport>;
   readonly #agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
   #session: http2.ClientHttp2Session | undefined;
+  readonly #authorization: string;
 
-  constructor(readonly baseUrl: string) {
-    this.#transports = typedTransports(baseUrl);
+  constructor(
+    readonly baseUrl: string,
+    apiKey: string,
+  ) {
+    this.#authorization = `Bearer ${apiKey}`;
+    this.#transports = this.#typedTransports();
+  }
+
+  #typedTransports(sessionManager?: Http2SessionManager): Record<TypedChannel, Transport> {
+    return typedTransports(this.baseUrl, this.#authorization, sessionManager);
   }
 
   /** Sends `init` (mutated for the raw channels) to `rpc` over `channel`. */
@@ -127,7 +139,7 @@ export class Senders {
     }
     // A large request goes over a connection of its own, closed afterwards (see largeRequestBytes).
     const oneOff = size > largeRequestBytes && (channel === "grpc" || channel === "connect-proto") ? new Http2SessionManager(this.baseUrl, undefined, clientSessionOptions) : undefined;
-    const transport = oneOff ? typedTransports(this.baseUrl, oneOff)[channel] : this.#transports[channel];
+    const transport = oneOff ? this.#typedTransports(oneOff)[channel] : this.#transports[channel];
     const client = createClient(rpc.service, transport) as unknown as Record<string, (req: unknown, options: object) => unknown>;
     const call = client[rpc.method.localName]!;
     const abort = new AbortController();
@@ -149,7 +161,7 @@ export class Senders {
         // Node's HTTP/2 client keeps counting the unsent part of an abandoned upload against
         // its session's memory and then refuses new streams with ENHANCE_YOUR_CALM: start
         // over on fresh connections rather than blame the server for that.
-        this.#transports = typedTransports(this.baseUrl);
+        this.#transports = this.#typedTransports();
         return { code: "none", malformed: `no answer within ${answerTimeoutMs} ms` };
       }
       const connectError = ConnectError.from(error);
@@ -180,7 +192,12 @@ export class Senders {
       const request = http.request(url, {
         method: "POST",
         agent: this.#agent,
-        headers: { "content-type": streaming ? "application/connect+json" : "application/json", "content-length": payload.length, "connect-protocol-version": "1" },
+        headers: {
+          "content-type": streaming ? "application/connect+json" : "application/json",
+          "content-length": payload.length,
+          "connect-protocol-version": "1",
+          authorization: this.#authorization,
+        },
       });
       request.on("error", (error) => finish({ code: "none", malformed: `request failed: ${error.message}` }));
       request.on("response", (response) => {
@@ -225,6 +242,7 @@ export class Senders {
         ":path": `/${rpc.name}`,
         "content-type": "application/grpc+proto",
         te: "trailers",
+        authorization: this.#authorization,
         ...extraHeaders,
       });
       const finish = (outcome: Outcome) => {
@@ -271,13 +289,22 @@ export class Senders {
 
 }
 
-function typedTransports(baseUrl: string, sessionManager?: Http2SessionManager): Record<TypedChannel, Transport> {
+function typedTransports(baseUrl: string, authorization: string, sessionManager?: Http2SessionManager): Record<TypedChannel, Transport> {
   const binaryOptions = { recursionLimit: 10_000 };
+  const interceptors = [authorizationHeader(authorization)];
   return {
-    grpc: createGrpcTransport({ baseUrl, binaryOptions, sessionManager }),
-    "grpc-web": createGrpcWebTransport({ baseUrl, httpVersion: "1.1", binaryOptions }),
-    "connect-json": createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false }),
-    "connect-proto": createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, binaryOptions, sessionManager }),
+    grpc: createGrpcTransport({ baseUrl, binaryOptions, sessionManager, interceptors }),
+    "grpc-web": createGrpcWebTransport({ baseUrl, httpVersion: "1.1", binaryOptions, interceptors }),
+    "connect-json": createConnectTransport({ baseUrl, httpVersion: "1.1", useBinaryFormat: false, interceptors }),
+    "connect-proto": createConnectTransport({ baseUrl, httpVersion: "2", useBinaryFormat: true, binaryOptions, sessionManager, interceptors }),
+  };
+}
+
+/** Sends `authorization` as the `Authorization` header of every call. */
+export function authorizationHeader(authorization: string): Interceptor {
+  return (next) => (request) => {
+    request.header.set("authorization", authorization);
+    return next(request);
   };
 }
 

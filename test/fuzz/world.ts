@@ -1,9 +1,14 @@
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
+import { AdminService, Role } from "@jobwire/sdk/gen/jobwire/v1/admin_service_pb";
 import { EventService } from "@jobwire/sdk/gen/jobwire/v1/event_service_pb";
 import { JobState } from "@jobwire/sdk/gen/jobwire/v1/job_pb";
 import { QueueService } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
+import { ScheduleService } from "@jobwire/sdk/gen/jobwire/v1/schedule_service_pb";
 import { WorkerService } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
+import { fuzzerPrincipal } from "./fuzzer-key.js";
+import { farCronExamples } from "./schedule-hints.js";
+import { authorizationHeader } from "./senders.js";
 
 /**
  * What exists on the server before fuzzing starts, so that valid-looking requests reach
@@ -16,7 +21,8 @@ import { WorkerService } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
  * future, and queues are split by purpose so that a valid request of one RPC cannot start
  * background work through another: workers only ever listen on `idleQueues`, where no job
  * is enqueued; webhooks only subscribe `hookQueues`, where no job is enqueued; only
- * `configQueues` get retention or retry settings.
+ * `configQueues` get retention or retry settings. Schedules (the world's and the fuzzer's)
+ * only ever have cron expressions whose ticks are days away (`schedule-hints.ts`).
  */
 export interface FuzzWorld {
   /** Queues that hold jobs; valid Enqueue requests use these. */
@@ -39,23 +45,33 @@ export interface FuzzWorld {
   readonly workerIds: readonly string[];
   /** Event cursors the server made. */
   readonly eventCursors: readonly string[];
-  /** ListJobs page tokens the server made (each for its own filter). */
+  /** Page tokens the server made: ListJobs, ListSchedules, ListApiKeys (each for its own filter). */
   readonly pageTokens: readonly string[];
   /** Ids of existing webhook subscriptions. */
   readonly subscriptionIds: readonly string[];
+  /** Names of existing schedules, active and paused; none ticks during a run. */
+  readonly scheduleNames: readonly string[];
+  /** Ids of those schedules. */
+  readonly scheduleIds: readonly string[];
+  /** Public ids of API keys of every role, one expiring, one revoked; never the fuzzer's own. */
+  readonly apiKeyIds: readonly string[];
+  /** Principals those keys act as. */
+  readonly principals: readonly string[];
 }
 
 const day = 86_400n;
 
 /**
- * Builds the world on a fresh server at `baseUrl` through the public API, and returns
- * what it made. Leaves no stream open and no job leased.
+ * Builds the world on a fresh server at `baseUrl` through the public API, calling as the
+ * admin key `apiKey`, and returns what it made. Leaves no stream open and no job leased.
  */
-export async function buildWorld(baseUrl: string): Promise<FuzzWorld> {
-  const transport = createGrpcTransport({ baseUrl });
+export async function buildWorld(baseUrl: string, apiKey: string): Promise<FuzzWorld> {
+  const transport = createGrpcTransport({ baseUrl, interceptors: [authorizationHeader(`Bearer ${apiKey}`)] });
   const queue = createClient(QueueService, transport);
   const worker = createClient(WorkerService, transport);
   const events = createClient(EventService, transport);
+  const schedules = createClient(ScheduleService, transport);
+  const admin = createClient(AdminService, transport);
   const world = {
     queues: ["fz-a", "fz-b", "fz.c:d_e"],
     idleQueues: ["idle-a", "idle-b"],
@@ -69,6 +85,10 @@ export async function buildWorld(baseUrl: string): Promise<FuzzWorld> {
     eventCursors: [] as string[],
     pageTokens: [] as string[],
     subscriptionIds: [] as string[],
+    scheduleNames: ["sched-a", "sched-b", "sched-c", "sched-d"],
+    scheduleIds: [] as string[],
+    apiKeyIds: [] as string[],
+    principals: [fuzzerPrincipal, "fz-producer", "svc@example.com", "team:ops"],
   };
 
   for (const [index, name] of world.queues.entries()) {
@@ -122,5 +142,33 @@ export async function buildWorld(baseUrl: string): Promise<FuzzWorld> {
   const jobs = await queue.listJobs({ pageSize: 1 });
   const filtered = await queue.listJobs({ pageSize: 1, queues: ["fz-a"], states: [JobState.PENDING, JobState.SCHEDULED] });
   world.pageTokens.push(jobs.nextPageToken, filtered.nextPageToken);
+
+  // Schedules whose ticks are at least a month away; the second is paused.
+  for (const [index, cron] of farCronExamples().entries()) {
+    const { schedule } = await schedules.createSchedule({
+      schedule: {
+        name: world.scheduleNames[index]!,
+        cron,
+        timeZone: index % 2 === 0 ? "UTC" : "Europe/Berlin",
+        template: { queue: "fz-a", kind: "send" },
+        paused: index === 1,
+      },
+    });
+    world.scheduleIds.push(schedule!.id);
+  }
+  world.pageTokens.push((await schedules.listSchedules({ pageSize: 1 })).nextPageToken);
+
+  // Keys of every role (none the fuzzer's own), one that expires in a day, one revoked.
+  const [, producer, service, ops] = world.principals;
+  const keys = [
+    { principal: producer!, role: Role.PRODUCER },
+    { principal: service!, role: Role.WORKER, queues: ["idle-a"], description: "worker key" },
+    { principal: ops!, role: Role.READER },
+    { principal: ops!, role: Role.ADMIN, expiresAt: { seconds: BigInt(Math.floor(Date.now() / 1000)) + day } },
+    { principal: producer!, role: Role.PRODUCER, description: "revoked" },
+  ];
+  for (const key of keys) world.apiKeyIds.push((await admin.createApiKey(key)).apiKey!.id);
+  await admin.revokeApiKey({ id: world.apiKeyIds.at(-1)! });
+  world.pageTokens.push((await admin.listApiKeys({ pageSize: 1 })).nextPageToken, (await admin.listApiKeys({ pageSize: 1, principal: producer!, includeRevoked: true })).nextPageToken);
   return world;
 }

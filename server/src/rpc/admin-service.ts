@@ -56,7 +56,7 @@ export function adminServiceImpl(deps: AdminServiceDeps): ServiceImpl<typeof Adm
       if (pageSize < 1 || pageSize > limits.pageSizeMax) throw invalidArgument("page_size", `must be between 0 and ${limits.pageSizeMax}`);
       const filter = { namespace: callerOf(context).namespace, principal, includeRevoked: request.includeRevoked };
       const fingerprint = filterFingerprint({ apiKeys: filter });
-      const after = request.pageToken ? decodePageToken(request.pageToken, fingerprint, keyIdPattern) : undefined;
+      const after = request.pageToken ? decodePageToken(request.pageToken, fingerprint, keyIdPattern, "ListApiKeys") : undefined;
       const rows = await apiKeySelectPage(db.pool, filter, pageSize + 1, after);
       const page = rows.slice(0, pageSize);
       const last = page.at(-1);

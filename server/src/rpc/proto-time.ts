@@ -1,5 +1,5 @@
 import { create } from "@bufbuild/protobuf";
-import { DurationSchema, timestampDate, timestampFromDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
+import { DurationSchema, timestampFromDate, type Duration, type Timestamp } from "@bufbuild/protobuf/wkt";
 import { invalidArgument } from "./connect-errors.js";
 
 /** The range of `google.protobuf.Timestamp`: 0001-01-01 to 9999-12-31. */
@@ -22,13 +22,17 @@ export function millisFromDuration(duration: Duration, field: string, minMs: num
   return ms;
 }
 
-/** Reads a Timestamp as a Date, refusing values outside the Timestamp range. */
+/**
+ * Reads a Timestamp as a Date, refusing values outside the Timestamp range. Nanoseconds are
+ * cut to whole milliseconds, not rounded: rounding (as `timestampDate` does) turns
+ * 9999-12-31T23:59:59.9995Z into year 10000, which no Timestamp can carry back out.
+ */
 export function dateFromTimestamp(timestamp: Timestamp, field: string): Date {
   const { seconds, nanos } = timestamp;
   if (seconds < minTimestampSeconds || seconds > maxTimestampSeconds || nanos < 0 || nanos >= 1e9) {
     throw invalidArgument(field, "is not a valid timestamp");
   }
-  return timestampDate(timestamp);
+  return new Date(Number(seconds) * 1000 + Math.floor(nanos / 1e6));
 }
 
 /**
