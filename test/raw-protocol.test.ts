@@ -1,4 +1,5 @@
 import http from "node:http";
+import { gzipSync } from "node:zlib";
 import http2 from "node:http2";
 import net from "node:net";
 import { once } from "node:events";
@@ -85,6 +86,15 @@ describe("request bytes that do not decode are the client's fault", () => {
 
     expect(answer.grpcStatus).toBe(3);
     expect(answer.grpcMessage).toContain("compressed");
+  });
+
+  it("gRPC: a gzip message that does not inflate is INVALID_ARGUMENT, not INTERNAL", async () => {
+    const truncated = gzipSync(Buffer.from([0x0a, 0x01, 0x61])).subarray(0, 12);
+
+    const answer = await rawHttp2Request(server.url, getJob, { ...grpcHeaders, "grpc-encoding": "gzip" }, grpcFrame(truncated, { flags: 1 }));
+
+    expect(answer.grpcStatus).toBe(3);
+    expect(answer.grpcMessage).toContain("decompression");
   });
 
   it("the server still answers a well-formed request afterwards", async () => {

@@ -58,7 +58,7 @@ export function batchHandlers(deps: BatchHandlerDeps) {
       const pageSize = request.pageSize || jobLimits.pageSizeDefault;
       if (pageSize < 1 || pageSize > jobLimits.pageSizeMax) throw invalidArgument("page_size", `must be between 0 and ${jobLimits.pageSizeMax}`);
       const fingerprint = filterFingerprint({ batches: filter });
-      const after = request.pageToken ? decodePageToken(request.pageToken, fingerprint, jobIdPattern) : undefined;
+      const after = request.pageToken ? decodePageToken(request.pageToken, fingerprint, jobIdPattern, "ListBatches") : undefined;
       const rows = await batchSelectPage(db.pool, filter, pageSize + 1, after);
       const page = rows.slice(0, pageSize);
       const last = page.at(-1);

@@ -26,7 +26,7 @@ export function encodePageToken(after: string, fingerprint: string): string {
  * Decodes a page token made by {@link encodePageToken} for the same filter; anything else
  * is `INVALID_ARGUMENT` on `page_token`, naming the RPC `listedBy` that makes such tokens.
  */
-export function decodePageToken(token: string, fingerprint: string, idPattern: RegExp, listedBy = "ListJobs"): string {
+export function decodePageToken(token: string, fingerprint: string, idPattern: RegExp, listedBy: string): string {
   let cursor: Partial<PageCursor>;
   try {
     cursor = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as Partial<PageCursor>;

@@ -140,7 +140,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
         throw invalidArgument("page_size", `must be between 0 and ${jobLimits.pageSizeMax}`);
       }
       const fingerprint = filterFingerprint(filter);
-      const after = request.pageToken ? decodePageToken(request.pageToken, fingerprint, jobIdPattern) : undefined;
+      const after = request.pageToken ? decodePageToken(request.pageToken, fingerprint, jobIdPattern, "ListJobs") : undefined;
       // One more than a page tells whether another page follows without a count query.
       const rows = await listJobs(db, filter, pageSize + 1, after);
       const page = rows.slice(0, pageSize);

@@ -3,10 +3,11 @@ import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 /**
  * Messages connect-es gives requests it cannot decode, all with code `INTERNAL`: protobuf
  * bytes that do not parse (truncated, invalid UTF-8, bad tags, nested past the recursion
- * limit), and a message flagged as compressed on a request that named no compression.
- * Both are the client's fault. (JSON that does not parse is already `INVALID_ARGUMENT`.)
+ * limit), a message flagged as compressed on a request that named no compression, and a
+ * gzip body that does not inflate (truncated, a bare header). All are the client's fault.
+ * (JSON that does not parse is already `INVALID_ARGUMENT`.)
  */
-const undecodable = [/^parse binary: /, /^received compressed envelope, but do not know how to decompress$/];
+const undecodable = [/^parse binary: /, /^received compressed envelope, but do not know how to decompress$/, /^decompression failed$/];
 
 /** Whether `error` is connect-es refusing request bytes it could not decode. */
 export function isUndecodableRequest(error: unknown): error is ConnectError {
