@@ -4,6 +4,7 @@ import { formatReport, runFuzz } from "./fuzz/fuzz-run.js";
 import { createFuzzerKey } from "./fuzz/fuzzer-key.js";
 import { fuzzedServices } from "./fuzz/rpc-catalog.js";
 import { fuzzServerConfig } from "./fuzz/server-config.js";
+import { buildNeighbour, withNeighbourIds } from "./fuzz/neighbour.js";
 import { buildWorld, type FuzzWorld } from "./fuzz/world.js";
 import { startTestServer } from "./support/server.js";
 
@@ -14,7 +15,9 @@ let world: FuzzWorld;
 beforeAll(async () => {
   server = await startTestServer(fuzzServerConfig);
   apiKey = await createFuzzerKey(server);
-  world = await buildWorld(server.url, apiKey);
+  // The neighbour is built first: the fuzzed world's event cursors then come after its events.
+  const neighbour = await buildNeighbour(server);
+  world = withNeighbourIds(await buildWorld(server.url, apiKey), neighbour);
 });
 
 /**
@@ -23,7 +26,7 @@ beforeAll(async () => {
  * repeats the run.
  */
 describe("fuzzing every RPC with valid-looking and hostile requests", () => {
-  it("answers only successes and well-formed errors with known codes, writes nothing when it refuses, and stays up", async () => {
+  it("answers only successes and well-formed errors with known codes, writes nothing when it refuses, never touches another namespace, and stays up", async () => {
     const report = await runFuzz({
       baseUrl: server.url,
       pool: server.db.pool,

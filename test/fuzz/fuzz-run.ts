@@ -5,6 +5,7 @@ import { Health, HealthCheckResponse_ServingStatus as ServingStatus } from "@job
 import type pg from "pg";
 import { binaryMutation, type BinaryMutation } from "./binary-mutations.js";
 import { databaseFingerprint } from "./fingerprint.js";
+import { neighbourFingerprint } from "./neighbour.js";
 import { jsonMutation, type JsonMutation } from "./json-mutations.js";
 import { fuzzedRpcs, type FuzzedRpc } from "./rpc-catalog.js";
 import { acceptableErrorCodes, channels, Senders, type Channel, type Outcome } from "./senders.js";
@@ -87,7 +88,8 @@ export function fuzzCases(rpcs: FuzzedRpc[], over: readonly Channel[] = channels
  * the answer is a success or a well-formed Connect/gRPC error whose code is one a refused
  * request may get (never `internal`, `unknown`, `unavailable`, …, and never
  * `unauthenticated`: every case carries a valid admin key); a refused request left
- * the database fingerprint as it was; the health check answers SERVING afterwards.
+ * the database fingerprint as it was; nothing of the neighbour namespace changed, whatever
+ * the answer (see `neighbour.ts`); the health check answers SERVING afterwards.
  * Failures are collected, not thrown, so one run reports every kind of failure it met.
  */
 export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
@@ -111,6 +113,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   };
 
   let fingerprint = await databaseFingerprint(options.pool);
+  let neighbour = await neighbourFingerprint(options.pool);
   const runCase = async (c: FuzzCase) => {
     if (options.signal?.aborted) return;
     const sentAt = performance.now();
@@ -133,6 +136,10 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
     const after = await databaseFingerprint(options.pool);
     if (outcome.code !== "ok" && after !== fingerprint) fail("changed the database although refused", c, { ...outcome, message: `${outcome.message ?? ""} [before ${fingerprint}; after ${after}]` });
     fingerprint = after;
+    // Accepted or refused, nothing of another namespace may change.
+    const neighbourAfter = await neighbourFingerprint(options.pool);
+    if (neighbourAfter !== neighbour) fail("changed another namespace", c, { ...outcome, message: `${outcome.message ?? ""} [before ${neighbour}; after ${neighbourAfter}]` });
+    neighbour = neighbourAfter;
 
     const status = await health.check({ service: "" }, { timeoutMs: 10_000 }).then(
       (answer) => answer.status,

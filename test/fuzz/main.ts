@@ -17,6 +17,7 @@ import { formatReport, runFuzz } from "./fuzz-run.js";
 import { createFuzzerKey } from "./fuzzer-key.js";
 import type { Channel } from "./senders.js";
 import { fuzzServerConfig } from "./server-config.js";
+import { buildNeighbour, withNeighbourIds } from "./neighbour.js";
 import { buildWorld } from "./world.js";
 
 const numRuns = Number(process.env.FUZZ_RUNS ?? 10_000);
@@ -52,7 +53,8 @@ try {
   const server = await startJobwire({ ...defaultServerConfig, ...fuzzServerConfig, databaseUrl: postgres.url }, createLogger(logLevel));
   try {
     const apiKey = await createFuzzerKey(server);
-    const world = await buildWorld(server.url, apiKey);
+    const neighbour = await buildNeighbour(server);
+    const world = withNeighbourIds(await buildWorld(server.url, apiKey), neighbour);
     console.log(`fuzzing ${server.url} with ${numRuns} cases${seed === undefined ? "" : ` (seed ${seed})`}`);
     const report = await runFuzz({
       baseUrl: server.url,
