@@ -1,7 +1,8 @@
 import { create } from "@bufbuild/protobuf";
+import type { NamespaceOf } from "../auth/caller.js";
 import type { QueueAddress } from "../dispatch/queue-address.js";
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import {
   ConcurrencyLimitSchema,
   type ConcurrencyLimit,
@@ -30,6 +31,8 @@ export interface ConcurrencyHandlerDeps {
   db: Database;
   /** Capacity or limits changed: the admission loop looks again. */
   limitsChanged(): void;
+  /** The namespace of a call's caller: limits are its own. */
+  namespaceOf: NamespaceOf;
   /** Jobs of these queues were admitted by the change. */
   jobsReady(queues: Iterable<QueueAddress>): void;
 }
@@ -38,7 +41,7 @@ export interface ConcurrencyHandlerDeps {
 export function concurrencyHandlers(deps: ConcurrencyHandlerDeps) {
   const { db } = deps;
   return {
-    async setConcurrencyLimit(request: SetConcurrencyLimitRequest) {
+    async setConcurrencyLimit(request: SetConcurrencyLimitRequest, context: HandlerContext) {
       const limit = request.limit;
       if (!limit) throw invalidArgument("limit", "is required");
       const key = checkLimitKey(limit.key, "limit.key");
@@ -49,7 +52,7 @@ export function concurrencyHandlers(deps: ConcurrencyHandlerDeps) {
       const rateIntervalMs = limit.rateInterval ? millisFromDuration(limit.rateInterval, "limit.rate_interval", 1, 86_400_000) : null;
       if ((limit.rateCount > 0) !== (rateIntervalMs !== null)) throw invalidArgument("limit.rate_interval", "must be set exactly when rate_count is");
       const row = await withTransaction(db.pool, (tx) =>
-        concurrencyLimitUpsert(tx, {
+        concurrencyLimitUpsert(tx, deps.namespaceOf(context), {
           key,
           maxRunning: limit.maxRunning || null,
           maxWeight: limit.maxWeight || null,
@@ -62,25 +65,25 @@ export function concurrencyHandlers(deps: ConcurrencyHandlerDeps) {
       return { limit: limitMessage(row) };
     },
 
-    async deleteConcurrencyLimit(request: DeleteConcurrencyLimitRequest) {
+    async deleteConcurrencyLimit(request: DeleteConcurrencyLimitRequest, context: HandlerContext) {
       const key = checkLimitKey(request.key, "key");
-      const queues = await withTransaction(db.pool, (tx) => concurrencyLimitDelete(tx, key));
+      const queues = await withTransaction(db.pool, (tx) => concurrencyLimitDelete(tx, deps.namespaceOf(context), key));
       if (!queues) throw new ConnectError(`concurrency limit ${key} not found`, Code.NotFound);
       deps.jobsReady(queues);
       deps.limitsChanged();
       return {};
     },
 
-    async listConcurrencyLimits() {
-      return { limits: (await concurrencyLimitList(db.pool)).map(limitMessage) };
+    async listConcurrencyLimits(_request: unknown, context: HandlerContext) {
+      return { limits: (await concurrencyLimitList(db.pool, deps.namespaceOf(context))).map(limitMessage) };
     },
 
-    async pauseConcurrencyKey(request: PauseConcurrencyKeyRequest) {
+    async pauseConcurrencyKey(request: PauseConcurrencyKeyRequest, context: HandlerContext) {
       const key = checkLimitKey(request.key, "key");
       if (!request.until) throw invalidArgument("until", "is required");
       const until = dateFromTimestamp(request.until, "until");
       if (until.getTime() - Date.now() > pauseMaxMs) throw invalidArgument("until", "must be at most 7 days ahead");
-      const row = await withTransaction(db.pool, (tx) => concurrencyKeyPause(tx, key, until));
+      const row = await withTransaction(db.pool, (tx) => concurrencyKeyPause(tx, deps.namespaceOf(context), key, until));
       deps.limitsChanged();
       return { limit: limitMessage(row) };
     },

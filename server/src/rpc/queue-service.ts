@@ -73,7 +73,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
     ...webhookSubscriptionHandlers(db, deps.webhookSender, deps.webhookTargetsCreated, namespaceOf),
     ...webhookSecretHandlers(db, namespaceOf),
     ...batchHandlers(deps),
-    ...concurrencyHandlers({ db, limitsChanged: deps.limitsChanged, jobsReady: deps.jobsReady }),
+    ...concurrencyHandlers({ db, namespaceOf, limitsChanged: deps.limitsChanged, jobsReady: deps.jobsReady }),
 
     async enqueue(request, context) {
       const job = newJobFromSpec(request.job, "job", webhookUrlRefusal);

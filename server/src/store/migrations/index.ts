@@ -12,6 +12,7 @@ import { Migration0011ApiKeys } from "./0011-api-keys.js";
 import { Migration0012ConcurrencyLimits } from "./0012-concurrency-limits.js";
 import { Migration0013QueuePriorityAndKey } from "./0013-queue-priority-and-key.js";
 import { Migration0015Namespaces } from "./0015-namespaces.js";
+import { Migration0016NamespacedConcurrencyLimits } from "./0016-namespaced-concurrency-limits.js";
 
 /**
  * Every migration, in order. Migrations are numbered, forward-only and never edited once
@@ -32,4 +33,5 @@ export const migrations = [
   { name: "0012-concurrency-limits", class: Migration0012ConcurrencyLimits },
   { name: "0013-queue-priority-and-key", class: Migration0013QueuePriorityAndKey },
   { name: "0015-namespaces", class: Migration0015Namespaces },
+  { name: "0016-namespaced-concurrency-limits", class: Migration0016NamespacedConcurrencyLimits },
 ];

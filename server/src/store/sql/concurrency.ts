@@ -18,77 +18,92 @@ const columns = `key, per_key AS "perKey", max_running AS "maxRunning", max_weig
   rate_interval_ms AS "rateIntervalMs", paused_until AS "pausedUntil", updated_at AS "updatedAt"`;
 
 /**
- * The jobs a limit governs (their key's most specific limit is `$1`), as a condition on
- * job `j`. An exact key needs no check beyond equality: it is always the most specific.
+ * The jobs a limit governs (of the namespace in parameter `namespace`, with a key whose
+ * most specific limit there is the one in parameter `key`), as a condition on job `j`. An
+ * exact key needs no check beyond equality: it is always the most specific.
  */
-const governedBy = `(CASE WHEN right($1::text, 1) = '*'
-                        THEN starts_with(j.concurrency_key, rtrim($1::text, '*')) AND jobwire_governing_limit(j.concurrency_key) = $1::text
-                        ELSE j.concurrency_key = $1::text END)`;
+function governedBy(key: string, namespace: string): string {
+  return `(j.namespace = ${namespace}::text AND CASE WHEN right(${key}::text, 1) = '*'
+            THEN starts_with(j.concurrency_key, rtrim(${key}::text, '*')) AND jobwire_governing_limit(${namespace}::text, j.concurrency_key) = ${key}::text
+            ELSE j.concurrency_key = ${key}::text END)`;
+}
 
 /**
  * Takes back the admission of pending jobs that `key`'s limit governs and that are not yet
  * leased, so that a new or tightened limit (or a pause) applies to them at once; the
  * admission loop admits them again as the limit allows.
  */
-async function withdrawAdmissions(tx: Queryable, key: string): Promise<void> {
-  await tx.query(`UPDATE job j SET admitted = false WHERE j.state = 'pending' AND j.admitted AND j.concurrency_key IS NOT NULL AND ${governedBy}`, [key]);
+async function withdrawAdmissions(tx: Queryable, namespace: string, key: string): Promise<void> {
+  await tx.query(
+    `UPDATE job j SET admitted = false WHERE j.state = 'pending' AND j.admitted AND j.concurrency_key IS NOT NULL AND ${governedBy("$1", "$2")}`,
+    [key, namespace],
+  );
 }
 
-/** Creates or replaces a limit (keeping its pause) and withdraws the admissions it governs. */
-export async function concurrencyLimitUpsert(tx: Queryable, limit: Omit<ConcurrencyLimitRow, "pausedUntil" | "updatedAt">): Promise<ConcurrencyLimitRow> {
+/**
+ * Creates or replaces a limit of `namespace` (keeping its pause) and withdraws the
+ * admissions it governs.
+ */
+export async function concurrencyLimitUpsert(
+  tx: Queryable,
+  namespace: string,
+  limit: Omit<ConcurrencyLimitRow, "pausedUntil" | "updatedAt">,
+): Promise<ConcurrencyLimitRow> {
   const result = await tx.query<ConcurrencyLimitRow>(
-    `INSERT INTO concurrency_limit (key, max_running, max_weight, rate_count, rate_interval_ms, per_key) VALUES ($1, $2, $3, $4, $5, $6)
-     ON CONFLICT (key) DO UPDATE SET max_running = excluded.max_running, max_weight = excluded.max_weight,
+    `INSERT INTO concurrency_limit (key, max_running, max_weight, rate_count, rate_interval_ms, per_key, namespace) VALUES ($1, $2, $3, $4, $5, $6, $7)
+     ON CONFLICT (namespace, key) DO UPDATE SET max_running = excluded.max_running, max_weight = excluded.max_weight,
        rate_count = excluded.rate_count, rate_interval_ms = excluded.rate_interval_ms, per_key = excluded.per_key,
        updated_at = clock_timestamp()
      RETURNING ${columns}`,
-    [limit.key, limit.maxRunning, limit.maxWeight, limit.rateCount, limit.rateIntervalMs, limit.perKey],
+    [limit.key, limit.maxRunning, limit.maxWeight, limit.rateCount, limit.rateIntervalMs, limit.perKey, namespace],
   );
-  await withdrawAdmissions(tx, limit.key);
+  await withdrawAdmissions(tx, namespace, limit.key);
   return normalise(result.rows[0]!);
 }
 
-/** Pauses a key or prefix until `until`, creating an unbounded limit for it if needed. */
-export async function concurrencyKeyPause(tx: Queryable, key: string, until: Date): Promise<ConcurrencyLimitRow> {
+/** Pauses a key or prefix of `namespace` until `until`, creating an unbounded limit for it if needed. */
+export async function concurrencyKeyPause(tx: Queryable, namespace: string, key: string, until: Date): Promise<ConcurrencyLimitRow> {
   const result = await tx.query<ConcurrencyLimitRow>(
-    `INSERT INTO concurrency_limit (key, paused_until) VALUES ($1, $2)
-     ON CONFLICT (key) DO UPDATE SET paused_until = excluded.paused_until, updated_at = clock_timestamp()
+    `INSERT INTO concurrency_limit (key, paused_until, namespace) VALUES ($1, $2, $3)
+     ON CONFLICT (namespace, key) DO UPDATE SET paused_until = excluded.paused_until, updated_at = clock_timestamp()
      RETURNING ${columns}`,
-    [key, until],
+    [key, until, namespace],
   );
-  await withdrawAdmissions(tx, key);
+  await withdrawAdmissions(tx, namespace, key);
   return normalise(result.rows[0]!);
 }
 
 /**
- * Deletes a limit; the jobs it governed that no other limit covers are admitted at once.
- * Returns the queues of those jobs, or undefined if there was no such limit.
+ * Deletes a limit of `namespace`; the jobs it governed that no other limit covers are
+ * admitted at once. Returns the queues of those jobs, or undefined if there was no such limit.
  */
-export async function concurrencyLimitDelete(tx: Queryable, key: string): Promise<QueueAddress[] | undefined> {
+export async function concurrencyLimitDelete(tx: Queryable, namespace: string, key: string): Promise<QueueAddress[] | undefined> {
   // Which jobs it governed is decided while it still exists.
   const governed = await tx.query<{ id: string }>(
-    `SELECT j.id FROM job j WHERE j.state = 'pending' AND NOT j.admitted AND j.concurrency_key IS NOT NULL AND ${governedBy}`,
-    [key],
+    `SELECT j.id FROM job j WHERE j.state = 'pending' AND NOT j.admitted AND j.concurrency_key IS NOT NULL AND ${governedBy("$1", "$2")}`,
+    [key, namespace],
   );
-  const deleted = await tx.query("DELETE FROM concurrency_limit WHERE key = $1", [key]);
+  const deleted = await tx.query("DELETE FROM concurrency_limit WHERE namespace = $2 AND key = $1", [key, namespace]);
   if ((deleted.rowCount ?? 0) === 0) return undefined;
   const admitted = await tx.query<{ namespace: string; queue: string }>(
     `UPDATE job SET admitted = true WHERE id = ANY($1::uuid[]) AND state = 'pending' AND NOT admitted
-       AND jobwire_governing_limit(concurrency_key) IS NULL
+       AND jobwire_governing_limit(namespace, concurrency_key) IS NULL
      RETURNING namespace, queue`,
     [governed.rows.map((row) => row.id)],
   );
   return [...queueAddressesOf(admitted.rows)];
 }
 
-/** Every limit, by key. */
-export async function concurrencyLimitList(db: Queryable): Promise<ConcurrencyLimitRow[]> {
-  const result = await db.query<ConcurrencyLimitRow>(`SELECT ${columns} FROM concurrency_limit ORDER BY key`);
+/** Every limit of `namespace`, by key. */
+export async function concurrencyLimitList(db: Queryable, namespace: string): Promise<ConcurrencyLimitRow[]> {
+  const result = await db.query<ConcurrencyLimitRow>(`SELECT ${columns} FROM concurrency_limit WHERE namespace = $1 ORDER BY key`, [namespace]);
   return result.rows.map(normalise);
 }
 
 /** A unit of admission: a limit, and for a per-key limit, one of its keys. */
 export interface AdmissionUnit {
+  /** The namespace of the limit and of the jobs it admits. */
+  namespace: string;
   limitKey: string;
   /** The one concurrency key to admit for; null for a limit that bounds its keys together. */
   onlyKey: string | null;
@@ -100,26 +115,31 @@ export interface AdmissionUnit {
  * index (one probe per key, whatever the backlog).
  */
 export async function admissionUnitsWaiting(db: Queryable): Promise<AdmissionUnit[]> {
-  const result = await db.query<{ limitKey: string | null; perKey: boolean | null; key: string }>({
+  const result = await db.query<{ namespace: string; limitKey: string | null; perKey: boolean | null; key: string }>({
     name: "jobwire_limits_with_waiting_jobs",
-    text: `WITH RECURSIVE waiting(k) AS (
-             (SELECT concurrency_key FROM job WHERE state = 'pending' AND NOT admitted ORDER BY concurrency_key LIMIT 1)
+    text: `WITH RECURSIVE waiting(ns, k) AS (
+             (SELECT namespace, concurrency_key FROM job WHERE state = 'pending' AND NOT admitted
+              ORDER BY namespace, concurrency_key LIMIT 1)
              UNION ALL
-             SELECT (SELECT concurrency_key FROM job WHERE state = 'pending' AND NOT admitted AND concurrency_key > w.k
-                     ORDER BY concurrency_key LIMIT 1)
-             FROM waiting w WHERE w.k IS NOT NULL
+             SELECT next.namespace, next.concurrency_key
+             FROM waiting w
+             CROSS JOIN LATERAL (
+               SELECT namespace, concurrency_key FROM job
+               WHERE state = 'pending' AND NOT admitted AND (namespace, concurrency_key) > (w.ns, w.k)
+               ORDER BY namespace, concurrency_key LIMIT 1
+             ) next
            )
-           SELECT g.key AS "limitKey", l.per_key AS "perKey", w.k AS key
+           SELECT w.ns AS namespace, g.key AS "limitKey", l.per_key AS "perKey", w.k AS key
            FROM waiting w
-           CROSS JOIN LATERAL (SELECT jobwire_governing_limit(w.k) AS key) g
-           LEFT JOIN concurrency_limit l ON l.key = g.key
+           CROSS JOIN LATERAL (SELECT jobwire_governing_limit(w.ns, w.k) AS key) g
+           LEFT JOIN concurrency_limit l ON l.namespace = w.ns AND l.key = g.key
            WHERE w.k IS NOT NULL`,
   });
   const units = new Map<string, AdmissionUnit>();
   for (const row of result.rows) {
     if (row.limitKey === null) continue;
     const onlyKey = row.perKey ? row.key : null;
-    units.set(`${row.limitKey}\u0000${onlyKey ?? ""}`, { limitKey: row.limitKey, onlyKey });
+    units.set(`${row.namespace}\u0000${row.limitKey}\u0000${onlyKey ?? ""}`, { namespace: row.namespace, limitKey: row.limitKey, onlyKey });
   }
   return [...units.values()];
 }
@@ -142,10 +162,10 @@ export interface AdmissionOutcome {
 export async function admitForLimit(tx: Queryable, unit: AdmissionUnit, candidatesMax = 1000): Promise<AdmissionOutcome> {
   const key = unit.limitKey;
   // For a per-key limit, only the jobs of one key count and are admitted.
-  const ofUnit = `${governedBy} AND ($3::text IS NULL OR j.concurrency_key = $3::text)`;
+  const ofUnit = `${governedBy("$1", "$4")} AND ($3::text IS NULL OR j.concurrency_key = $3::text)`;
   const { rows: limits } = await tx.query<ConcurrencyLimitRow & { paused: boolean }>(
-    `SELECT ${columns}, coalesce(paused_until > clock_timestamp(), false) AS paused FROM concurrency_limit WHERE key = $1 FOR UPDATE`,
-    [key],
+    `SELECT ${columns}, coalesce(paused_until > clock_timestamp(), false) AS paused FROM concurrency_limit WHERE namespace = $2 AND key = $1 FOR UPDATE`,
+    [key, unit.namespace],
   );
   const limit = limits[0];
   if (!limit) return { queues: [], nextAt: null };
@@ -158,7 +178,7 @@ export async function admitForLimit(tx: Queryable, unit: AdmissionUnit, candidat
           (SELECT count(*)::int AS recent, min(j.admitted_at) AS "oldestRecent" FROM job j
            WHERE $2::int IS NOT NULL AND j.concurrency_key IS NOT NULL
              AND j.admitted_at > clock_timestamp() - $2::int * interval '1 millisecond' AND ${ofUnit}) window_`,
-    [key, limit.rateIntervalMs, unit.onlyKey],
+    [key, limit.rateIntervalMs, unit.onlyKey, unit.namespace],
   );
   const used = usage[0]!;
   let slots = Math.min(
@@ -173,7 +193,7 @@ export async function admitForLimit(tx: Queryable, unit: AdmissionUnit, candidat
     `SELECT j.id, j.weight FROM job j
      WHERE j.state = 'pending' AND NOT j.admitted AND j.concurrency_key IS NOT NULL AND ${ofUnit}
      ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2`,
-    [key, slots, unit.onlyKey],
+    [key, slots, unit.onlyKey, unit.namespace],
   );
   let weightLeft = limit.maxWeight === null ? Number.POSITIVE_INFINITY : limit.maxWeight - used.weight;
   const admit: string[] = [];

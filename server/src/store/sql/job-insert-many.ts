@@ -127,7 +127,8 @@ export async function jobInsertMany(
          k.concurrency_key,
          (k.concurrency_key IS NULL OR NOT EXISTS (
             SELECT 1 FROM concurrency_limit l
-            WHERE l.key = k.concurrency_key OR (l.is_prefix AND starts_with(k.concurrency_key, l.prefix)))) AS admitted,
+            WHERE l.namespace = i.namespace
+              AND (l.key = k.concurrency_key OR (l.is_prefix AND starts_with(k.concurrency_key, l.prefix))))) AS admitted,
          coalesce(i.max_attempts, q.max_attempts, ${jobDefaults.maxAttempts}) AS max_attempts,
          coalesce(i.backoff_initial_ms, q.backoff_initial_ms, ${jobDefaults.backoffInitialMs}) AS backoff_initial_ms,
          greatest(coalesce(i.backoff_max_ms, q.backoff_max_ms, ${jobDefaults.backoffMaxMs}),
