@@ -88,8 +88,10 @@ export async function webhookOutboxState(db: Queryable): Promise<{ nextDueMs: nu
   const result = await db.query<{ ms: number | null; targets: boolean }>(
     `SELECT (SELECT extract(epoch FROM min(next_attempt_at) - clock_timestamp()) * 1000
              FROM webhook_delivery WHERE state = 'pending') AS ms,
-            EXISTS (SELECT 1 FROM webhook_subscription) OR EXISTS (SELECT 1 FROM job WHERE webhooks IS NOT NULL)
-              OR EXISTS (SELECT 1 FROM batch WHERE webhooks IS NOT NULL) AS targets`,
+            -- ORDER BY id LIMIT 1 walks the partial indexes; EXISTS may scan the tables (see 0015).
+            EXISTS (SELECT 1 FROM webhook_subscription)
+              OR (SELECT id FROM job WHERE webhooks IS NOT NULL ORDER BY id LIMIT 1) IS NOT NULL
+              OR (SELECT id FROM batch WHERE webhooks IS NOT NULL ORDER BY id LIMIT 1) IS NOT NULL AS targets`,
   );
   const row = result.rows[0];
   return { nextDueMs: row?.ms === null || row?.ms === undefined ? null : Number(row.ms), targets: row?.targets ?? false };
