@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { Wakeups } from "../dispatch/wakeups.js";
 import type { Logger } from "../logger.js";
 import { PacedPasses } from "../loops/paced-passes.js";
-import { admissionUnitsWaiting, admitForLimit, concurrencyLimitsExist } from "../store/sql/concurrency.js";
+import { admissionUnitsWaiting, admitForLimit, concurrencyLimitsExist, type AdmissionOutcome } from "../store/sql/concurrency.js";
 import { withTransaction } from "../store/transaction.js";
 
 /** Shortest time between two passes. */
@@ -10,8 +10,8 @@ const minPassIntervalMs = 10;
 
 /**
  * Admits jobs waiting for their concurrency limit (see migration 0012 and
- * `admitForLimit`): one transaction per limit that has waiting jobs, each under that
- * limit's row lock, so replicas running side by side never admit past a bound. Woken
+ * `admitForLimit`): one transaction a pass, each limit that has waiting jobs admitted
+ * under that limit's row lock, so replicas running side by side never admit past a bound. Woken
  * whenever events are committed on any replica (a job that finishes frees a slot), when a
  * limit changes, at the end of a pause or rate window, and by the fallback poll.
  */
@@ -66,11 +66,19 @@ export class AdmissionLoop {
   async #pass(): Promise<number> {
     const changesBefore = this.#changes;
     let nextAt = Number.POSITIVE_INFINITY;
-    for (const unit of await admissionUnitsWaiting(this.pool)) {
-      if (this.#passes.stopped) break;
-      const outcome = await withTransaction(this.pool, (tx) => admitForLimit(tx, unit));
-      if (outcome.queues.length > 0) this.#wakeups?.jobsReady(outcome.queues);
-      if (outcome.nextAt) nextAt = Math.min(nextAt, outcome.nextAt.getTime());
+    const units = await admissionUnitsWaiting(this.pool);
+    if (units.length > 0 && !this.#passes.stopped) {
+      // One transaction for the whole pass: one commit (one WAL flush) rather than one per
+      // limit, which under load cost more than the admissions themselves. Limit rows are
+      // locked in (namespace, key) order, so replicas passing side by side cannot deadlock.
+      const outcomes = await withTransaction(this.pool, async (tx) => {
+        const done: AdmissionOutcome[] = [];
+        for (const unit of units) done.push(await admitForLimit(tx, unit));
+        return done;
+      });
+      const ready = outcomes.flatMap((outcome) => outcome.queues);
+      if (ready.length > 0) this.#wakeups?.jobsReady([...new Set(ready)]);
+      for (const outcome of outcomes) if (outcome.nextAt) nextAt = Math.min(nextAt, outcome.nextAt.getTime());
     }
     const active = await concurrencyLimitsExist(this.pool);
     if (this.#changes === changesBefore) this.#active = active;

@@ -111,7 +111,8 @@ export interface AdmissionUnit {
 
 /**
  * What waits for admission: each limit governing waiting jobs, and for a per-key limit
- * each of its keys with waiting jobs. Walks the distinct keys of waiting jobs through their
+ * each of its keys with waiting jobs, ordered by namespace, limit and key (the order in
+ * which a pass locks their limits). Walks the distinct keys of waiting jobs through their
  * index (one probe per key, whatever the backlog).
  */
 export async function admissionUnitsWaiting(db: Queryable): Promise<AdmissionUnit[]> {
@@ -141,7 +142,14 @@ export async function admissionUnitsWaiting(db: Queryable): Promise<AdmissionUni
     const onlyKey = row.perKey ? row.key : null;
     units.set(`${row.namespace}\u0000${row.limitKey}\u0000${onlyKey ?? ""}`, { namespace: row.namespace, limitKey: row.limitKey, onlyKey });
   }
-  return [...units.values()];
+  // In lock order: a pass locks the limits of these units one after the other.
+  return [...units.values()].sort(
+    (a, b) => compare(a.namespace, b.namespace) || compare(a.limitKey, b.limitKey) || compare(a.onlyKey ?? "", b.onlyKey ?? ""),
+  );
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** What one admission step did. */
