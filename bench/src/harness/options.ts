@@ -21,6 +21,12 @@ export interface BenchSizes {
   /** Workload 3: jobs enqueued at {@link latencyPerSecond}. */
   latency: number;
   latencyPerSecond: number;
+  /**
+   * Workload 3: jobs enqueued at the same rate just before the measured ones, whose
+   * latency is not recorded: every system is measured warm, as a running service is, not
+   * on its first requests after start-up (JIT, plan caches, connections).
+   */
+  latencyWarmUp: number;
   /** Workload 4: the backlog and the jobs measured out of it; `undefined` skips it. */
   backlog: { total: number; measured: number; loadBatch: number; loadInFlight: number; repetitions: number } | undefined;
   /** Workload 7: job lifecycles committed. */
@@ -51,6 +57,7 @@ const full: BenchSizes = {
   concurrency: 32,
   latency: 1_000,
   latencyPerSecond: 200,
+  latencyWarmUp: 500,
   backlog: { total: 1_000_000, measured: 20_000, loadBatch: 5_000, loadInFlight: 2, repetitions: 1 },
   ceiling: 20_000,
 };
@@ -62,6 +69,7 @@ const quick: BenchSizes = {
   processing: 10_000,
   drainBoundMs: 60_000,
   latency: 500,
+  latencyWarmUp: 250,
   backlog: undefined,
   ceiling: 5_000,
 };

@@ -51,9 +51,10 @@ export type RoleCommand =
   /**
    * Worker: connect and start taking jobs at `concurrency`; answer `started` once the worker
    * takes jobs, `first-job` when the first handler starts, and `handled` once `expect` handlers
-   * ran (never, when `expect` is 0). With `recordLatency`, `handled` carries each job's latency.
+   * ran (never, when `expect` is 0). With `recordLatency`, `handled` carries the latency of
+   * each job numbered `latencyFrom` or more (the jobs before it warm the system up).
    */
-  | { cmd: "start"; endpoint: Endpoint; concurrency: number; expect: number; recordLatency: boolean }
+  | { cmd: "start"; endpoint: Endpoint; concurrency: number; expect: number; recordLatency: boolean; latencyFrom?: number }
   /** Raw ceiling: run `count` job lifecycles over `connections` connections, then answer `ceiling`. */
   | { cmd: "ceiling"; endpoint: Endpoint; count: number; connections: number };
 

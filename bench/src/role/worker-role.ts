@@ -19,20 +19,21 @@ export interface WorkerAdapter {
 /**
  * Runs a worker role process around `adapter`: on `start` it starts the worker, answers
  * `started`, then `first-job` when the first handler starts and `handled` once the expected
- * number of handlers ran, with each job's latency when asked to record them.
+ * number of handlers ran, with each job's latency when asked to record them (from job
+ * number `latencyFrom` on).
  */
 export function runWorker(adapter: WorkerAdapter): void {
   let started = false;
   serveRole({
     async onCommand(command) {
       if (command.cmd !== "start") throw new Error(`a worker does not understand ${JSON.stringify(command)}`);
-      const { expect, recordLatency } = command;
+      const { expect, recordLatency, latencyFrom = 0 } = command;
       const latencies: number[] = [];
       let handled = 0;
       const handler: NoopHandler = (payload) => {
         const now = epochNow();
         if (handled === 0) announce({ event: "first-job", at: now });
-        if (recordLatency) latencies.push(now - payload.t);
+        if (recordLatency && payload.n >= latencyFrom) latencies.push(now - payload.t);
         if (++handled === expect) {
           announce({ event: "handled", count: handled, ...(recordLatency ? { latenciesMs: latencies } : {}) });
         }
