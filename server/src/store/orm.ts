@@ -45,6 +45,13 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
     entities: [QueueEntity, JobEntity, JobPhaseEntity, JobEventEntity],
     extensions: [Migrator],
     pool: { min: 0, max: options.poolSize },
+    // Named statements (the hot paths: claim, insert, complete, ownership checks) are
+    // planned once per connection. Left to itself Postgres re-plans the claim and the insert
+    // on every execution, since their generic plan never looks cheaper than a custom one:
+    // planning cost more than executing them (0.6-0.8 ms against 0.3-0.6 ms, measured with
+    // pg_stat_statements' track_planning). No statement passes a state or another
+    // partial-index column as a parameter, so generic plans use the same indexes.
+    driverOptions: { options: "-c plan_cache_mode=force_generic_plan" },
     // The ORM's own request-scoped identity map is not used: handlers fork explicitly.
     allowGlobalContext: false,
     debug: false,
