@@ -169,6 +169,7 @@ async function serve(
       },
     },
     logger.child({ component: "notifications" }),
+    db.poolBackendPids,
   );
   await notifications.start();
   // Expiries are announced by nothing: open streams' keys are checked at the fallback pace.

@@ -36,9 +36,14 @@ export interface NotificationHandlers {
   onResync(): void;
 }
 
+/** The channels on which {@link Wakeups} tells the other replicas what this one woke itself for. */
+const wakeupChannels: ReadonlySet<string> = new Set([channels.ready, channels.scheduled, channels.worker, channels.events, channels.schedules]);
+
 /**
  * Holds one dedicated connection (outside the pool) that LISTENs on Jobwire's channels,
- * so every replica hears about changes committed by any other. Reconnects with capped
+ * so every replica hears about changes committed by any other. Wake-ups this replica sent
+ * itself (from a backend in `ownBackendPids`) are dropped: it acted on them before sending
+ * them, and acting twice costs a claim and a pass of each loop per commit. Reconnects with capped
  * exponential backoff when the connection drops, and asks for a resync each time.
  */
 export class NotificationListener {
@@ -51,6 +56,7 @@ export class NotificationListener {
     private readonly url: string,
     private readonly handlers: NotificationHandlers,
     private readonly log: Logger,
+    private readonly ownBackendPids: ReadonlySet<number> = new Set(),
   ) {}
 
   /** Connects and listens; resolves once listening. */
@@ -60,7 +66,10 @@ export class NotificationListener {
 
   async #connect(): Promise<void> {
     const client = new pg.Client({ connectionString: this.url, application_name: "jobwire-listener" });
-    client.on("notification", (message) => this.#dispatch(message.channel, message.payload ?? ""));
+    client.on("notification", (message) => {
+      if (wakeupChannels.has(message.channel) && this.ownBackendPids.has(message.processId)) return;
+      this.#dispatch(message.channel, message.payload ?? "");
+    });
     client.on("error", (error) => {
       this.log.warn({ err: error }, "notification connection failed; reconnecting");
       this.#reconnectLater(client);

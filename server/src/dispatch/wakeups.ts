@@ -152,7 +152,11 @@ export class Wakeups {
       ...(scheduleTick === Number.POSITIVE_INFINITY ? [] : [[channels.schedules, String(scheduleTick)] as [string, string]]),
     ];
     this.pool
-      .query("SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)", [payloads.map((p) => p[0]), payloads.map((p) => p[1])])
+      .query({
+        name: "jobwire_notify_wakeups",
+        text: "SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)",
+        values: [payloads.map((p) => p[0]), payloads.map((p) => p[1])],
+      })
       .catch((error: unknown) => this.log.warn({ err: error }, "sending wake-ups failed; the fallback poll covers them"))
       .finally(() => {
         this.#sending = false;

@@ -16,6 +16,11 @@ export interface Database {
    * serves both, so the connection limit is the configured pool size.
    */
   readonly pool: pg.Pool;
+  /**
+   * Process ids of the Postgres backends behind the pool's connections (as notifications
+   * name their sender): what this server sent itself.
+   */
+  readonly poolBackendPids: ReadonlySet<number>;
   /** Applies pending migrations; returns the names of those applied. */
   migrate(): Promise<string[]>;
   /** Whether every known migration has been applied. */
@@ -70,9 +75,13 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
   const checkedOut = new Set<pg.PoolClient>();
   pool.on("acquire", (client) => checkedOut.add(client));
   pool.on("release", (_error, client) => checkedOut.delete(client));
+  const poolBackendPids = new Set<number>();
+  pool.on("connect", (client) => poolBackendPids.add(backendPidOf(client)));
+  pool.on("remove", (client) => poolBackendPids.delete(backendPidOf(client)));
   return {
     orm,
     pool,
+    poolBackendPids,
     async migrate() {
       const applied = await orm.migrator.up();
       return applied.map((m) => m.name);
@@ -104,3 +113,8 @@ export async function openDatabase(options: OpenDatabaseOptions): Promise<Databa
 }
 
 export type { EntityManager };
+
+/** The process id of a connected client's backend (set by Postgres's BackendKeyData). */
+function backendPidOf(client: pg.PoolClient): number {
+  return (client as pg.PoolClient & { processID: number }).processID;
+}
