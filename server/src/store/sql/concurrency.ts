@@ -161,6 +161,22 @@ export interface AdmissionOutcome {
 }
 
 /**
+ * The jobs of an admission unit, as a condition on job `j` with the limit's key in `$1`, the
+ * unit's one key in `$3` and the namespace in `$4`. Written out per shape of unit rather
+ * than as one condition with CASE and IS NULL branches, so that a generic plan (see
+ * `orm.ts`) still finds the key in the admission and in-use indexes.
+ */
+function unitCondition(unit: AdmissionUnit): { shape: "exact" | "key" | "prefix"; ofUnit: string } {
+  if (!unit.limitKey.endsWith("*")) return { shape: "exact", ofUnit: "j.namespace = $4::text AND j.concurrency_key = $1::text AND $3::text IS NULL" };
+  // One key of a per-key prefix limit: still governed by it (a more specific limit may have
+  // been made since the units were listed).
+  if (unit.onlyKey !== null) {
+    return { shape: "key", ofUnit: "j.namespace = $4::text AND j.concurrency_key = $3::text AND jobwire_governing_limit($4::text, $3::text) = $1::text" };
+  }
+  return { shape: "prefix", ofUnit: `${governedBy("$1", "$4")} AND $3::text IS NULL` };
+}
+
+/**
  * Admits the jobs waiting on one limit, in the caller's transaction: locks the limit's row
  * (so replicas admit for it one at a time), counts what it has in use (admitted pending and
  * running jobs, their weight, admissions in the rate window), and admits waiting jobs in
@@ -169,25 +185,28 @@ export interface AdmissionOutcome {
  */
 export async function admitForLimit(tx: Queryable, unit: AdmissionUnit, candidatesMax = 1000): Promise<AdmissionOutcome> {
   const key = unit.limitKey;
-  // For a per-key limit, only the jobs of one key count and are admitted.
-  const ofUnit = `${governedBy("$1", "$4")} AND ($3::text IS NULL OR j.concurrency_key = $3::text)`;
-  const { rows: limits } = await tx.query<ConcurrencyLimitRow & { paused: boolean }>(
-    `SELECT ${columns}, coalesce(paused_until > clock_timestamp(), false) AS paused FROM concurrency_limit WHERE namespace = $2 AND key = $1 FOR UPDATE`,
-    [key, unit.namespace],
-  );
+  const { shape, ofUnit } = unitCondition(unit);
+  // Named statements, one per shape of unit: a pass runs them once per limit, as often as
+  // every few milliseconds.
+  const { rows: limits } = await tx.query<ConcurrencyLimitRow & { paused: boolean }>({
+    name: "jobwire_admission_lock_limit",
+    text: `SELECT ${columns}, coalesce(paused_until > clock_timestamp(), false) AS paused FROM concurrency_limit WHERE namespace = $2 AND key = $1 FOR UPDATE`,
+    values: [key, unit.namespace],
+  });
   const limit = limits[0];
   if (!limit) return { queues: [], nextAt: null };
   if (limit.paused) return { queues: [], nextAt: new Date(limit.pausedUntil!) };
-  const { rows: usage } = await tx.query<{ running: number; weight: number; recent: number; oldestRecent: Date | null }>(
-    `SELECT in_use.running, in_use.weight, window_.recent, window_."oldestRecent"
+  const { rows: usage } = await tx.query<{ running: number; weight: number; recent: number; oldestRecent: Date | null }>({
+    name: `jobwire_admission_usage_${shape}`,
+    text: `SELECT in_use.running, in_use.weight, window_.recent, window_."oldestRecent"
      FROM (SELECT count(*)::int AS running, coalesce(sum(j.weight), 0)::int AS weight FROM job j
            WHERE j.concurrency_key IS NOT NULL AND (j.state = 'running' OR (j.state = 'pending' AND j.admitted)) AND ${ofUnit}) in_use,
           -- Admissions in the rate window (none looked for without a rate limit).
           (SELECT count(*)::int AS recent, min(j.admitted_at) AS "oldestRecent" FROM job j
            WHERE $2::int IS NOT NULL AND j.concurrency_key IS NOT NULL
              AND j.admitted_at > clock_timestamp() - $2::int * interval '1 millisecond' AND ${ofUnit}) window_`,
-    [key, limit.rateIntervalMs, unit.onlyKey, unit.namespace],
-  );
+    values: [key, limit.rateIntervalMs, unit.onlyKey, unit.namespace],
+  });
   const used = usage[0]!;
   let slots = Math.min(
     limit.maxRunning === null ? candidatesMax : limit.maxRunning - used.running,
@@ -197,12 +216,13 @@ export async function admitForLimit(tx: Queryable, unit: AdmissionUnit, candidat
   const rateFull = limit.rateCount !== null && used.recent >= limit.rateCount;
   const nextAt = rateFull && used.oldestRecent ? new Date(new Date(used.oldestRecent).getTime() + limit.rateIntervalMs!) : null;
   if (slots <= 0) return { queues: [], nextAt };
-  const { rows: waiting } = await tx.query<{ id: string; weight: number }>(
-    `SELECT j.id, j.weight FROM job j
+  const { rows: waiting } = await tx.query<{ id: string; weight: number }>({
+    name: `jobwire_admission_waiting_${shape}`,
+    text: `SELECT j.id, j.weight FROM job j
      WHERE j.state = 'pending' AND NOT j.admitted AND j.concurrency_key IS NOT NULL AND ${ofUnit}
      ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2`,
-    [key, slots, unit.onlyKey, unit.namespace],
-  );
+    values: [key, slots, unit.onlyKey, unit.namespace],
+  });
   let weightLeft = limit.maxWeight === null ? Number.POSITIVE_INFINITY : limit.maxWeight - used.weight;
   const admit: string[] = [];
   for (const job of waiting) {
@@ -212,10 +232,11 @@ export async function admitForLimit(tx: Queryable, unit: AdmissionUnit, candidat
     admit.push(job.id);
   }
   if (admit.length === 0) return { queues: [], nextAt };
-  const { rows } = await tx.query<{ namespace: string; queue: string }>(
-    "UPDATE job SET admitted = true, admitted_at = clock_timestamp() WHERE id = ANY($1::uuid[]) AND state = 'pending' AND NOT admitted RETURNING namespace, queue",
-    [admit],
-  );
+  const { rows } = await tx.query<{ namespace: string; queue: string }>({
+    name: "jobwire_admission_admit",
+    text: "UPDATE job SET admitted = true, admitted_at = clock_timestamp() WHERE id = ANY($1::uuid[]) AND state = 'pending' AND NOT admitted RETURNING namespace, queue",
+    values: [admit],
+  });
   const admittedAll = limit.rateCount !== null && used.recent + admit.length >= limit.rateCount;
   return {
     queues: [...queueAddressesOf(rows)],
