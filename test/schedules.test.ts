@@ -162,6 +162,7 @@ describe("schedule administration", () => {
       [{ schedule: { name: "bad-template", cron: "* * * * *", template: { queue: "", kind: "k" } } }, "schedule.template.queue"],
       [{ schedule: { name: "bad-template", cron: "* * * * *", template: { queue: "q", kind: "k", priority: 5000 } } }, "schedule.template.priority"],
       [{ schedule: { name: "bad-template", cron: "* * * * *", template: { queue: "q", kind: "k", runAt: "2030-01-01T00:00:00Z" } } }, "schedule.template.run_at"],
+      [{ schedule: { name: "bad-template", cron: "* * * * *", template: { queue: "q", kind: "k", idempotencyKey: "once" } } }, "schedule.template.idempotency_key"],
       [{ schedule: { name: "bad-policy", cron: "* * * * *", template, missedTickPolicy: 99 } }, "schedule.missed_tick_policy"],
     ];
     for (const [body, field] of cases) {

@@ -60,6 +60,12 @@ export function validScheduleFrom(spec: ScheduleSpec | undefined, field: string,
   // finished after the first tick.
   if (template.ref !== null) throw invalidArgument(`${field}.template.ref`, "must be unset in a schedule template");
   if (template.dependsOn.length > 0) throw invalidArgument(`${field}.template.depends_on`, "must be empty in a schedule template");
+  // Ticks are deduplicated by schedule and tick time already; one key shared by every tick
+  // would either be ignored or hold back every tick after the first, and neither is what
+  // the field promises.
+  if (template.idempotencyKey !== null) {
+    throw invalidArgument(`${field}.template.idempotency_key`, "must be unset in a schedule template (each tick is enqueued once by itself)");
+  }
   const missedTickPolicy = policies[spec.missedTickPolicy];
   if (missedTickPolicy === undefined) throw invalidArgument(`${field}.missed_tick_policy`, "must be LATEST or SKIP or ALL");
   return {

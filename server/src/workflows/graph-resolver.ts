@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { Wakeups } from "../dispatch/wakeups.js";
 import type { Logger } from "../logger.js";
 import { PacedPasses } from "../loops/paced-passes.js";
-import { batchFinishDone, graphsActive, jobGraphSettleStep } from "../store/sql/job-graph.js";
+import { batchFinishDone, graphsActive, jobGraphSettleStep, type BatchWitnesses } from "../store/sql/job-graph.js";
 import { withTransaction } from "../store/transaction.js";
 
 /** Finished jobs settled per transaction. */
@@ -25,6 +25,7 @@ export class GraphResolver {
   #active = true;
   /** Counts graphs created here, so that a pass does not idle the resolver over a new one. */
   #created = 0;
+  readonly #batchWitnesses: BatchWitnesses = new Map();
 
   constructor(
     private readonly pool: pg.Pool,
@@ -83,7 +84,7 @@ export class GraphResolver {
       if (outcome.cancelRequests.length > 0) this.#wakeups?.dueAt(new Date(Date.now() + this.cancelGraceMs));
       if (outcome.settled < settleStepSize || this.#passes.stopped) break;
     }
-    if ((await batchFinishDone(this.pool)) > 0) wroteEvents = true;
+    if ((await batchFinishDone(this.pool, this.#batchWitnesses)) > 0) wroteEvents = true;
     // Streams read the new events; other replicas' resolvers look for the next step.
     if (wroteEvents) this.#wakeups?.eventsCommitted();
     const active = await graphsActive(this.pool);

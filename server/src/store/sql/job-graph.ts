@@ -132,18 +132,51 @@ export async function jobGraphSettleStep(tx: Queryable, limit: number): Promise<
   return outcome;
 }
 
+/** The states of a job that has not finished. */
+const unfinishedStates = "('scheduled', 'pending', 'blocked', 'paused', 'running')";
+
+/**
+ * For each open batch, one of its jobs that was unfinished when last looked at: while that
+ * job stays unfinished, so does its batch, and one primary-key probe says so. Looking for
+ * any unfinished job of a batch instead walks the index entries its finished jobs left
+ * behind, which cost 8 ms a pass on a 1,000-job batch half drained. Kept per replica; only
+ * a hint, since a batch is finished under its row lock after a full check.
+ */
+export type BatchWitnesses = Map<string, string>;
+
 /**
  * Finishes every open batch that has no unfinished job left: sets its `finished_at` and
  * writes its one `batch_finished` event with the count of jobs per state. Guarded by
  * `finished_at IS NULL` under the row lock, so concurrent replicas write the event once.
+ * Looks at a batch only when its witness in `witnesses` has finished (then picks the
+ * newest unfinished job as the next one, the last a worker will take), and updates them.
  * Returns how many batches it finished.
  */
-export async function batchFinishDone(db: Queryable): Promise<number> {
+export async function batchFinishDone(db: Queryable, witnesses: BatchWitnesses): Promise<number> {
+  const { rows } = await db.query<{ batchId: string; witness: string | null }>({
+    name: "jobwire_batch_witnesses",
+    text: `SELECT b.id AS "batchId",
+                  CASE WHEN EXISTS (SELECT 1 FROM job j WHERE j.id = w.witness AND j.batch_id = b.id AND j.state IN ${unfinishedStates})
+                       THEN w.witness
+                       ELSE (SELECT j.id FROM job j WHERE j.batch_id = b.id AND j.state IN ${unfinishedStates} ORDER BY j.id DESC LIMIT 1)
+                  END AS witness
+           FROM batch b
+           LEFT JOIN unnest($1::uuid[], $2::uuid[]) AS w(batch_id, witness) ON w.batch_id = b.id
+           WHERE b.finished_at IS NULL`,
+    values: [[...witnesses.keys()], [...witnesses.values()]],
+  });
+  witnesses.clear();
+  const maybeDone: string[] = [];
+  for (const row of rows) {
+    if (row.witness === null) maybeDone.push(row.batchId);
+    else witnesses.set(row.batchId, row.witness);
+  }
+  if (maybeDone.length === 0) return 0;
   const result = await db.query({
     name: "jobwire_batch_finish_done",
     text: `WITH done AS (
              UPDATE batch b SET finished_at = clock_timestamp()
-             WHERE b.finished_at IS NULL
+             WHERE b.id = ANY($1::uuid[]) AND b.finished_at IS NULL
                AND NOT EXISTS (SELECT 1 FROM job j WHERE j.batch_id = b.id
                                AND j.state IN ('scheduled', 'pending', 'blocked', 'paused', 'running'))
              RETURNING b.id
@@ -154,6 +187,7 @@ export async function batchFinishDone(db: Queryable): Promise<number> {
                                                          FROM (SELECT state, count(*) AS n FROM job
                                                                WHERE batch_id = d.id GROUP BY state) c), '{}'))
            FROM done d`,
+    values: [maybeDone],
   });
   return result.rowCount ?? 0;
 }

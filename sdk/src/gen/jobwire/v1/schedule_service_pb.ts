@@ -56,7 +56,8 @@ export type ScheduleSpec = Message<"jobwire.v1.ScheduleSpec"> & {
 
   /**
    * Required. The job enqueued at each tick, validated as in Enqueue. run_at must be
-   * unset; a delay counts from the moment the tick is enqueued.
+   * unset; a delay counts from the moment the tick is enqueued. idempotency_key must be
+   * unset: each tick is enqueued once by itself.
    *
    * @generated from field: jobwire.v1.JobSpec template = 4;
    */
