@@ -32,12 +32,14 @@ const resolverPrincipal = "jobwire:dependencies";
  * the propagation, each with its events.
  */
 export async function jobGraphSettleStep(tx: Queryable, limit: number): Promise<SettleOutcome> {
-  const { rows: finished } = await tx.query<{ id: string; state: string; walks: boolean }>(
-    `SELECT id, state, cancel_unneeded_parents AS walks FROM job
+  // Named: the resolver runs it on every pass while any graph or batch is open.
+  const { rows: finished } = await tx.query<{ id: string; state: string; walks: boolean }>({
+    name: "jobwire_graph_settle_finished",
+    text: `SELECT id, state, cancel_unneeded_parents AS walks FROM job
      WHERE graph_pending AND state IN ('succeeded', 'failed', 'cancelled')
      ORDER BY finished_at LIMIT $1 FOR UPDATE SKIP LOCKED`,
-    [limit],
-  );
+    values: [limit],
+  });
   const outcome: SettleOutcome = { settled: finished.length, readyQueues: [], scheduledAt: null, cancelRequests: [] };
   if (finished.length === 0) return outcome;
   const ids = finished.map((job) => job.id);
