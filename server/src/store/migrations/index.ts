@@ -13,6 +13,7 @@ import { Migration0012ConcurrencyLimits } from "./0012-concurrency-limits.js";
 import { Migration0013QueuePriorityAndKey } from "./0013-queue-priority-and-key.js";
 import { Migration0015Namespaces } from "./0015-namespaces.js";
 import { Migration0016NamespacedConcurrencyLimits } from "./0016-namespaced-concurrency-limits.js";
+import { Migration0017RateWindowIndex } from "./0017-rate-window-index.js";
 
 /**
  * Every migration, in order. Migrations are numbered, forward-only and never edited once
@@ -34,4 +35,5 @@ export const migrations = [
   { name: "0013-queue-priority-and-key", class: Migration0013QueuePriorityAndKey },
   { name: "0015-namespaces", class: Migration0015Namespaces },
   { name: "0016-namespaced-concurrency-limits", class: Migration0016NamespacedConcurrencyLimits },
+  { name: "0017-rate-window-index", class: Migration0017RateWindowIndex },
 ];

@@ -203,7 +203,7 @@ export async function admitForLimit(tx: Queryable, unit: AdmissionUnit, candidat
            WHERE j.concurrency_key IS NOT NULL AND (j.state = 'running' OR (j.state = 'pending' AND j.admitted)) AND ${ofUnit}) in_use,
           -- Admissions in the rate window (none looked for without a rate limit).
           (SELECT count(*)::int AS recent, min(j.admitted_at) AS "oldestRecent" FROM job j
-           WHERE $2::int IS NOT NULL AND j.concurrency_key IS NOT NULL
+           WHERE $2::int IS NOT NULL AND j.admitted_under_rate AND j.concurrency_key IS NOT NULL
              AND j.admitted_at > clock_timestamp() - $2::int * interval '1 millisecond' AND ${ofUnit}) window_`,
     values: [key, limit.rateIntervalMs, unit.onlyKey, unit.namespace],
   });
@@ -234,8 +234,9 @@ export async function admitForLimit(tx: Queryable, unit: AdmissionUnit, candidat
   if (admit.length === 0) return { queues: [], nextAt };
   const { rows } = await tx.query<{ namespace: string; queue: string }>({
     name: "jobwire_admission_admit",
-    text: "UPDATE job SET admitted = true, admitted_at = clock_timestamp() WHERE id = ANY($1::uuid[]) AND state = 'pending' AND NOT admitted RETURNING namespace, queue",
-    values: [admit],
+    text: `UPDATE job SET admitted = true, admitted_at = clock_timestamp(), admitted_under_rate = $2
+           WHERE id = ANY($1::uuid[]) AND state = 'pending' AND NOT admitted RETURNING namespace, queue`,
+    values: [admit, limit.rateCount !== null],
   });
   const admittedAll = limit.rateCount !== null && used.recent + admit.length >= limit.rateCount;
   return {
