@@ -2,7 +2,7 @@ import http from "node:http";
 import { dirname } from "node:path";
 import { freePort } from "../../harness/free-port.js";
 import { ManagedProcess } from "../../harness/managed-process.js";
-import { jobwireServerEntry, nodeBinary, tsNodeArgs } from "../../harness/paths.js";
+import { jobwireServerArgs, jobwireServerEntry, nodeBinary } from "../../harness/paths.js";
 import { pollUntil } from "../../harness/wait-for.js";
 
 /** A Jobwire server running as its own process, as users run it. */
@@ -27,7 +27,7 @@ export async function startJobwireServer(databaseUrl: string): Promise<JobwireSe
   const process = ManagedProcess.start({
     name: `jobwire server :${port}`,
     command: nodeBinary,
-    args: tsNodeArgs(jobwireServerEntry),
+    args: jobwireServerArgs(),
     cwd: dirname(dirname(jobwireServerEntry)),
     env: {
       DATABASE_URL: databaseUrl,

@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { createApiKey, type ApiKeySpec } from "@jobwire/server";
 import pg from "pg";
+import { jobwireServerArgs } from "../../harness/paths.js";
 import { queueName } from "../../role/payload.js";
 import type { AdmissionCounts, BenchSystem, Deployment } from "../bench-system.js";
 import { packageVersion } from "../package-version.js";
@@ -17,7 +18,7 @@ export const jobwire: BenchSystem = {
   label: "Jobwire",
   version: `@jobwire/server@${packageVersion("@jobwire/server")} (working tree)`,
   configuration: [
-    "server: its own process (node --conditions=source --import tsx server/src/main.ts), DATABASE_URL, JOBWIRE_LOG_LEVEL=warn, every other setting at its default (pool 20, API keys required)",
+    `server: its own process (node ${jobwireServerArgs().slice(0, -1).join(" ")} server/src/main.ts, as npm start runs it), DATABASE_URL, JOBWIRE_LOG_LEVEL=warn, every other setting at its default (pool 20, API keys required)`,
     "API keys: the producer sends a producer key, the worker a worker key for the bench queue, each looked up in Postgres on every call (BENCH_JOBWIRE_AUTH=off runs without)",
     `worker: @jobwire/sdk Worker in its own process, concurrency 32 (16 per worker with two replicas), prefetch ${jobwirePrefetch} (the README's setting for throughput on short jobs, like graphile-worker's local queue of 500), gRPC over loopback`,
     "producer: @jobwire/sdk createJobwireClient (gRPC): enqueue() per job, enqueueBatch() for batches",
