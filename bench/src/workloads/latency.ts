@@ -5,7 +5,8 @@ import type { Workload } from "./workload.js";
 
 /**
  * Workload 3: jobs enqueued one call each at a steady rate (open loop) to an idle worker
- * process, after as many warm-up jobs at the same rate as the options say; each measured job's latency is its handler's start minus its enqueue call's start, both
+ * process, after `latencyWarmUp` jobs at the same rate that are not measured; each
+ * measured job's latency is its handler's start minus its enqueue call's start, both
  * read from this machine's epoch clock (`performance.timeOrigin + performance.now()`) in the
  * producer and worker processes. Records p50, p95, p99 and max.
  */

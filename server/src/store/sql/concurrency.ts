@@ -134,7 +134,9 @@ export async function admissionUnitsWaiting(db: Queryable): Promise<AdmissionUni
            FROM waiting w
            CROSS JOIN LATERAL (SELECT jobwire_governing_limit(w.ns, w.k) AS key) g
            LEFT JOIN concurrency_limit l ON l.namespace = w.ns AND l.key = g.key
-           WHERE w.k IS NOT NULL`,
+           WHERE w.k IS NOT NULL
+           -- Lock order: a pass locks the limits of these units one after the other.
+           ORDER BY w.ns, g.key, w.k`,
   });
   const units = new Map<string, AdmissionUnit>();
   for (const row of result.rows) {
@@ -142,14 +144,7 @@ export async function admissionUnitsWaiting(db: Queryable): Promise<AdmissionUni
     const onlyKey = row.perKey ? row.key : null;
     units.set(`${row.namespace}\u0000${row.limitKey}\u0000${onlyKey ?? ""}`, { namespace: row.namespace, limitKey: row.limitKey, onlyKey });
   }
-  // In lock order: a pass locks the limits of these units one after the other.
-  return [...units.values()].sort(
-    (a, b) => compare(a.namespace, b.namespace) || compare(a.limitKey, b.limitKey) || compare(a.onlyKey ?? "", b.onlyKey ?? ""),
-  );
-}
-
-function compare(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
+  return [...units.values()];
 }
 
 /** What one admission step did. */
@@ -164,7 +159,8 @@ export interface AdmissionOutcome {
  * The jobs of an admission unit, as a condition on job `j` with the limit's key in `$1`, the
  * unit's one key in `$3` and the namespace in `$4`. Written out per shape of unit rather
  * than as one condition with CASE and IS NULL branches, so that a generic plan (see
- * `orm.ts`) still finds the key in the admission and in-use indexes.
+ * `orm.ts`) still finds the key in the admission and in-use indexes. Every shape takes the
+ * same four parameters (`$3 IS NULL` where the unit has no one key).
  */
 function unitCondition(unit: AdmissionUnit): { shape: "exact" | "key" | "prefix"; ofUnit: string } {
   if (!unit.limitKey.endsWith("*")) return { shape: "exact", ofUnit: "j.namespace = $4::text AND j.concurrency_key = $1::text AND $3::text IS NULL" };

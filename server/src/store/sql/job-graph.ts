@@ -179,8 +179,7 @@ export async function batchFinishDone(db: Queryable, witnesses: BatchWitnesses):
     text: `WITH done AS (
              UPDATE batch b SET finished_at = clock_timestamp()
              WHERE b.id = ANY($1::uuid[]) AND b.finished_at IS NULL
-               AND NOT EXISTS (SELECT 1 FROM job j WHERE j.batch_id = b.id
-                               AND j.state IN ('scheduled', 'pending', 'blocked', 'paused', 'running'))
+               AND NOT EXISTS (SELECT 1 FROM job j WHERE j.batch_id = b.id AND j.state IN ${unfinishedStates})
              RETURNING b.id
            )
            INSERT INTO job_event (job_id, queue, batch_id, type, attempt, data)
