@@ -118,14 +118,12 @@ describe("concurrency limits", () => {
     const light = await client.enqueue("cl-weight", "k", null, { concurrencyKey: "gpu", weight: 1, priority: 1 });
     await startWorkers("cl-weight", jobs.handler);
     await waitFor("the first job to run", async () => jobs.running.has(first.id));
-    // A probe of another limit, enqueued after them: once it is admitted, an admission pass
+    // A probe of another limit, enqueued after them: once it has run, an admission pass
     // has looked at the heavy and the light job too.
     await client.setConcurrencyLimit("gpu-probe", { maxRunning: 1 });
+    await startWorkers("cl-weight-probe", async () => null);
     const probe = await client.enqueue("cl-weight-probe", "k", null, { concurrencyKey: "gpu-probe" });
-    await waitFor("the probe to be admitted", async () => {
-      const { rows } = await server.db.pool.query("SELECT 1 FROM job WHERE id = $1 AND admitted", [probe.id]);
-      return rows.length === 1;
-    });
+    await waitFor("the probe to run", async () => (await jobState(probe.id)).state === JobState.SUCCEEDED);
     // Weight 2 of 3 in use: the heavy job (2) waits, and the light one (1) does not overtake it.
     expect((await jobState(heavy.id)).state).toBe(JobState.PENDING);
     expect((await jobState(light.id)).state).toBe(JobState.PENDING);
@@ -133,6 +131,51 @@ describe("concurrency limits", () => {
     await waitFor("the heavy and the light job to run together", async () => jobs.running.has(heavy.id) && jobs.running.has(light.id));
     jobs.open(heavy.id);
     jobs.open(light.id);
+  });
+
+  it("admit a job by leasing it to a worker with a free slot, and keep it waiting while the workers that take it are busy", async () => {
+    await client.setConcurrencyLimit("direct", { maxRunning: 10 });
+    const jobs = gatedJobs();
+    const worker = new Worker({ baseUrl: server.url, queues: ["cl-direct"], concurrency: 1, prefetch: 0, handlers: { k: jobs.handler } });
+    workers.push(worker);
+    await worker.start();
+    const ids = await client.enqueueBatch(Array.from({ length: 3 }, () => ({ queue: "cl-direct", kind: "k", concurrencyKey: "direct" })));
+    await waitFor("one job to run", async () => jobs.running.size === 1);
+    // The limit has room for all three, the only worker for one: the others wait unadmitted
+    // (no replica admits a job no worker of its own can take).
+    const admitted = async () => {
+      const { rows } = await server.db.pool.query<{ id: string }>("SELECT id FROM job WHERE id = ANY($1) AND admitted", [ids]);
+      return rows.map((row) => row.id);
+    };
+    expect(await admitted()).toEqual([...jobs.running]);
+    // Each finished job lets the next one in at once: no fallback poll (a minute here) needed.
+    for (let left = ids.length; left > 0; left--) {
+      const current = [...jobs.running][0]!;
+      jobs.open(current);
+      await waitFor("the next job to start", async () => !jobs.running.has(current) && jobs.running.size === Math.min(1, left - 1));
+    }
+    await waitFor("every job to succeed", async () => (await Promise.all(ids.map(jobState))).every((j) => j.state === JobState.SUCCEEDED));
+    // One lease each: admitted by being leased, never leased twice.
+    const { rows } = await server.db.pool.query<{ leases: number }>(
+      "SELECT count(*)::int AS leases FROM job_event WHERE job_id = ANY($1) AND type = 'leased' GROUP BY job_id",
+      [ids],
+    );
+    expect(rows.map((row) => row.leases)).toEqual([1, 1, 1]);
+  });
+
+  it("keep a waiting job of a paused queue waiting, and lease it as soon as the queue resumes", async () => {
+    await client.setConcurrencyLimit("paused-queue-key", { maxRunning: 5 });
+    await client.pauseQueue("cl-paused");
+    await startWorkers("cl-paused", async () => null);
+    const job = await client.enqueue("cl-paused", "k", null, { concurrencyKey: "paused-queue-key" });
+    // A probe of another queue with the same key, enqueued after it: once it has run, an
+    // admission pass has looked at the paused queue's job too.
+    await startWorkers("cl-paused-probe", async () => null);
+    const probe = await client.enqueue("cl-paused-probe", "k", null, { concurrencyKey: "paused-queue-key" });
+    await waitFor("the probe to run", async () => (await jobState(probe.id)).state === JobState.SUCCEEDED);
+    expect((await jobState(job.id)).state).toBe(JobState.PENDING);
+    await client.resumeQueue("cl-paused");
+    await waitFor("the job to run once its queue resumes", async () => (await jobState(job.id)).state === JobState.SUCCEEDED);
   });
 
   it("apply a changed limit at once to jobs already waiting", async () => {

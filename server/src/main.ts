@@ -125,7 +125,8 @@ async function serve(
   // Streams whose API key is revoked (a NOTIFY from any replica) or expires are ended.
   const liveStreams = new LiveStreams(db.pool, logger.child({ component: "auth" }));
   const graphResolver = new GraphResolver(db.pool, config.cancelGraceMs, config.fallbackPollMs, logger.child({ component: "graphs" }));
-  const admissionLoop = new AdmissionLoop(db.pool, config.fallbackPollMs, logger.child({ component: "admission" }));
+  const admissionLoop = new AdmissionLoop(db.pool, dispatcher, config.fallbackPollMs, logger.child({ component: "admission" }));
+  dispatcher.onSlotsLeftEmpty(() => admissionLoop.slotsLeftEmpty());
   // Events committed, here or (NOTIFY) on another replica.
   const eventsCommitted = () => {
     eventSignal.wake();
@@ -149,7 +150,6 @@ async function serve(
   dispatcher.announceThrough(wakeups);
   maintenance.announceThrough(wakeups);
   graphResolver.announceThrough(wakeups);
-  admissionLoop.announceThrough(wakeups);
   schedules.announceThrough(wakeups);
   const notifications = new NotificationListener(
     databaseUrl,

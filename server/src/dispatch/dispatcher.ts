@@ -4,11 +4,12 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type pg from "pg";
 import type { Logger } from "../logger.js";
 import { jobClaimAvailable, type ClaimedJob } from "../store/sql/job-claim.js";
+import type { AdmissibleJob } from "../store/sql/admission.js";
 import { jobEndAttempts } from "../store/sql/job-end-attempt.js";
 import { jobMessagePhases, lastErrorMessage } from "../rpc/job-message.js";
 import { valueFromJson } from "../rpc/json-value.js";
 import { durationFromMillis } from "../rpc/proto-time.js";
-import type { QueueAddress } from "./queue-address.js";
+import { queueAddress, type QueueAddress } from "./queue-address.js";
 import type { WorkerNotice } from "./notification-listener.js";
 import type { Wakeups } from "./wakeups.js";
 import type { WorkerStream } from "./worker-stream.js";
@@ -20,13 +21,17 @@ const maxClaimsInFlight = 2;
  * Leases jobs to the worker streams connected to this replica. Claims are driven by
  * wake-ups (a queue got pending jobs, a slot freed, a resync) and are set-based: one
  * statement leases as many jobs as the stream has free slots. A wake-up that arrives while
- * no claim can start makes the next one run, so none is lost.
+ * no claim can start makes the next one run, so none is lost; a stream whose last claim came
+ * back short does not claim again until a wake-up says jobs may be ready. Jobs waiting for a
+ * concurrency limit are not claimed: the admission loop places them on streams with free
+ * slots ({@link Dispatcher.placeAdmitted}) and leases them as it admits them.
  */
 export class Dispatcher {
   readonly #streams = new Map<string, WorkerStream>();
   /** Which local stream holds each lease it was given: job id → stream. */
   readonly #holders = new Map<string, WorkerStream>();
   #wakeups: Wakeups | undefined;
+  #slotsLeftEmpty: (() => void) | undefined;
 
   constructor(
     private readonly pool: pg.Pool,
@@ -36,6 +41,14 @@ export class Dispatcher {
   /** Where jobs given back by {@link fill} are announced; set before streams register. */
   announceThrough(wakeups: Wakeups): void {
     this.#wakeups = wakeups;
+  }
+
+  /**
+   * Called whenever a claim leaves slots of a stream empty: jobs waiting for a concurrency
+   * limit, which are only ever leased by the admission loop, may fill them.
+   */
+  onSlotsLeftEmpty(callback: () => void): void {
+    this.#slotsLeftEmpty = callback;
   }
 
   /** Adds a stream and fills it. */
@@ -57,7 +70,9 @@ export class Dispatcher {
   /** Jobs in the queue at `address` (or in any queue) may be ready: fill the streams that serve it. */
   wake(address?: QueueAddress): void {
     for (const stream of this.#streams.values()) {
-      if (address === undefined || stream.serves(address)) this.fill(stream);
+      if (address !== undefined && !stream.serves(address)) continue;
+      stream.woken();
+      this.fill(stream);
     }
   }
 
@@ -136,6 +151,7 @@ export class Dispatcher {
       for (const [jobId, token] of leases) {
         if (!current.has(`${jobId}/${token}`) && stream.outstanding.get(jobId) === token) stream.outstanding.delete(jobId);
       }
+      stream.woken();
       this.fill(stream);
     }
   }
@@ -155,6 +171,12 @@ export class Dispatcher {
    */
   fill(stream: WorkerStream): void {
     if (stream.closed) return;
+    if (stream.drained) {
+      // Nothing was ready at the last claim and nothing has been announced since; free
+      // slots are the admission loop's to fill, if jobs wait for a limit.
+      if (stream.freeSlots() > 0) this.#slotsLeftEmpty?.();
+      return;
+    }
     if (stream.claimsInFlight >= maxClaimsInFlight) {
       stream.claimAgain = true;
       return;
@@ -169,6 +191,7 @@ export class Dispatcher {
     stream.claimsInFlight++;
     stream.reserved += free;
     stream.claimAgain = false;
+    const wakeupsBefore = stream.wakeups;
     let claimed = 0;
     this.#claim(stream, free)
       .then((count) => (claimed = count))
@@ -176,17 +199,94 @@ export class Dispatcher {
       .finally(() => {
         stream.claimsInFlight--;
         stream.reserved -= free;
+        if (claimed < free) {
+          if (stream.wakeups === wakeupsBefore) stream.drained = true;
+          this.#slotsLeftEmpty?.();
+        }
         if (claimed === free || stream.claimAgain) this.fill(stream);
       });
+  }
+
+  /**
+   * Places jobs the admission loop may admit (in the order given) on the local streams
+   * that take them: each goes to one with a free slot, reserved for it until
+   * {@link AdmissionPlacement.deliver} or {@link AdmissionPlacement.abandon}, so that the
+   * loop admits it by leasing it, in one write. The others are left waiting: their workers
+   * are busy, or connected elsewhere (that replica's loop places them), or their queue is
+   * paused. A claim that leaves a slot empty brings the loop back.
+   */
+  placeAdmitted<Job extends AdmissibleJob>(jobs: readonly Job[]): AdmissionPlacement<Job> {
+    const leases: { job: Job; stream: WorkerStream }[] = [];
+    for (const job of jobs) {
+      if (job.queuePaused) continue;
+      const stream = this.#takers(job).find((taker) => taker.freeSlots() > 0);
+      if (!stream) continue;
+      stream.reserved++;
+      leases.push({ job, stream });
+    }
+    let settled = false;
+    const release = () => {
+      if (settled) return [];
+      settled = true;
+      for (const { stream } of leases) stream.reserved--;
+      return [...new Set(leases.map(({ stream }) => stream))];
+    };
+    return {
+      leases: leases.map(({ job, stream }) => ({ job, workerId: stream.id })),
+      deliver: (leased) => {
+        const streams = release();
+        const streamOf = new Map(leases.map(({ job, stream }) => [job.id, stream]));
+        const byStream = new Map<WorkerStream, ClaimedJob[]>();
+        for (const job of leased) {
+          const stream = streamOf.get(job.id)!;
+          const jobs = byStream.get(stream) ?? [];
+          jobs.push(job);
+          byStream.set(stream, jobs);
+        }
+        for (const [stream, jobs] of byStream) {
+          this.#deliver(stream, jobs).catch((error: unknown) => this.log.error({ err: error, worker: stream.id }, "giving back leases of a closed stream failed"));
+        }
+        // A job cancelled since it was placed left its slot empty.
+        for (const stream of streams) this.fill(stream);
+      },
+      abandon: () => {
+        for (const stream of release()) this.fill(stream);
+      },
+    };
+  }
+
+  /**
+   * How many jobs of `namespace` the admission loop may place in a pass: the free slots of
+   * the local streams of that namespace (0 when none is connected here). A limit reads no
+   * more waiting jobs than that, so that a pass does not read jobs it cannot place.
+   */
+  admissionBudget(namespace: string): number {
+    let budget = 0;
+    for (const stream of this.#streams.values()) {
+      if (stream.registration.namespace === namespace) budget += Math.max(0, stream.freeSlots());
+    }
+    return budget;
+  }
+
+  /** The open local streams that take `job`: they serve its queue and its kind, and are not draining. */
+  #takers(job: AdmissibleJob): WorkerStream[] {
+    const address = queueAddress(job.namespace, job.queue);
+    return [...this.#streams.values()].filter((stream) => !stream.closed && !stream.draining && stream.serves(address) && stream.takesKind(job.kind));
   }
 
   /** One claim for `limit` slots of `stream`; returns how many jobs it leased. */
   async #claim(stream: WorkerStream, limit: number): Promise<number> {
     const { namespace, queues, kinds } = stream.registration;
     const jobs = await jobClaimAvailable(this.pool, { workerId: stream.id, namespace, queues, kinds, limit });
+    await this.#deliver(stream, jobs);
+    return jobs.length;
+  }
+
+  /** Sends jobs just leased to `stream` to its worker (or gives them back if it closed). */
+  async #deliver(stream: WorkerStream, jobs: ClaimedJob[]): Promise<void> {
     if (stream.closed) {
       await this.#releaseUnsent(jobs);
-      return jobs.length;
+      return;
     }
     for (const job of jobs) {
       stream.outstanding.set(job.id, job.leaseToken);
@@ -199,7 +299,6 @@ export class Dispatcher {
     const due = jobs.flatMap((job) => (job.deadlineAt ? [job.leaseExpiresAt, job.deadlineAt] : [job.leaseExpiresAt]));
     // The maintenance loop wakes for the earliest expiry or deadline of these leases.
     if (due.length > 0) this.#wakeups?.dueAt(new Date(Math.min(...due.map((d) => d.getTime()))));
-    return jobs.length;
   }
 
   /** The stream closed while a claim ran: give its jobs back at once. */
@@ -213,6 +312,16 @@ export class Dispatcher {
       this.#wakeups?.attemptsEnded(ended, "released");
     }
   }
+}
+
+/** Where {@link Dispatcher.placeAdmitted} put the jobs it could place. */
+export interface AdmissionPlacement<Job extends AdmissibleJob> {
+  /** Jobs to admit by leasing them, each to the local worker whose slot it holds. */
+  leases: { job: Job; workerId: string }[];
+  /** After the commit: sends the jobs that were leased, and frees the slots of the others. */
+  deliver(leased: ClaimedJob[]): void;
+  /** The admission did not commit: frees the reserved slots. */
+  abandon(): void;
 }
 
 function leaseMessage(job: ClaimedJob) {

@@ -30,6 +30,14 @@ export class WorkerStream {
   claimsInFlight = 0;
   /** Slots those claims may fill: not free for another claim meanwhile. */
   reserved = 0;
+  /**
+   * The last claim found fewer ready jobs than it had slots for, and no wake-up has arrived
+   * since: claiming again before one does would find nothing, so freed slots wait for a
+   * wake-up (or for the admission loop, which leases jobs waiting for a limit).
+   */
+  drained = false;
+  /** Wake-ups received, so that a claim can tell whether one arrived while it ran. */
+  wakeups = 0;
   /** A wake-up arrived while no further claim could start: claim again when one ends. */
   claimAgain = false;
   #closed = false;
@@ -59,6 +67,17 @@ export class WorkerStream {
   /** Whether this stream takes jobs from the queue at `address`. */
   serves(address: QueueAddress): boolean {
     return this.#addresses.has(address);
+  }
+
+  /** Jobs may have become ready for this stream: the next fill claims. */
+  woken(): void {
+    this.drained = false;
+    this.wakeups++;
+  }
+
+  /** Whether this stream takes jobs of kind `kind`. */
+  takesKind(kind: string): boolean {
+    return this.registration.kinds.length === 0 || this.registration.kinds.includes(kind);
   }
 
   /** Queues a message for the stream. Ignored once closed. */

@@ -84,7 +84,7 @@ export function jobMessage(row: JobRow): Job {
     weight: row.weight,
     waitingReason:
       row.state === "pending" && !row.admitted
-        ? `waiting for the concurrency limit covering key ${row.concurrencyKey ?? ""} to admit it (full, paused or rate-limited)`
+        ? `waiting for the concurrency limit covering key ${row.concurrencyKey ?? ""} to admit it (full, paused or rate-limited), or for a free slot of a worker that takes it`
         : "",
     webhooks: (row.webhooks ?? []).map((target) =>
       create(WebhookTargetSchema, { url: target.url, eventTypes: target.event_types, secretName: target.secret_name }),

@@ -1,23 +1,43 @@
 import type pg from "pg";
-import type { Wakeups } from "../dispatch/wakeups.js";
+import type { AdmissionPlacement } from "../dispatch/dispatcher.js";
 import type { Logger } from "../logger.js";
 import { PacedPasses } from "../loops/paced-passes.js";
-import { admissionUnitsWaiting, admitForLimit, concurrencyLimitsExist, type AdmissionOutcome } from "../store/sql/concurrency.js";
+import { admissibleJobs, admissionUnitsWaiting, nextAdmissionAt, type AdmissibleJob, type AdmissionChoice, type AdmissionUnit } from "../store/sql/admission.js";
+import { concurrencyLimitsExist } from "../store/sql/concurrency.js";
+import { jobLeaseOnAdmission } from "../store/sql/job-claim.js";
 import { withTransaction } from "../store/transaction.js";
 
 /** Shortest time between two passes. */
 const minPassIntervalMs = 10;
 
+/** The most jobs a pass admits for one limit. */
+const admissionsPerUnitMax = 1000;
+
+/** Puts jobs being admitted on local workers: the dispatcher. */
+export interface AdmissionPlacer {
+  /** See `Dispatcher.admissionBudget`. */
+  admissionBudget(namespace: string): number;
+  /** See `Dispatcher.placeAdmitted`. */
+  placeAdmitted<Job extends AdmissibleJob>(jobs: readonly Job[]): AdmissionPlacement<Job>;
+}
+
+/** A job chosen for admission, with the choice of its limit. */
+type ChosenJob = AdmissibleJob & { choice: AdmissionChoice };
+
 /**
  * Admits jobs waiting for their concurrency limit (see migration 0012 and
- * `admitForLimit`): one transaction a pass, each limit that has waiting jobs admitted
- * under that limit's row lock, so replicas running side by side never admit past a bound. Woken
- * whenever events are committed on any replica (a job that finishes frees a slot), when a
- * limit changes, at the end of a pause or rate window, and by the fallback poll.
+ * `admissibleJobs`) by leasing them to local workers, in one transaction a pass: the
+ * limits that have waiting jobs are locked and counted in (namespace, key) order, so
+ * replicas passing side by side never admit past a bound and cannot deadlock, and each job
+ * a limit may admit and a local worker has a free slot for is admitted and leased to that
+ * worker in one write. The others keep waiting: for a slot of their limit, for a worker
+ * slot here, or for the loop of the replica their workers are connected to. Woken whenever
+ * events are committed on any replica (a job that finishes frees a slot of its limit),
+ * when a claim leaves worker slots empty, when a limit changes, at the end of a pause or
+ * rate window, and by the fallback poll.
  */
 export class AdmissionLoop {
   readonly #passes: PacedPasses;
-  #wakeups: Wakeups | undefined;
   /** Whether the last pass found any limit: without one, events are ignored. */
   #active = true;
   /** Counts limit changes made here, so that a pass does not idle the loop over a new one. */
@@ -25,17 +45,13 @@ export class AdmissionLoop {
 
   constructor(
     private readonly pool: pg.Pool,
+    private readonly placer: AdmissionPlacer,
     fallbackPollMs: number,
     log: Logger,
   ) {
     this.#passes = new PacedPasses(() => this.#pass(), { minIntervalMs: minPassIntervalMs, fallbackMs: fallbackPollMs }, (error) =>
       log.error({ err: error }, "admitting jobs failed"),
     );
-  }
-
-  /** Where unblocked or admitted jobs and written events are announced; set before {@link start}. */
-  announceThrough(wakeups: Wakeups): void {
-    this.#wakeups = wakeups;
   }
 
   /** Runs a first pass now. */
@@ -45,6 +61,11 @@ export class AdmissionLoop {
 
   /** Events were committed (a job may have freed a slot): look again, if any limit exists. */
   eventsCommitted(): void {
+    if (this.#active) this.#passes.wake();
+  }
+
+  /** A claim left slots of a local worker empty: jobs held back for it may fill them. */
+  slotsLeftEmpty(): void {
     if (this.#active) this.#passes.wake();
   }
 
@@ -66,22 +87,49 @@ export class AdmissionLoop {
   async #pass(): Promise<number> {
     const changesBefore = this.#changes;
     let nextAt = Number.POSITIVE_INFINITY;
-    const units = await admissionUnitsWaiting(this.pool);
+    const budgets = new Map<string, number>();
+    const budget = (unit: AdmissionUnit) => {
+      if (!budgets.has(unit.namespace)) budgets.set(unit.namespace, Math.min(this.placer.admissionBudget(unit.namespace), admissionsPerUnitMax));
+      return budgets.get(unit.namespace)!;
+    };
+    // A namespace without a free worker slot here has nothing this replica could place.
+    const units = (await admissionUnitsWaiting(this.pool)).filter((unit) => budget(unit) > 0);
     if (units.length > 0 && !this.#passes.stopped) {
-      // One transaction for the whole pass: one commit (one WAL flush) rather than one per
-      // limit, which under load cost more than the admissions themselves. Limit rows are
-      // locked in (namespace, key) order, so replicas passing side by side cannot deadlock.
-      const outcomes = await withTransaction(this.pool, async (tx) => {
-        const done: AdmissionOutcome[] = [];
-        for (const unit of units) done.push(await admitForLimit(tx, unit));
-        return done;
-      });
-      const ready = outcomes.flatMap((outcome) => outcome.queues);
-      if (ready.length > 0) this.#wakeups?.jobsReady([...new Set(ready)]);
-      for (const outcome of outcomes) if (outcome.nextAt) nextAt = Math.min(nextAt, outcome.nextAt.getTime());
+      let placement: AdmissionPlacement<ChosenJob> | undefined;
+      try {
+        // One transaction for the whole pass: one commit (one WAL flush) rather than one per limit.
+        const { choices, leased } = await withTransaction(this.pool, async (tx) => {
+          const choices = await admissibleJobs(tx, units, budget);
+          // Across limits, in the order a claim would lease them.
+          const chosen = choices.flatMap((choice) => choice.jobs.map((job) => ({ ...job, choice }))).sort(leaseOrder);
+          placement = this.placer.placeAdmitted(chosen);
+          const leases = placement.leases.map(({ job, workerId }) => ({ jobId: job.id, workerId, underRate: job.choice.underRate }));
+          return { choices, leased: await jobLeaseOnAdmission(tx, leases) };
+        });
+        placement!.deliver(leased);
+        const admitted = new Map<AdmissionChoice, number>();
+        for (const { job } of placement!.leases) admitted.set(job.choice, (admitted.get(job.choice) ?? 0) + 1);
+        for (const choice of choices) {
+          const at = nextAdmissionAt(choice, admitted.get(choice) ?? 0);
+          if (at) nextAt = Math.min(nextAt, at.getTime());
+        }
+      } catch (error) {
+        placement?.abandon();
+        throw error;
+      }
     }
     const active = await concurrencyLimitsExist(this.pool);
     if (this.#changes === changesBefore) this.#active = active;
     return nextAt - Date.now();
   }
+}
+
+/** Queue priority, then job priority (higher first), then run_at, then id. */
+function leaseOrder(a: AdmissibleJob, b: AdmissibleJob): number {
+  return (
+    b.queuePriority - a.queuePriority ||
+    b.priority - a.priority ||
+    a.runAt.getTime() - b.runAt.getTime() ||
+    (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+  );
 }

@@ -19,6 +19,49 @@ export interface ClaimedJob {
   phases: PhaseRow[];
 }
 
+/**
+ * What a lease sets on job row `j`, for the worker in SQL expression `worker`: a new
+ * fencing token, the lease expiry and the execution deadline from now.
+ */
+function leaseAssignments(worker: string): string {
+  return `state = 'running', attempt = j.attempt + 1,
+          lease_token = nextval('job_lease_token_seq'), lease_worker = ${worker},
+          lease_expires_at = clock_timestamp() + j.lease_timeout_ms * interval '1 millisecond',
+          deadline_at = clock_timestamp() + j.execution_timeout_ms * interval '1 millisecond',
+          started_at = clock_timestamp(), updated_at = clock_timestamp(),
+          cancel_requested_at = NULL, cancel_reason = NULL`;
+}
+
+/**
+ * The tail of a leasing statement whose CTE `leased` returned the leased rows: writes their
+ * `leased` events and selects them as {@link ClaimedJob} columns, in claim order.
+ */
+const leasedEventsAndJobs = `events AS (
+       INSERT INTO job_event (job_id, queue, type, attempt, data)
+       SELECT id, queue, 'leased', attempt, jsonb_build_object('worker', lease_worker, 'lease_token', lease_token)
+       FROM leased
+     )
+     SELECT l.id, l.queue, l.kind, l.payload, l.metadata, l.attempt, l.max_attempts AS "maxAttempts",
+            l.lease_token::text AS "leaseToken", l.lease_expires_at AS "leaseExpiresAt",
+            l.lease_timeout_ms AS "leaseTimeoutMs", l.deadline_at AS "deadlineAt",
+            l.progress, l.last_error AS "lastError",
+            coalesce((
+              SELECT json_agg(json_build_object('name', ph.name, 'state', ph.state, 'result', ph.result,
+                                                'finishedAt', ph.finished_at) ORDER BY ph.position)
+              FROM job_phase ph WHERE ph.job_id = l.id
+            ), '[]') AS phases
+     FROM leased l
+     ORDER BY l.priority DESC, l.run_at, l.id`;
+
+function claimedJob(row: ClaimedJob): ClaimedJob {
+  return {
+    ...row,
+    leaseExpiresAt: new Date(row.leaseExpiresAt),
+    deadlineAt: row.deadlineAt === null ? null : new Date(row.deadlineAt),
+    phases: row.phases.map((phase) => ({ ...phase, finishedAt: phase.finishedAt === null ? null : new Date(phase.finishedAt) })),
+  };
+}
+
 /** Which jobs a claim may take, and for whom. */
 export interface ClaimRequest {
   workerId: string;
@@ -66,37 +109,46 @@ export async function jobClaimAvailable(db: Queryable, request: ClaimRequest): P
        SELECT id FROM candidates ORDER BY queue_priority DESC, priority DESC, run_at, id LIMIT $3
      ),
      leased AS (
-       UPDATE job j SET state = 'running', attempt = j.attempt + 1,
-                        lease_token = nextval('job_lease_token_seq'), lease_worker = $4,
-                        lease_expires_at = clock_timestamp() + j.lease_timeout_ms * interval '1 millisecond',
-                        deadline_at = clock_timestamp() + j.execution_timeout_ms * interval '1 millisecond',
-                        started_at = clock_timestamp(), updated_at = clock_timestamp(),
-                        cancel_requested_at = NULL, cancel_reason = NULL
+       UPDATE job j SET ${leaseAssignments("$4")}
        FROM picked WHERE j.id = picked.id
        RETURNING j.*
      ),
-     events AS (
-       INSERT INTO job_event (job_id, queue, type, attempt, data)
-       SELECT id, queue, 'leased', attempt, jsonb_build_object('worker', lease_worker, 'lease_token', lease_token)
-       FROM leased
-     )
-     SELECT l.id, l.queue, l.kind, l.payload, l.metadata, l.attempt, l.max_attempts AS "maxAttempts",
-            l.lease_token::text AS "leaseToken", l.lease_expires_at AS "leaseExpiresAt",
-            l.lease_timeout_ms AS "leaseTimeoutMs", l.deadline_at AS "deadlineAt",
-            l.progress, l.last_error AS "lastError",
-            coalesce((
-              SELECT json_agg(json_build_object('name', ph.name, 'state', ph.state, 'result', ph.result,
-                                                'finishedAt', ph.finished_at) ORDER BY ph.position)
-              FROM job_phase ph WHERE ph.job_id = l.id
-            ), '[]') AS phases
-     FROM leased l
-     ORDER BY l.priority DESC, l.run_at, l.id`,
+     ${leasedEventsAndJobs}`,
     values: [request.queues, request.kinds, request.limit, request.workerId, request.namespace],
   });
-  return result.rows.map((row) => ({
-    ...row,
-    leaseExpiresAt: new Date(row.leaseExpiresAt),
-    deadlineAt: row.deadlineAt === null ? null : new Date(row.deadlineAt),
-    phases: row.phases.map((phase) => ({ ...phase, finishedAt: phase.finishedAt === null ? null : new Date(phase.finishedAt) })),
-  }));
+  return result.rows.map(claimedJob);
+}
+
+/** A job the admission loop admits straight into a lease of a local worker. */
+export interface AdmissionLease {
+  jobId: string;
+  workerId: string;
+  /** Whether the limit it is admitted under has a rate (so that the rate window counts it). */
+  underRate: boolean;
+}
+
+/**
+ * Admits waiting jobs and leases them in one write each (see `AdmissionLoop`): each job
+ * of `leases` that is still pending and not admitted becomes admitted and `running` under
+ * a new lease of its worker, with its `leased` event, as a claim would lease it. Runs in
+ * the admission pass's transaction, under the locks of the jobs' limits. A job cancelled or
+ * paused since it was picked is left out.
+ */
+export async function jobLeaseOnAdmission(tx: Queryable, leases: readonly AdmissionLease[]): Promise<ClaimedJob[]> {
+  if (leases.length === 0) return [];
+  const result = await tx.query<ClaimedJob>({
+    name: "jobwire_job_lease_on_admission",
+    text: `WITH picked AS (
+       SELECT * FROM unnest($1::uuid[], $2::text[], $3::boolean[]) AS p(id, worker, under_rate)
+     ),
+     leased AS (
+       UPDATE job j SET ${leaseAssignments("picked.worker")},
+                        admitted = true, admitted_at = clock_timestamp(), admitted_under_rate = picked.under_rate
+       FROM picked WHERE j.id = picked.id AND j.state = 'pending' AND NOT j.admitted
+       RETURNING j.*
+     ),
+     ${leasedEventsAndJobs}`,
+    values: [leases.map((lease) => lease.jobId), leases.map((lease) => lease.workerId), leases.map((lease) => lease.underRate)],
+  });
+  return result.rows.map(claimedJob);
 }
