@@ -256,16 +256,17 @@ export class Dispatcher {
   }
 
   /**
-   * How many jobs of `namespace` the admission loop may place in a pass: the free slots of
-   * the local streams of that namespace (0 when none is connected here). A limit reads no
-   * more waiting jobs than that, so that a pass does not read jobs it cannot place.
+   * How many jobs the admission loop may place in a pass, per namespace: the free slots of
+   * the local streams of each namespace that has any. A limit reads no more waiting jobs
+   * than that, so that a pass does not read jobs it cannot place.
    */
-  admissionBudget(namespace: string): number {
-    let budget = 0;
+  admissionBudgets(): Map<string, number> {
+    const budgets = new Map<string, number>();
     for (const stream of this.#streams.values()) {
-      if (stream.registration.namespace === namespace) budget += Math.max(0, stream.freeSlots());
+      const free = stream.freeSlots();
+      if (free > 0) budgets.set(stream.registration.namespace, (budgets.get(stream.registration.namespace) ?? 0) + free);
     }
-    return budget;
+    return budgets;
   }
 
   /** The open local streams that take `job`: they serve its queue and its kind, and are not draining. */

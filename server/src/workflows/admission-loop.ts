@@ -2,7 +2,7 @@ import type pg from "pg";
 import type { AdmissionPlacement } from "../dispatch/dispatcher.js";
 import type { Logger } from "../logger.js";
 import { PacedPasses } from "../loops/paced-passes.js";
-import { admissibleJobs, admissionUnitsWaiting, nextAdmissionAt, type AdmissibleJob, type AdmissionChoice, type AdmissionUnit } from "../store/sql/admission.js";
+import { admissibleJobs, lockWaitingUnits, nextAdmissionAt, type AdmissibleJob, type AdmissionChoice, type AdmissionUnit } from "../store/sql/admission.js";
 import { concurrencyLimitsExist } from "../store/sql/concurrency.js";
 import { jobLeaseOnAdmission } from "../store/sql/job-claim.js";
 import { withTransaction } from "../store/transaction.js";
@@ -15,8 +15,8 @@ const admissionsPerUnitMax = 1000;
 
 /** Puts jobs being admitted on local workers: the dispatcher. */
 export interface AdmissionPlacer {
-  /** See `Dispatcher.admissionBudget`. */
-  admissionBudget(namespace: string): number;
+  /** See `Dispatcher.admissionBudgets`. */
+  admissionBudgets(): Map<string, number>;
   /** See `Dispatcher.placeAdmitted`. */
   placeAdmitted<Job extends AdmissibleJob>(jobs: readonly Job[]): AdmissionPlacement<Job>;
 }
@@ -87,24 +87,24 @@ export class AdmissionLoop {
   async #pass(): Promise<number> {
     const changesBefore = this.#changes;
     let nextAt = Number.POSITIVE_INFINITY;
-    const budgets = new Map<string, number>();
-    const budget = (unit: AdmissionUnit) => {
-      if (!budgets.has(unit.namespace)) budgets.set(unit.namespace, Math.min(this.placer.admissionBudget(unit.namespace), admissionsPerUnitMax));
-      return budgets.get(unit.namespace)!;
-    };
-    // A namespace without a free worker slot here has nothing this replica could place.
-    const units = (await admissionUnitsWaiting(this.pool)).filter((unit) => budget(unit) > 0);
-    if (units.length > 0 && !this.#passes.stopped) {
+    // Namespaces without a free worker slot here have nothing this replica could place.
+    const budgets = this.placer.admissionBudgets();
+    const budget = (unit: AdmissionUnit) => Math.min(budgets.get(unit.namespace) ?? 0, admissionsPerUnitMax);
+    let found = false;
+    if (budgets.size > 0 && !this.#passes.stopped) {
       let placement: AdmissionPlacement<ChosenJob> | undefined;
       try {
-        // One transaction for the whole pass: one commit (one WAL flush) rather than one per limit.
+        // One transaction for the whole pass: one commit (one WAL flush) rather than one per
+        // limit, and three statements whatever the number of limits with one key each.
         const { choices, leased } = await withTransaction(this.pool, async (tx) => {
+          const units = await lockWaitingUnits(tx, [...budgets.keys()]);
+          found = units.length > 0;
           const choices = await admissibleJobs(tx, units, budget);
           // Across limits, in the order a claim would lease them.
           const chosen = choices.flatMap((choice) => choice.jobs.map((job) => ({ ...job, choice }))).sort(leaseOrder);
           placement = this.placer.placeAdmitted(chosen);
           const leases = placement.leases.map(({ job, workerId }) => ({ jobId: job.id, workerId, underRate: job.choice.underRate }));
-          return { choices, leased: await jobLeaseOnAdmission(tx, leases) };
+          return { choices, leased: leases.length === 0 ? [] : await jobLeaseOnAdmission(tx, leases) };
         });
         placement!.deliver(leased);
         const admitted = new Map<AdmissionChoice, number>();
@@ -118,7 +118,8 @@ export class AdmissionLoop {
         throw error;
       }
     }
-    const active = await concurrencyLimitsExist(this.pool);
+    // Jobs waited for a limit: limits exist, no need to ask.
+    const active = found || (await concurrencyLimitsExist(this.pool));
     if (this.#changes === changesBefore) this.#active = active;
     return nextAt - Date.now();
   }

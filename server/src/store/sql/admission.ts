@@ -10,15 +10,22 @@ export interface AdmissionUnit {
   onlyKey: string | null;
 }
 
+/** A unit waiting for admission, its limit row locked for the caller's transaction. */
+export interface LockedUnit extends AdmissionUnit {
+  limit: ConcurrencyLimitRow & { paused: boolean };
+}
+
 /**
- * What waits for admission: each limit governing waiting jobs, and for a per-key limit
- * each of its keys with waiting jobs, ordered by namespace, limit and key (the order in
- * which a pass locks their limits). Walks the distinct keys of waiting jobs through their
- * index (one probe per key, whatever the backlog).
+ * Finds what waits for admission in `namespaces` and locks its limits, in one statement:
+ * each limit governing waiting jobs, and for a per-key limit each of its keys with waiting
+ * jobs, in (namespace, limit, key) order, which is the order their rows are locked in, so
+ * that replicas cannot deadlock. Walks the distinct keys of waiting jobs through their
+ * index (one probe per key, whatever the backlog). The rows come back as they are once
+ * locked: a limit changed by another replica's pass meanwhile is read as changed.
  */
-export async function admissionUnitsWaiting(db: Queryable): Promise<AdmissionUnit[]> {
-  const result = await db.query<{ namespace: string; limitKey: string | null; perKey: boolean | null; key: string }>({
-    name: "jobwire_limits_with_waiting_jobs",
+export async function lockWaitingUnits(tx: Queryable, namespaces: readonly string[]): Promise<LockedUnit[]> {
+  const result = await tx.query<ConcurrencyLimitRow & { namespace: string; waitingKey: string; paused: boolean }>({
+    name: "jobwire_admission_lock_waiting",
     text: `WITH RECURSIVE waiting(ns, k) AS (
              (SELECT namespace, concurrency_key FROM job WHERE state = 'pending' AND NOT admitted
               ORDER BY namespace, concurrency_key LIMIT 1)
@@ -31,19 +38,20 @@ export async function admissionUnitsWaiting(db: Queryable): Promise<AdmissionUni
                ORDER BY namespace, concurrency_key LIMIT 1
              ) next
            )
-           SELECT w.ns AS namespace, g.key AS "limitKey", l.per_key AS "perKey", w.k AS key
+           SELECT w.ns AS namespace, w.k AS "waitingKey", ${limitColumns}, coalesce(l.paused_until > clock_timestamp(), false) AS paused
            FROM waiting w
-           CROSS JOIN LATERAL (SELECT jobwire_governing_limit(w.ns, w.k) AS key) g
-           LEFT JOIN concurrency_limit l ON l.namespace = w.ns AND l.key = g.key
-           WHERE w.k IS NOT NULL
-           -- Lock order: a pass locks the limits of these units one after the other.
-           ORDER BY w.ns, g.key, w.k`,
+           CROSS JOIN LATERAL (SELECT jobwire_governing_limit(w.ns, w.k) AS governing) g
+           JOIN concurrency_limit l ON l.namespace = w.ns AND l.key = g.governing
+           WHERE w.k IS NOT NULL AND w.ns = ANY($1::text[])
+           ORDER BY w.ns, l.key, w.k
+           FOR UPDATE OF l`,
+    values: [namespaces],
   });
-  const units = new Map<string, AdmissionUnit>();
-  for (const row of result.rows) {
-    if (row.limitKey === null) continue;
-    const onlyKey = row.perKey ? row.key : null;
-    units.set(`${row.namespace}\u0000${row.limitKey}\u0000${onlyKey ?? ""}`, { namespace: row.namespace, limitKey: row.limitKey, onlyKey });
+  const units = new Map<string, LockedUnit>();
+  for (const { namespace, waitingKey, paused, ...limit } of result.rows) {
+    const onlyKey = limit.perKey ? waitingKey : null;
+    const id = `${namespace}\u0000${limit.key}\u0000${onlyKey ?? ""}`;
+    if (!units.has(id)) units.set(id, { namespace, limitKey: limit.key, onlyKey, limit: { ...normalise(limit), paused } });
   }
   return [...units.values()];
 }
@@ -96,86 +104,73 @@ function singleKey(unit: AdmissionUnit): string | null {
 }
 
 /**
- * Chooses the jobs each unit's limit may admit now, in the caller's transaction: locks the
- * units' limit rows in the units' order (so replicas admit for a limit one at a time,
- * until the caller commits), counts what each has in use (admitted pending and running
- * jobs, their weight, admissions in the rate window), and takes waiting jobs in priority,
+ * Chooses the jobs each locked unit's limit may admit now, in the caller's transaction
+ * (after {@link lockWaitingUnits}, so that the counts see every admission committed before
+ * the locks were granted): counts what each has in use (admitted pending and running jobs,
+ * their weight, admissions in the rate window), and takes waiting jobs in priority,
  * run_at, id order while all bounds hold, at most `budget(unit)` of them. A job too heavy
  * for the weight left waits, and so do the jobs behind it: no job is overtaken for ever.
- * Units of one key (the common case) are counted and read together, one statement for
- * all; a limit that bounds a prefix's keys together is read on its own. The caller admits
- * (or leases) the chosen jobs before it commits. Returns one choice per unit, in order.
+ * Units of one key (the common case) are counted and read together, in one statement; a
+ * limit that bounds a prefix's keys together is read on its own. The caller admits (or
+ * leases) the chosen jobs before it commits. Returns one choice per unit, in order.
  */
-export async function admissibleJobs(tx: Queryable, units: readonly AdmissionUnit[], budget: (unit: AdmissionUnit) => number): Promise<AdmissionChoice[]> {
-  const limits = await lockLimits(tx, units);
-  const choices: AdmissionChoice[] = units.map(() => ({ jobs: [], underRate: false, rateLeft: null, rateIntervalMs: null, heldUntil: null }));
-  const open: number[] = [];
-  units.forEach((_unit, i) => {
-    const limit = limits[i];
-    if (!limit) return;
-    if (limit.paused) choices[i]!.heldUntil = limit.pausedUntil;
-    else open.push(i);
-  });
-  const usage = await usageOf(tx, units, limits, open);
-  const slots = new Map<number, number>();
-  const weightLeft = new Map<number, number>();
-  for (const i of open) {
-    const limit = limits[i]!;
-    const used = usage.get(i)!;
+export async function admissibleJobs(tx: Queryable, units: readonly LockedUnit[], budget: (unit: AdmissionUnit) => number): Promise<AdmissionChoice[]> {
+  const choices: AdmissionChoice[] = units.map(({ limit }) => ({
+    jobs: [],
+    underRate: limit.rateCount !== null,
+    rateLeft: null,
+    rateIntervalMs: limit.rateIntervalMs,
+    heldUntil: limit.paused ? limit.pausedUntil : null,
+  }));
+  const open = units.flatMap((unit, i) => (unit.limit.paused ? [] : [i]));
+  const read = new Map<number, { used: Usage; waiting: WaitingJob[] }>();
+  const single = open.filter((i) => singleKey(units[i]!) !== null);
+  if (single.length > 0) {
+    for (const [n, found] of await readKeyUnits(tx, single.map((i) => ({ unit: units[i]!, budget: budget(units[i]!) })))) read.set(single[n]!, found);
+  }
+  for (const i of open.filter((i) => singleKey(units[i]!) === null)) read.set(i, await readPrefixUnit(tx, units[i]!, budget(units[i]!)));
+  for (const [i, { used, waiting }] of read) {
+    const { limit } = units[i]!;
     const choice = choices[i]!;
-    choice.underRate = limit.rateCount !== null;
     choice.rateLeft = limit.rateCount === null ? null : limit.rateCount - used.recent;
-    choice.rateIntervalMs = limit.rateIntervalMs;
     if (choice.rateLeft !== null && choice.rateLeft <= 0 && used.oldestRecent) {
       choice.heldUntil = new Date(used.oldestRecent.getTime() + limit.rateIntervalMs!);
     }
-    const max = budget(units[i]!);
-    const free = Math.min(limit.maxRunning === null ? max : limit.maxRunning - used.running, choice.rateLeft ?? max, max);
-    if (free > 0) slots.set(i, free);
-    weightLeft.set(i, limit.maxWeight === null ? Number.POSITIVE_INFINITY : limit.maxWeight - used.weight);
-  }
-  const waiting = await waitingOf(tx, units, slots);
-  for (const [i, jobs] of waiting) {
-    let left = weightLeft.get(i)!;
-    for (const { weight, ...job } of jobs) {
-      if (weight > left) break;
-      left -= weight;
-      choices[i]!.jobs.push(job);
+    let slots = slotsFree(limit, used, budget(units[i]!));
+    let weightLeft = limit.maxWeight === null ? Number.POSITIVE_INFINITY : limit.maxWeight - used.weight;
+    for (const { weight, ...job } of waiting) {
+      if (weight > weightLeft || slots <= 0) break;
+      weightLeft -= weight;
+      slots--;
+      choice.jobs.push(job);
     }
   }
   return choices;
 }
 
-/** A unit's limit, locked; undefined if it no longer exists or no longer governs the unit's key. */
-type LockedLimit = (ConcurrencyLimitRow & { paused: boolean }) | undefined;
-
-/** Locks the limits of `units` in their order, in one statement. */
-async function lockLimits(tx: Queryable, units: readonly AdmissionUnit[]): Promise<LockedLimit[]> {
-  const { rows } = await tx.query<ConcurrencyLimitRow & { i: number; paused: boolean; governs: boolean }>({
-    name: "jobwire_admission_lock_limits",
-    text: `SELECT u.i::int AS i, ${limitColumns}, coalesce(l.paused_until > clock_timestamp(), false) AS paused,
-             -- A more specific limit made since the units were listed governs that key now.
-             (u.only_key IS NULL OR jobwire_governing_limit(u.ns, u.only_key) = u.limit_key) AS governs
-           FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS u(ns, limit_key, only_key, i)
-           JOIN concurrency_limit l ON l.namespace = u.ns AND l.key = u.limit_key
-           ORDER BY l.namespace, l.key, u.i
-           FOR UPDATE OF l`,
-    values: [units.map((unit) => unit.namespace), units.map((unit) => unit.limitKey), units.map((unit) => unit.onlyKey)],
-  });
-  const limits: LockedLimit[] = units.map(() => undefined);
-  for (const { i, paused, governs, ...row } of rows) if (governs) limits[i - 1] = { ...normalise(row), paused };
-  return limits;
+/** How many more jobs a limit may admit: the least of its running and rate bounds' room and `budget`. */
+function slotsFree(limit: ConcurrencyLimitRow, used: Usage, budget: number): number {
+  return Math.min(limit.maxRunning === null ? budget : limit.maxRunning - used.running, limit.rateCount === null ? budget : limit.rateCount - used.recent, budget);
 }
 
-/** What the limits of units `open` have in use. */
-async function usageOf(tx: Queryable, units: readonly AdmissionUnit[], limits: readonly LockedLimit[], open: readonly number[]): Promise<Map<number, Usage>> {
-  const usage = new Map<number, Usage>();
-  const single = open.filter((i) => singleKey(units[i]!) !== null);
-  if (single.length > 0) {
-    const { rows } = await tx.query<Usage & { i: number }>({
-      name: "jobwire_admission_usage_keys",
-      text: `SELECT u.i::int AS i, in_use.running, in_use.weight, window_.recent, window_."oldestRecent"
-             FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS u(ns, key, rate_interval_ms, i)
+/** A row of {@link readKeyUnits}: a unit's usage, and one of its waiting jobs (its columns all null if none). */
+type KeyUnitRow = WaitingJob & { i: number; running: number; usedWeight: number; recent: number; oldestRecent: Date | null };
+
+/**
+ * Counts what each one-key unit has in use and reads its first waiting jobs, as many as its
+ * limit has room for (the same bound as {@link slotsFree}), all in one statement.
+ */
+async function readKeyUnits(
+  tx: Queryable,
+  reads: readonly { unit: LockedUnit; budget: number }[],
+): Promise<Map<number, { used: Usage; waiting: WaitingJob[] }>> {
+  const { rows } = await tx.query<KeyUnitRow>({
+    name: "jobwire_admission_read_keys",
+    text: `WITH usage AS (
+             SELECT u.*, in_use.running, in_use.weight, window_.recent, window_."oldestRecent",
+                    least(coalesce(u.max_running - in_use.running, u.budget), coalesce(u.rate_count - window_.recent, u.budget), u.budget) AS slots
+             FROM unnest($1::text[], $2::text[], $3::int[], $4::int[], $5::int[], $6::int[])
+                    WITH ORDINALITY AS u(ns, key, max_running, rate_count, rate_interval_ms, budget, i)
              CROSS JOIN LATERAL (
                SELECT count(*)::int AS running, coalesce(sum(j.weight), 0)::int AS weight FROM job j
                WHERE j.concurrency_key IS NOT NULL AND (j.state = 'running' OR (j.state = 'pending' AND j.admitted))
@@ -186,66 +181,79 @@ async function usageOf(tx: Queryable, units: readonly AdmissionUnit[], limits: r
                SELECT count(*)::int AS recent, min(j.admitted_at) AS "oldestRecent" FROM job j
                WHERE u.rate_interval_ms IS NOT NULL AND j.admitted_under_rate AND j.namespace = u.ns AND j.concurrency_key = u.key
                  AND j.admitted_at > clock_timestamp() - u.rate_interval_ms * interval '1 millisecond'
-             ) window_`,
-      values: [single.map((i) => units[i]!.namespace), single.map((i) => singleKey(units[i]!)), single.map((i) => limits[i]!.rateIntervalMs)],
-    });
-    for (const { i, ...used } of rows) usage.set(single[i - 1]!, normaliseUsage(used));
+             ) window_
+           )
+           SELECT usage.i::int AS i, usage.running, usage.weight AS "usedWeight", usage.recent, usage."oldestRecent", ${waitingColumns}
+           FROM usage
+           LEFT JOIN LATERAL (
+             SELECT j.id, j.weight, j.namespace, j.queue, j.kind, j.priority, j.run_at FROM job j
+             WHERE j.state = 'pending' AND NOT j.admitted AND j.namespace = usage.ns AND j.concurrency_key = usage.key
+             ORDER BY j.priority DESC, j.run_at, j.id LIMIT greatest(usage.slots, 0)
+           ) w ON true
+           LEFT JOIN queue q ON q.namespace = w.namespace AND q.name = w.queue
+           ORDER BY usage.i, w.priority DESC, w.run_at, w.id`,
+    values: [
+      reads.map(({ unit }) => unit.namespace),
+      reads.map(({ unit }) => singleKey(unit)),
+      reads.map(({ unit }) => unit.limit.maxRunning),
+      reads.map(({ unit }) => unit.limit.rateCount),
+      reads.map(({ unit }) => unit.limit.rateIntervalMs),
+      reads.map(({ budget }) => budget),
+    ],
+  });
+  const read = new Map<number, { used: Usage; waiting: WaitingJob[] }>();
+  for (const row of rows) {
+    const n = row.i - 1;
+    let found = read.get(n);
+    if (!found) {
+      found = { used: normaliseUsage({ running: row.running, weight: row.usedWeight, recent: row.recent, oldestRecent: row.oldestRecent }), waiting: [] };
+      read.set(n, found);
+    }
+    if (row.id !== null) found.waiting.push(waitingJob(row));
   }
-  for (const i of open.filter((i) => singleKey(units[i]!) === null)) {
-    const { rows } = await tx.query<Usage>({
-      name: "jobwire_admission_usage_prefix",
-      text: `SELECT in_use.running, in_use.weight, window_.recent, window_."oldestRecent"
-             FROM (SELECT count(*)::int AS running, coalesce(sum(j.weight), 0)::int AS weight FROM job j
-                   WHERE j.concurrency_key IS NOT NULL AND (j.state = 'running' OR (j.state = 'pending' AND j.admitted)) AND ${governedBy("$1", "$3")}) in_use,
-                  (SELECT count(*)::int AS recent, min(j.admitted_at) AS "oldestRecent" FROM job j
-                   WHERE $2::int IS NOT NULL AND j.admitted_under_rate AND j.concurrency_key IS NOT NULL
-                     AND j.admitted_at > clock_timestamp() - $2::int * interval '1 millisecond' AND ${governedBy("$1", "$3")}) window_`,
-      values: [units[i]!.limitKey, limits[i]!.rateIntervalMs, units[i]!.namespace],
-    });
-    usage.set(i, normaliseUsage(rows[0]!));
-  }
-  return usage;
+  return read;
 }
 
-/** Up to `slots` waiting jobs of each unit, in admission order. */
-async function waitingOf(tx: Queryable, units: readonly AdmissionUnit[], slots: ReadonlyMap<number, number>): Promise<Map<number, WaitingJob[]>> {
-  const waiting = new Map<number, WaitingJob[]>();
-  const add = (i: number, job: WaitingJob) => {
-    const jobs = waiting.get(i) ?? [];
-    jobs.push({ ...job, runAt: new Date(job.runAt) });
-    waiting.set(i, jobs);
+/** Counts what a prefix unit (keys bounded together) has in use, and reads its first waiting jobs. */
+async function readPrefixUnit(tx: Queryable, unit: LockedUnit, budget: number): Promise<{ used: Usage; waiting: WaitingJob[] }> {
+  const { rows: usage } = await tx.query<Usage>({
+    name: "jobwire_admission_usage_prefix",
+    text: `SELECT in_use.running, in_use.weight, window_.recent, window_."oldestRecent"
+           FROM (SELECT count(*)::int AS running, coalesce(sum(j.weight), 0)::int AS weight FROM job j
+                 WHERE j.concurrency_key IS NOT NULL AND (j.state = 'running' OR (j.state = 'pending' AND j.admitted)) AND ${governedBy("$1", "$3")}) in_use,
+                (SELECT count(*)::int AS recent, min(j.admitted_at) AS "oldestRecent" FROM job j
+                 WHERE $2::int IS NOT NULL AND j.admitted_under_rate AND j.concurrency_key IS NOT NULL
+                   AND j.admitted_at > clock_timestamp() - $2::int * interval '1 millisecond' AND ${governedBy("$1", "$3")}) window_`,
+    values: [unit.limitKey, unit.limit.rateIntervalMs, unit.namespace],
+  });
+  const used = normaliseUsage(usage[0]!);
+  const slots = slotsFree(unit.limit, used, budget);
+  if (slots <= 0) return { used, waiting: [] };
+  const { rows } = await tx.query<WaitingJob>({
+    name: "jobwire_admission_waiting_prefix",
+    text: `SELECT ${waitingColumns}
+           FROM (SELECT j.id, j.weight, j.namespace, j.queue, j.kind, j.priority, j.run_at FROM job j
+                 WHERE j.state = 'pending' AND NOT j.admitted AND j.concurrency_key IS NOT NULL AND ${governedBy("$1", "$3")}
+                 ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2) w
+           LEFT JOIN queue q ON q.namespace = w.namespace AND q.name = w.queue
+           ORDER BY w.priority DESC, w.run_at, w.id`,
+    values: [unit.limitKey, slots, unit.namespace],
+  });
+  return { used, waiting: rows.map(waitingJob) };
+}
+
+function waitingJob(row: WaitingJob): WaitingJob {
+  return {
+    id: row.id,
+    weight: row.weight,
+    namespace: row.namespace,
+    queue: row.queue,
+    kind: row.kind,
+    priority: row.priority,
+    runAt: new Date(row.runAt),
+    queuePriority: row.queuePriority,
+    queuePaused: row.queuePaused,
   };
-  const single = [...slots.keys()].filter((i) => singleKey(units[i]!) !== null);
-  if (single.length > 0) {
-    const { rows } = await tx.query<WaitingJob & { i: number }>({
-      name: "jobwire_admission_waiting_keys",
-      text: `SELECT u.i::int AS i, ${waitingColumns}
-             FROM unnest($1::text[], $2::text[], $3::int[]) WITH ORDINALITY AS u(ns, key, slots, i)
-             CROSS JOIN LATERAL (
-               SELECT j.id, j.weight, j.namespace, j.queue, j.kind, j.priority, j.run_at FROM job j
-               WHERE j.state = 'pending' AND NOT j.admitted AND j.namespace = u.ns AND j.concurrency_key = u.key
-               ORDER BY j.priority DESC, j.run_at, j.id LIMIT u.slots
-             ) w
-             LEFT JOIN queue q ON q.namespace = w.namespace AND q.name = w.queue
-             ORDER BY u.i, w.priority DESC, w.run_at, w.id`,
-      values: [single.map((i) => units[i]!.namespace), single.map((i) => singleKey(units[i]!)), single.map((i) => slots.get(i)!)],
-    });
-    for (const { i, ...job } of rows) add(single[i - 1]!, job);
-  }
-  for (const i of [...slots.keys()].filter((i) => singleKey(units[i]!) === null)) {
-    const { rows } = await tx.query<WaitingJob>({
-      name: "jobwire_admission_waiting_prefix",
-      text: `SELECT ${waitingColumns}
-             FROM (SELECT j.id, j.weight, j.namespace, j.queue, j.kind, j.priority, j.run_at FROM job j
-                   WHERE j.state = 'pending' AND NOT j.admitted AND j.concurrency_key IS NOT NULL AND ${governedBy("$1", "$3")}
-                   ORDER BY j.priority DESC, j.run_at, j.id LIMIT $2) w
-             LEFT JOIN queue q ON q.namespace = w.namespace AND q.name = w.queue
-             ORDER BY w.priority DESC, w.run_at, w.id`,
-      values: [units[i]!.limitKey, slots.get(i)!, units[i]!.namespace],
-    });
-    for (const job of rows) add(i, job);
-  }
-  return waiting;
 }
 
 function normaliseUsage(row: Usage): Usage {
