@@ -151,7 +151,7 @@ export type BatchWitnesses = Map<string, string>;
  * writes its one `batch_finished` event with the count of jobs per state. Guarded by
  * `finished_at IS NULL` under the row lock, so concurrent replicas write the event once.
  * Looks at a batch only when its witness in `witnesses` has finished (then picks the
- * newest unfinished job as the next one, the last a worker will take), and updates them.
+ * unfinished job a claim will take last as the next one), and updates them.
  * Returns how many batches it finished.
  */
 export async function batchFinishDone(db: Queryable, witnesses: BatchWitnesses): Promise<number> {
@@ -160,7 +160,11 @@ export async function batchFinishDone(db: Queryable, witnesses: BatchWitnesses):
     text: `SELECT b.id AS "batchId",
                   CASE WHEN EXISTS (SELECT 1 FROM job j WHERE j.id = w.witness AND j.batch_id = b.id AND j.state IN ${unfinishedStates})
                        THEN w.witness
-                       ELSE (SELECT j.id FROM job j WHERE j.batch_id = b.id AND j.state IN ${unfinishedStates} ORDER BY j.id DESC LIMIT 1)
+                       -- The job a claim will take last. No index gives this order, so the plan
+                       -- reads the batch's unfinished jobs through job_batch_idx; "ORDER BY id
+                       -- DESC" let a generic plan walk the whole primary key backwards instead.
+                       ELSE (SELECT j.id FROM job j WHERE j.batch_id = b.id AND j.state IN ${unfinishedStates}
+                             ORDER BY j.priority, j.run_at DESC, j.id DESC LIMIT 1)
                   END AS witness
            FROM batch b
            LEFT JOIN unnest($1::uuid[], $2::uuid[]) AS w(batch_id, witness) ON w.batch_id = b.id
