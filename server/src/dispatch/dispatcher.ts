@@ -3,7 +3,7 @@ import { CancelReason, LeaseSchema } from "@jobwire/sdk/gen/jobwire/v1/worker_se
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type pg from "pg";
 import type { Logger } from "../logger.js";
-import { jobClaimAvailable, type ClaimedJob } from "../store/sql/job-claim.js";
+import { jobClaimAvailable, jobReadyExists, type ClaimedJob } from "../store/sql/job-claim.js";
 import type { AdmissibleJob } from "../store/sql/admission.js";
 import { jobEndAttempts } from "../store/sql/job-end-attempt.js";
 import { jobMessagePhases, lastErrorMessage } from "../rpc/job-message.js";
@@ -193,14 +193,19 @@ export class Dispatcher {
     stream.claimAgain = false;
     const wakeupsBefore = stream.wakeups;
     let claimed = 0;
+    let readyLeft = true;
     this.#claim(stream, free)
-      .then((count) => (claimed = count))
+      .then(async (count) => {
+        claimed = count;
+        if (claimed < free) readyLeft = await this.#readyLeft(stream);
+      })
       .catch((error: unknown) => this.log.error({ err: error, worker: stream.id }, "claiming jobs failed; the fallback poll retries"))
       .finally(() => {
         stream.claimsInFlight--;
         stream.reserved -= free;
         if (claimed < free) {
-          if (stream.wakeups === wakeupsBefore) stream.drained = true;
+          // Nothing left that a claim could take, and no wake-up since this one started.
+          if (!readyLeft && stream.wakeups === wakeupsBefore) stream.drained = true;
           this.#slotsLeftEmpty?.();
         }
         if (claimed === free || stream.claimAgain) this.fill(stream);
@@ -281,6 +286,13 @@ export class Dispatcher {
     const jobs = await jobClaimAvailable(this.pool, { workerId: stream.id, namespace, queues, kinds, limit });
     await this.#deliver(stream, jobs);
     return jobs.length;
+  }
+
+  /** After a short claim: whether jobs the stream takes are still pending (held by another transaction, or newer). */
+  async #readyLeft(stream: WorkerStream): Promise<boolean> {
+    if (stream.closed) return false;
+    const { namespace, queues, kinds } = stream.registration;
+    return jobReadyExists(this.pool, { namespace, queues, kinds });
   }
 
   /** Sends jobs just leased to `stream` to its worker (or gives them back if it closed). */

@@ -31,9 +31,10 @@ export class WorkerStream {
   /** Slots those claims may fill: not free for another claim meanwhile. */
   reserved = 0;
   /**
-   * The last claim found fewer ready jobs than it had slots for, and no wake-up has arrived
-   * since: claiming again before one does would find nothing, so freed slots wait for a
-   * wake-up (or for the admission loop, which leases jobs waiting for a limit).
+   * The last claim found fewer ready jobs than it had slots for, none was left pending
+   * (held by another transaction), and no wake-up has arrived since: claiming again before
+   * one does would find nothing, so freed slots wait for a wake-up (or for the admission
+   * loop, which leases jobs waiting for a limit).
    */
   drained = false;
   /** Wake-ups received, so that a claim can tell whether one arrived while it ran. */

@@ -122,6 +122,30 @@ export async function jobClaimAvailable(db: Queryable, request: ClaimRequest): P
   return result.rows.map(claimedJob);
 }
 
+/**
+ * Whether any job a claim of `request` could take is pending now, locked or not: after a
+ * claim that came back short, true means it skipped rows another transaction held (or
+ * that were committed after it started), so its stream should claim again rather than
+ * wait for a wake-up. Paused queues are not looked at.
+ */
+export async function jobReadyExists(db: Queryable, request: Omit<ClaimRequest, "workerId" | "limit">): Promise<boolean> {
+  const result = await db.query<{ exists: boolean }>({
+    name: "jobwire_job_ready_exists",
+    text: `SELECT EXISTS (
+             SELECT FROM unnest($1::text[]) AS q(name)
+             CROSS JOIN LATERAL (
+               SELECT 1 FROM job
+               WHERE state = 'pending' AND admitted AND namespace = $3 AND queue = q.name
+                 AND (cardinality($2::text[]) = 0 OR kind = ANY($2::text[]))
+                 AND NOT EXISTS (SELECT FROM queue p WHERE p.namespace = $3 AND p.name = q.name AND p.paused_at IS NOT NULL)
+               LIMIT 1
+             ) AS ready
+           ) AS exists`,
+    values: [request.queues, request.kinds, request.namespace],
+  });
+  return result.rows[0]?.exists ?? true;
+}
+
 /** A job the admission loop admits straight into a lease of a local worker. */
 export interface AdmissionLease {
   jobId: string;
