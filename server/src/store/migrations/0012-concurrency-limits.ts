@@ -6,9 +6,10 @@ import { Migration } from "@mikro-orm/migrations";
  * A job with a concurrency key covered by a `concurrency_limit` is inserted `pending` but
  * not `admitted`: the claim index only holds admitted pending jobs, so no worker can lease
  * it, and claims never scan past jobs waiting for a slot. The admission loop
- * (`workflows/admission.ts`) admits waiting jobs per limit, under the limit row's lock,
- * while the limit's running + admitted count, weight, rate window and pause allow. Jobs
- * without a key, or whose key no limit covers, are admitted at insert and cost nothing more.
+ * (`workflows/admission-loop.ts`) admits waiting jobs per limit, under the limit row's
+ * lock, while the limit's running + admitted count, weight, rate window and pause allow
+ * (since decision 0007 it admits a job by leasing it to a worker). Jobs without a key, or
+ * whose key no limit covers, are admitted at insert and cost nothing more.
  */
 export class Migration0012ConcurrencyLimits extends Migration {
   override up(): void {
