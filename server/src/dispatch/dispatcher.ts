@@ -224,7 +224,7 @@ export class Dispatcher {
     const leases: { job: Job; stream: WorkerStream }[] = [];
     for (const job of jobs) {
       if (job.queuePaused) continue;
-      const stream = this.#takers(job).find((taker) => taker.freeSlots() > 0);
+      const stream = this.#takerWithFreeSlot(job);
       if (!stream) continue;
       stream.reserved++;
       leases.push({ job, stream });
@@ -274,10 +274,13 @@ export class Dispatcher {
     return budgets;
   }
 
-  /** The open local streams that take `job`: they serve its queue and its kind, and are not draining. */
-  #takers(job: AdmissibleJob): WorkerStream[] {
+  /** A local stream that takes `job` (its queue and its kind) and has a free slot (so it is open and not draining). */
+  #takerWithFreeSlot(job: AdmissibleJob): WorkerStream | undefined {
     const address = queueAddress(job.namespace, job.queue);
-    return [...this.#streams.values()].filter((stream) => !stream.closed && !stream.draining && stream.serves(address) && stream.takesKind(job.kind));
+    for (const stream of this.#streams.values()) {
+      if (stream.serves(address) && stream.takesKind(job.kind) && stream.freeSlots() > 0) return stream;
+    }
+    return undefined;
   }
 
   /** One claim for `limit` slots of `stream`; returns how many jobs it leased. */

@@ -104,7 +104,7 @@ export class AdmissionLoop {
           const chosen = choices.flatMap((choice) => choice.jobs.map((job) => ({ ...job, choice }))).sort(leaseOrder);
           placement = this.placer.placeAdmitted(chosen);
           const leases = placement.leases.map(({ job, workerId }) => ({ jobId: job.id, workerId, underRate: job.choice.underRate }));
-          return { choices, leased: leases.length === 0 ? [] : await jobLeaseOnAdmission(tx, leases) };
+          return { choices, leased: await jobLeaseOnAdmission(tx, leases) };
         });
         placement!.deliver(leased);
         const admitted = new Map<AdmissionChoice, number>();

@@ -74,6 +74,19 @@ export interface ClaimRequest {
 }
 
 /**
+ * The jobs a claim may take from queue `q.name`, as a condition on `job`: pending and
+ * admitted, of the namespace in parameter `namespace` and of the kinds in parameter
+ * `kinds` (empty: any kind), in a queue that is not paused.
+ */
+function claimableIn(namespace: string, kinds: string): string {
+  return `state = 'pending' AND admitted AND namespace = ${namespace} AND queue = q.name
+           AND (cardinality(${kinds}::text[]) = 0 OR kind = ANY(${kinds}::text[]))
+           -- A paused queue leases nothing. No job column in it: a one-time filter, one
+           -- primary-key probe per queue, before the scan and before any row is locked.
+           AND NOT EXISTS (SELECT FROM queue p WHERE p.namespace = ${namespace} AND p.name = q.name AND p.paused_at IS NOT NULL)`;
+}
+
+/**
  * Leases up to `limit` ready jobs of the queues `queues` of `namespace` to a worker in one
  * statement: picks pending jobs in
  * queue priority, then job priority, then run_at, then id order, skipping rows other claimers hold (`SKIP LOCKED`),
@@ -94,11 +107,7 @@ export async function jobClaimAvailable(db: Queryable, request: ClaimRequest): P
        LEFT JOIN queue qp ON qp.namespace = $5 AND qp.name = q.name
        CROSS JOIN LATERAL (
          SELECT id, priority, run_at FROM job
-         WHERE state = 'pending' AND admitted AND namespace = $5 AND queue = q.name
-           AND (cardinality($2::text[]) = 0 OR kind = ANY($2::text[]))
-           -- A paused queue leases nothing. No job column in it: a one-time filter, one
-           -- primary-key probe per queue, before the scan and before any row is locked.
-           AND NOT EXISTS (SELECT FROM queue p WHERE p.namespace = $5 AND p.name = q.name AND p.paused_at IS NOT NULL)
+         WHERE ${claimableIn("$5", "$2")}
          ORDER BY priority DESC, run_at, id
          LIMIT $3
          FOR UPDATE SKIP LOCKED
@@ -134,11 +143,7 @@ export async function jobReadyExists(db: Queryable, request: Omit<ClaimRequest, 
     text: `SELECT EXISTS (
              SELECT FROM unnest($1::text[]) AS q(name)
              CROSS JOIN LATERAL (
-               SELECT 1 FROM job
-               WHERE state = 'pending' AND admitted AND namespace = $3 AND queue = q.name
-                 AND (cardinality($2::text[]) = 0 OR kind = ANY($2::text[]))
-                 AND NOT EXISTS (SELECT FROM queue p WHERE p.namespace = $3 AND p.name = q.name AND p.paused_at IS NOT NULL)
-               LIMIT 1
+               SELECT 1 FROM job WHERE ${claimableIn("$3", "$2")} LIMIT 1
              ) AS ready
            ) AS exists`,
     values: [request.queues, request.kinds, request.namespace],
