@@ -163,6 +163,32 @@ describe("concurrency limits", () => {
     expect(rows.map((row) => row.leases)).toEqual([1, 1, 1]);
   });
 
+  it("hold the limit across two replicas when a pass leases a large admission in two statements side by side", async () => {
+    // 150 free slots a replica: each pass leases what it admits in two halves, one on a
+    // connection of its own that commits before the pass releases the limit's lock.
+    await client.setConcurrencyLimit("wide", { maxRunning: 200 });
+    const jobs = gatedJobs();
+    const ids = await client.enqueueBatch(Array.from({ length: 300 }, () => ({ queue: "cl-wide", kind: "k", concurrencyKey: "wide" })));
+    for (const s of [server, replica]) {
+      const worker = new Worker({ baseUrl: s.url, queues: ["cl-wide"], concurrency: 150, prefetch: 0, handlers: { k: jobs.handler } });
+      workers.push(worker);
+      await worker.start();
+    }
+    await waitFor("the limit to fill", async () => jobs.running.size === 200);
+    const first = [...jobs.running];
+    for (const id of first) jobs.open(id);
+    await waitFor("the other hundred to run", async () => jobs.running.size === 100 && first.every((id) => !jobs.running.has(id)));
+    for (const id of [...jobs.running]) jobs.open(id);
+    await waitFor("every job to succeed", async () => (await Promise.all(ids.map(jobState))).every((j) => j.state === JobState.SUCCEEDED));
+    expect(jobs.most).toBe(200);
+    const { rows } = await server.db.pool.query<{ leases: number }>(
+      "SELECT count(*)::int AS leases FROM job_event WHERE job_id = ANY($1) AND type = 'leased' GROUP BY job_id",
+      [ids],
+    );
+    expect(rows.length).toBe(300);
+    expect(rows.every((row) => row.leases === 1)).toBe(true);
+  });
+
   it("keep a waiting job of a paused queue waiting, and lease it as soon as the queue resumes", async () => {
     await client.setConcurrencyLimit("paused-queue-key", { maxRunning: 5 });
     await client.pauseQueue("cl-paused");

@@ -197,6 +197,11 @@ describe("WorkerService", () => {
     expect((await bad(noQueues)).rawMessage).toMatch(/^queues /);
     const zeroCapacity = workers.leaseJobs({ queues: ["q"], capacity: 0 })[Symbol.asyncIterator]().next();
     expect((await bad(zeroCapacity)).rawMessage).toMatch(/^capacity /);
+    // The prefetch buffer is part of the capacity, and at least one slot must run jobs.
+    const wholePrefetch = workers.leaseJobs({ queues: ["q"], capacity: 2, prefetch: 2 })[Symbol.asyncIterator]().next();
+    expect((await bad(wholePrefetch)).rawMessage).toMatch(/^prefetch /);
+    const negativePrefetch = workers.leaseJobs({ queues: ["q"], capacity: 2, prefetch: -1 })[Symbol.asyncIterator]().next();
+    expect((await bad(negativePrefetch)).rawMessage).toMatch(/^prefetch /);
     expect((await bad(workers.completeJob({}))).rawMessage).toBe("lease is required");
     const badToken = await bad(workers.completeJob({ lease: { jobId: "01930000-0000-7000-8000-000000000000", leaseToken: -1n } }));
     expect(badToken.code).toBe(Code.InvalidArgument);

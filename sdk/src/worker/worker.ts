@@ -44,7 +44,8 @@ export interface WorkerOptions {
    * next job at once instead of waiting for a claim round trip: the worker registers a lease
    * capacity of `concurrency + prefetch`. Ready jobs are heartbeated like running ones; when
    * the worker shuts down, those not yet started are handed back at once. Default
-   * `concurrency`; 0 turns prefetching off.
+   * `concurrency`; 0 turns prefetching off. The server may refill the buffer in batches
+   * (jobs that wait for a concurrency limit go in once about half of it is free).
    */
   prefetch?: number;
   /** A name for logs and operators. Default `host:pid`. */
@@ -100,6 +101,8 @@ const sdkVersion = "@jobwire/sdk 0.1.0";
 export class Worker {
   #state: WorkerState = "new";
   readonly #options: Required<Pick<WorkerOptions, "concurrency" | "reportRetryMs">> & WorkerOptions;
+  /** Leases held ready beyond `concurrency` (see {@link WorkerOptions.prefetch}). */
+  readonly #prefetch: number;
   readonly #handlerSlots: HandlerSlots;
   readonly #log: WorkerLogger;
   readonly #sessions: Http2SessionManager;
@@ -120,6 +123,7 @@ export class Worker {
     if (options.queues.length === 0) throw new Error("queues: at least one queue is required");
     if (Object.keys(options.handlers).length === 0) throw new Error("handlers: at least one handler is required");
     this.#options = { concurrency: 10, reportRetryMs: 60_000, ...options };
+    this.#prefetch = this.#options.prefetch ?? this.#options.concurrency;
     this.#handlerSlots = new HandlerSlots(this.#options.concurrency);
     this.#log = options.logger ?? silentLogger;
     this.#sessions = new Http2SessionManager(
@@ -254,7 +258,8 @@ export class Worker {
             workerName: this.#options.name ?? `${process.env.HOSTNAME ?? "worker"}:${process.pid}`,
             queues: this.#options.queues,
             kinds: Object.keys(this.#options.handlers),
-            capacity: this.#options.concurrency + (this.#options.prefetch ?? this.#options.concurrency),
+            capacity: this.#options.concurrency + this.#prefetch,
+            prefetch: this.#prefetch,
             labels: this.#options.labels ?? {},
             sdkVersion,
             heldLeases: [...this.#running.values()].map((job) => job.ref),

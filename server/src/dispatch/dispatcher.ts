@@ -222,9 +222,11 @@ export class Dispatcher {
    */
   placeAdmitted<Job extends AdmissibleJob>(jobs: readonly Job[]): AdmissionPlacement<Job> {
     const leases: { job: Job; stream: WorkerStream }[] = [];
+    // The streams open to admission when the pass starts; each then takes jobs up to its free slots.
+    const takers = [...this.#streams.values()].filter((stream) => stream.admissionSlots() > 0);
     for (const job of jobs) {
       if (job.queuePaused) continue;
-      const stream = this.#takerWithFreeSlot(job);
+      const stream = takerWithFreeSlot(takers, job);
       if (!stream) continue;
       stream.reserved++;
       leases.push({ job, stream });
@@ -268,19 +270,10 @@ export class Dispatcher {
   admissionBudgets(): Map<string, number> {
     const budgets = new Map<string, number>();
     for (const stream of this.#streams.values()) {
-      const free = stream.freeSlots();
+      const free = stream.admissionSlots();
       if (free > 0) budgets.set(stream.registration.namespace, (budgets.get(stream.registration.namespace) ?? 0) + free);
     }
     return budgets;
-  }
-
-  /** A local stream that takes `job` (its queue and its kind) and has a free slot (so it is open and not draining). */
-  #takerWithFreeSlot(job: AdmissibleJob): WorkerStream | undefined {
-    const address = queueAddress(job.namespace, job.queue);
-    for (const stream of this.#streams.values()) {
-      if (stream.serves(address) && stream.takesKind(job.kind) && stream.freeSlots() > 0) return stream;
-    }
-    return undefined;
   }
 
   /** One claim for `limit` slots of `stream`; returns how many jobs it leased. */
@@ -357,4 +350,10 @@ function leaseMessage(job: ClaimedJob) {
     lastError: lastErrorMessage(job.lastError),
     progress: valueFromJson(job.progress),
   });
+}
+
+/** One of `streams` that takes `job` (its queue and its kind) and has a free slot (so it is open and not draining). */
+function takerWithFreeSlot(streams: readonly WorkerStream[], job: AdmissibleJob): WorkerStream | undefined {
+  const address = queueAddress(job.namespace, job.queue);
+  return streams.find((stream) => stream.serves(address) && stream.takesKind(job.kind) && stream.freeSlots() > 0);
 }

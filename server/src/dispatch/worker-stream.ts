@@ -14,6 +14,8 @@ export interface WorkerRegistration {
   queues: string[];
   kinds: string[];
   capacity: number;
+  /** Of the capacity, the leases it keeps ready ahead of the jobs it runs. */
+  prefetch: number;
 }
 
 /**
@@ -63,6 +65,17 @@ export class WorkerStream {
   freeSlots(): number {
     if (this.#closed || this.draining) return 0;
     return this.registration.capacity - this.outstanding.size - this.reserved;
+  }
+
+  /**
+   * The free slots the admission loop may lease jobs into now: all of them, unless more
+   * than half of the worker's prefetch buffer is still full, in which case none. The worker
+   * has work ahead of any job leased now, and leasing into the buffer in batches of half
+   * of it spares passes that each lease a job or two, at a fixed cost per pass.
+   */
+  admissionSlots(): number {
+    const free = this.freeSlots();
+    return free >= Math.ceil(this.registration.prefetch / 2) ? free : 0;
   }
 
   /** Whether this stream takes jobs from the queue at `address`. */

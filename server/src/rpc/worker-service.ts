@@ -82,9 +82,13 @@ export function workerServiceImpl(deps: WorkerServiceDeps): ServiceImpl<typeof W
         queues: checkNames(request.queues, "queues", 1, limits.queuesMax),
         kinds: checkNames(request.kinds, "kinds", 0, limits.kindsMax),
         capacity: request.capacity,
+        prefetch: request.prefetch,
       };
       if (!Number.isInteger(request.capacity) || request.capacity < 1 || request.capacity > limits.capacityMax) {
         throw invalidArgument("capacity", `must be between 1 and ${limits.capacityMax}`);
+      }
+      if (request.prefetch < 0 || request.prefetch >= request.capacity) {
+        throw invalidArgument("prefetch", `must be between 0 and capacity - 1 (${request.capacity - 1})`);
       }
       checkMetadata(request.labels, "labels");
       checkLength(request.sdkVersion, "sdk_version", limits.workerNameMax);

@@ -4,11 +4,17 @@ import type { Logger } from "../logger.js";
 import { PacedPasses } from "../loops/paced-passes.js";
 import { admissibleJobs, lockWaitingUnits, nextAdmissionAt, type AdmissibleJob, type AdmissionChoice, type AdmissionUnit } from "../store/sql/admission.js";
 import { concurrencyLimitsExist } from "../store/sql/concurrency.js";
-import { jobLeaseOnAdmission } from "../store/sql/job-claim.js";
+import { jobLeaseOnAdmission, type AdmissionLease, type ClaimedJob } from "../store/sql/job-claim.js";
 import { withTransaction } from "../store/transaction.js";
 
 /** Shortest time between two passes. */
 const minPassIntervalMs = 10;
+
+/** Fewest jobs worth a lease statement of their own on a second connection (see `AdmissionLoop.#lease`). */
+const leaseShareMin = 64;
+
+/** The smallest pool a pass takes a second connection from. */
+const helperPoolMin = 6;
 
 /** The most jobs a pass admits for one limit. */
 const admissionsPerUnitMax = 1000;
@@ -84,39 +90,80 @@ export class AdmissionLoop {
     return this.#passes.stop();
   }
 
+  /**
+   * Leases the jobs a pass chose, while its transaction `tx` holds their limits' locks. With
+   * a `helper` connection, a large pass leases half of them there, side by side with the
+   * other half in `tx`, so that the leasing (most of a pass's work) is not held to one
+   * core. That keeps every bound: the helper's statement commits on its own, before `tx`
+   * commits and releases the locks, so the next pass on any replica, which counts after
+   * taking them, sees both halves. The helper's jobs go to `committedApart` once committed.
+   */
+  async #lease(tx: pg.PoolClient, helper: pg.PoolClient | undefined, leases: AdmissionLease[], committedApart: (jobs: ClaimedJob[]) => void): Promise<ClaimedJob[]> {
+    if (!helper || leases.length < 2 * leaseShareMin) return jobLeaseOnAdmission(tx, leases);
+    // Contiguous halves, so that the jobs come back in lease order.
+    const half = Math.ceil(leases.length / 2);
+    const [first, second] = await Promise.allSettled([
+      jobLeaseOnAdmission(tx, leases.slice(0, half)),
+      jobLeaseOnAdmission(helper, leases.slice(half)).then((jobs) => {
+        committedApart(jobs);
+        return jobs;
+      }),
+    ]);
+    if (first.status === "rejected") throw first.reason;
+    if (second.status === "rejected") throw second.reason;
+    return [...first.value, ...second.value];
+  }
+
+  /**
+   * A second connection for a pass that may lease at least two shares (see {@link #lease}),
+   * taken before the pass locks anything: waiting for a free connection while holding the
+   * locks could wait on transactions that wait for those very locks. None on a small pool.
+   */
+  async #helperFor(budgets: Map<string, number>): Promise<pg.PoolClient | undefined> {
+    const most = Math.max(...budgets.values());
+    if (most < 2 * leaseShareMin || this.pool.options.max < helperPoolMin) return undefined;
+    return this.pool.connect();
+  }
+
   async #pass(): Promise<number> {
     const changesBefore = this.#changes;
     let nextAt = Number.POSITIVE_INFINITY;
-    // Namespaces without a free worker slot here have nothing this replica could place.
+    // Namespaces without a worker slot here to lease into have nothing this replica could
+    // place. With none at all, the pass looks at nothing: a slot that frees brings it back.
     const budgets = this.placer.admissionBudgets();
+    if (budgets.size === 0 || this.#passes.stopped) return nextAt;
     const budget = (unit: AdmissionUnit) => Math.min(budgets.get(unit.namespace) ?? 0, admissionsPerUnitMax);
     let found = false;
-    if (budgets.size > 0 && !this.#passes.stopped) {
-      let placement: AdmissionPlacement<ChosenJob> | undefined;
-      try {
-        // One transaction for the whole pass: one commit (one WAL flush) rather than one per
-        // limit, and three statements whatever the number of limits with one key each.
-        const { choices, leased } = await withTransaction(this.pool, async (tx) => {
-          const units = await lockWaitingUnits(tx, [...budgets.keys()]);
-          found = units.length > 0;
-          const choices = await admissibleJobs(tx, units, budget);
-          // Across limits, in the order a claim would lease them.
-          const chosen = choices.flatMap((choice) => choice.jobs.map((job) => ({ ...job, choice }))).sort(leaseOrder);
-          placement = this.placer.placeAdmitted(chosen);
-          const leases = placement.leases.map(({ job, workerId }) => ({ jobId: job.id, workerId, underRate: job.choice.underRate }));
-          return { choices, leased: await jobLeaseOnAdmission(tx, leases) };
-        });
-        placement!.deliver(leased);
-        const admitted = new Map<AdmissionChoice, number>();
-        for (const { job } of placement!.leases) admitted.set(job.choice, (admitted.get(job.choice) ?? 0) + 1);
-        for (const choice of choices) {
-          const at = nextAdmissionAt(choice, admitted.get(choice) ?? 0);
-          if (at) nextAt = Math.min(nextAt, at.getTime());
-        }
-      } catch (error) {
-        placement?.abandon();
-        throw error;
+    let placement: AdmissionPlacement<ChosenJob> | undefined;
+    // Leases committed on their own (see #lease): delivered even if the pass then fails.
+    const committed: ClaimedJob[] = [];
+    const helper = await this.#helperFor(budgets);
+    try {
+      // One transaction for the whole pass: one commit (one WAL flush) rather than one per
+      // limit, and three statements whatever the number of limits with one key each.
+      const { choices, leased } = await withTransaction(this.pool, async (tx) => {
+        const units = await lockWaitingUnits(tx, [...budgets.keys()]);
+        found = units.length > 0;
+        const choices = await admissibleJobs(tx, units, budget);
+        // Across limits, in the order a claim would lease them.
+        const chosen = choices.flatMap((choice) => choice.jobs.map((job) => ({ ...job, choice }))).sort(leaseOrder);
+        placement = this.placer.placeAdmitted(chosen);
+        const leases = placement.leases.map(({ job, workerId }) => ({ jobId: job.id, workerId, underRate: job.choice.underRate }));
+        return { choices, leased: await this.#lease(tx, helper, leases, (jobs) => committed.push(...jobs)) };
+      });
+      placement!.deliver(leased);
+      const admitted = new Map<AdmissionChoice, number>();
+      for (const { job } of placement!.leases) admitted.set(job.choice, (admitted.get(job.choice) ?? 0) + 1);
+      for (const choice of choices) {
+        const at = nextAdmissionAt(choice, admitted.get(choice) ?? 0);
+        if (at) nextAt = Math.min(nextAt, at.getTime());
       }
+    } catch (error) {
+      if (committed.length > 0) placement?.deliver(committed);
+      else placement?.abandon();
+      throw error;
+    } finally {
+      helper?.release();
     }
     // Jobs waited for a limit: limits exist, no need to ask.
     const active = found || (await concurrencyLimitsExist(this.pool));
