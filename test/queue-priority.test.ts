@@ -19,8 +19,13 @@ afterEach(async () => {
   await Promise.all(workers.splice(0).map((worker) => worker.shutdown({ graceMs: 2_000, abortWaitMs: 500 })));
 });
 
-async function startWorker(queues: string[], concurrency: number, handler: (payload: unknown, ctx: { jobId: string; queue: string }) => Promise<null>) {
-  const worker = new Worker({ baseUrl: server.url, queues, concurrency, prefetch: concurrency, handlers: { k: handler } });
+async function startWorker(
+  queues: string[],
+  concurrency: number,
+  handler: (payload: unknown, ctx: { jobId: string; queue: string }) => Promise<null>,
+  prefetch = concurrency,
+) {
+  const worker = new Worker({ baseUrl: server.url, queues, concurrency, prefetch, handlers: { k: handler } });
   workers.push(worker);
   await worker.start();
 }
@@ -32,10 +37,19 @@ describe("queue priority", () => {
     const low = await client.enqueueBatch(Array.from({ length: 5 }, () => ({ queue: "qp-low", kind: "k" })));
     const high = await client.enqueueBatch(Array.from({ length: 5 }, () => ({ queue: "qp-high", kind: "k" })));
     const order: string[] = [];
-    await startWorker(["qp-low", "qp-high"], 1, async (_payload, ctx) => {
-      order.push(ctx.jobId);
-      return null;
-    });
+    // One slot and no prefetch: one claim at a time. With two slots, two claims may be in
+    // flight for the stream (so that one's commit overlaps the next), and the second skips
+    // the rows the first holds: near the end of the high queue it may take a low job,
+    // which can reach the worker first.
+    await startWorker(
+      ["qp-low", "qp-high"],
+      1,
+      async (_payload, ctx) => {
+        order.push(ctx.jobId);
+        return null;
+      },
+      0,
+    );
     await waitFor("all ten to run", async () => order.length === 10);
     expect(new Set(order.slice(0, 5))).toEqual(new Set(high));
     expect(new Set(order.slice(5))).toEqual(new Set(low));
