@@ -181,10 +181,11 @@ export class Dispatcher {
       stream.claimAgain = true;
       return;
     }
-    const free = stream.freeSlots();
+    const free = stream.slotsToFill();
     if (free <= 0) {
       // The free slots may all be reserved by a claim in flight that started before the
       // commit behind this wake-up and so cannot see its jobs: claim again when it ends.
+      // (Or too few are free yet: the lease that frees the next one brings us back.)
       if (stream.claimsInFlight > 0) stream.claimAgain = true;
       return;
     }
@@ -223,7 +224,7 @@ export class Dispatcher {
   placeAdmitted<Job extends AdmissibleJob>(jobs: readonly Job[]): AdmissionPlacement<Job> {
     const leases: { job: Job; stream: WorkerStream }[] = [];
     // The streams open to admission when the pass starts; each then takes jobs up to its free slots.
-    const takers = [...this.#streams.values()].filter((stream) => stream.admissionSlots() > 0);
+    const takers = [...this.#streams.values()].filter((stream) => stream.slotsToFill() > 0);
     for (const job of jobs) {
       if (job.queuePaused) continue;
       const stream = takerWithFreeSlot(takers, job);
@@ -270,7 +271,7 @@ export class Dispatcher {
   admissionBudgets(): Map<string, number> {
     const budgets = new Map<string, number>();
     for (const stream of this.#streams.values()) {
-      const free = stream.admissionSlots();
+      const free = stream.slotsToFill();
       if (free > 0) budgets.set(stream.registration.namespace, (budgets.get(stream.registration.namespace) ?? 0) + free);
     }
     return budgets;

@@ -68,12 +68,13 @@ export class WorkerStream {
   }
 
   /**
-   * The free slots the admission loop may lease jobs into now: all of them, unless more
-   * than half of the worker's prefetch buffer is still full, in which case none. The worker
-   * has work ahead of any job leased now, and leasing into the buffer in batches of half
-   * of it spares passes that each lease a job or two, at a fixed cost per pass.
+   * The free slots to lease jobs into now, by a claim or by the admission loop: all of
+   * them once at least half of the worker's prefetch buffer is free, none before. Until
+   * then the worker has that much work ahead of any job leased now, so no job starts
+   * later for the wait; and the buffer is refilled by fewer, larger claims and passes,
+   * each of which has a fixed cost. A worker without prefetch is filled slot by slot.
    */
-  admissionSlots(): number {
+  slotsToFill(): number {
     const free = this.freeSlots();
     return free >= Math.ceil(this.registration.prefetch / 2) ? free : 0;
   }

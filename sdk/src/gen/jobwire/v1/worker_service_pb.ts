@@ -103,10 +103,10 @@ export type LeaseJobsRequest = Message<"jobwire.v1.LeaseJobsRequest"> & {
 
   /**
    * Of the capacity, how many leases the worker keeps ready ahead of the jobs it runs
-   * (its prefetch buffer), 0..capacity-1. The server may then fill the buffer in batches:
-   * while at least half of it is still full, it need not lease jobs that wait for a
-   * concurrency limit into the free slots, since the worker has work ahead of them. 0 (what
-   * older SDKs send) fills every slot as soon as it frees.
+   * (its prefetch buffer), 0..capacity-1. The server refills the buffer in batches: while
+   * more than half of it is still full, it leases nothing more, since the worker has that
+   * much work ahead of any job leased now. 0 (what older SDKs send) fills every slot as
+   * soon as it frees.
    *
    * @generated from field: int32 prefetch = 8;
    */
