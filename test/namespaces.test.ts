@@ -144,7 +144,16 @@ describe("namespaces", () => {
     const secret = await failureOf(globex.enqueue("shared", "mail", null, { webhooks: [{ url: `${receiver.url}/g`, secretName: "sig" }] }));
     expect(secret.code).toBe(Code.InvalidArgument);
     expect(secret.rawMessage).toContain("job.webhooks[0].secret_name");
-    cover("QueueService.Enqueue", "QueueService.EnqueueBatch");
+    // EnqueueJobs: the same, job by job.
+    const { results } = await globex.raw.enqueueJobs({
+      jobs: [
+        { queue: "shared", kind: "mail", idempotencyKey: "k1" },
+        { queue: "shared", kind: "mail", webhooks: [{ url: `${receiver.url}/g`, secretName: "sig" }] },
+      ],
+    });
+    expect(results[0]?.result.case === "enqueued" && results[0].result.value).toMatchObject({ deduplicated: true, job: { id: own.id } });
+    expect(results[1]?.result.case === "refused" && results[1].result.value).toMatchObject({ code: Code.InvalidArgument, message: secret.rawMessage });
+    cover("QueueService.Enqueue", "QueueService.EnqueueBatch", "QueueService.EnqueueJobs");
   });
 
   it("queues: settings and pauses of a queue name are each namespace's own", async () => {

@@ -10,6 +10,7 @@ import { AdminService } from "./gen/jobwire/v1/admin_service_pb.js";
 import { apiKeyInterceptors, type TlsOptions } from "./credentials.js";
 import { streamEvents, type StreamEventsOptions } from "./event-stream.js";
 import { durationFromMillis } from "./duration.js";
+import { EnqueueCoalescer } from "./enqueue-coalescer.js";
 import { noDelaySessionOptions } from "./no-delay.js";
 import { valueFromJson, type JsonValue } from "./json.js";
 
@@ -157,6 +158,8 @@ const missedTickPolicies = {
 export class JobwireClient {
   /** The generated client, for anything the helpers do not cover. */
   readonly raw: Client<typeof QueueService>;
+  /** Sends `enqueue` and `enqueueOnce`: concurrent ones share EnqueueJobs calls. */
+  readonly #enqueues: EnqueueCoalescer;
   /** The generated EventService client. */
   readonly events: Client<typeof EventService>;
   /** The generated ScheduleService client. */
@@ -166,6 +169,7 @@ export class JobwireClient {
 
   constructor(transport: Transport) {
     this.raw = createClient(QueueService, transport);
+    this.#enqueues = new EnqueueCoalescer(this.raw);
     this.events = createClient(EventService, transport);
     this.schedules = createClient(ScheduleService, transport);
     this.admin = createClient(AdminService, transport);
@@ -219,9 +223,13 @@ export class JobwireClient {
     return streamEvents(this.events, options);
   }
 
-  /** Enqueues one job and returns it as stored. */
+  /**
+   * Enqueues one job and returns it as stored. Calls made while 8 others are in flight
+   * wait for one to end and then share one EnqueueJobs call; each still succeeds or fails
+   * on its own, with the code and message Enqueue gives.
+   */
   async enqueue<P extends JsonValue>(queue: string, kind: string, payload?: P, options: EnqueueOptions = {}): Promise<Job> {
-    const { job } = await this.raw.enqueue({ job: jobSpec({ queue, kind, payload, ...options }) });
+    const { job } = await this.#enqueues.enqueue(jobSpec({ queue, kind, payload, ...options }));
     return job!;
   }
 
@@ -237,7 +245,7 @@ export class JobwireClient {
     payload?: P,
     options: Omit<EnqueueOptions, "idempotencyKey"> = {},
   ): Promise<{ job: Job; deduplicated: boolean }> {
-    const { job, deduplicated } = await this.raw.enqueue({ job: jobSpec({ queue, kind, payload, ...options, idempotencyKey }) });
+    const { job, deduplicated } = await this.#enqueues.enqueue(jobSpec({ queue, kind, payload, ...options, idempotencyKey }));
     return { job: job!, deduplicated };
   }
 

@@ -236,6 +236,7 @@ async function serve(
         principalOf: callerOf,
         maxBatchSize: config.maxBatchSize,
         idempotencyWindowMs: config.idempotencyWindowMs,
+        log: logger.child({ component: "queue-service" }),
         jobsReady: (queues) => wakeups.jobsReady(queues),
         jobScheduled: (runAt) => wakeups.jobScheduled(runAt),
         eventsCommitted: () => wakeups.eventsCommitted(),

@@ -76,6 +76,8 @@ const services = [
   serviceRules(QueueService, {
     enqueue: { allow: adminOrProducer, parentJobs: (r) => parentJobIds(r.job) },
     enqueueBatch: { allow: adminOrProducer, parentJobs: (r) => r.jobs.flatMap(parentJobIds) },
+    // Its jobs may not have parents (each such job is refused on its own).
+    enqueueJobs: { allow: adminOrProducer },
     getJob: { allow: anyReader, jobs: (r) => [r.id] },
     listJobs: { allow: anyReader, ownOnly: true },
     cancelJob: { allow: adminOrProducer, jobs: (r) => [r.id] },

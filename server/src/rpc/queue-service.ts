@@ -1,6 +1,7 @@
 import type { HandlerContext, ServiceImpl } from "@connectrpc/connect";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { QueueService, type ListJobsRequest } from "@jobwire/sdk/gen/jobwire/v1/queue_service_pb";
+import type { JobSpec } from "@jobwire/sdk/gen/jobwire/v1/job_pb";
 import { cancelJob } from "../jobs/cancel-job.js";
 import { jobLimits } from "../jobs/defaults.js";
 import { JobEnqueuer } from "../jobs/enqueue-jobs.js";
@@ -9,7 +10,8 @@ import { getJob, listJobs, type JobFilter } from "../jobs/read-jobs.js";
 import { pauseJob, resumeJob } from "../jobs/pause-job.js";
 import { retryJob } from "../jobs/retry-job.js";
 import type { Database } from "../store/orm.js";
-import { invalidArgument } from "./connect-errors.js";
+import type { Logger } from "../logger.js";
+import { connectErrorFrom, invalidArgument } from "./connect-errors.js";
 import { checkJobId, jobIdPattern } from "./job-id.js";
 import { webhookSubscriptionHandlers } from "./webhook-subscriptions.js";
 import { batchHandlers } from "./batch-handlers.js";
@@ -34,8 +36,10 @@ export interface QueueServiceDeps {
   db: Database;
   /** Who a request acts as, as the request gate authenticated it. */
   principalOf(context: Pick<HandlerContext, "values">): Caller;
-  /** Most jobs in one EnqueueBatch. */
+  /** Most jobs in one EnqueueBatch or EnqueueJobs. */
   maxBatchSize: number;
+  /** Where EnqueueJobs logs the internal errors it answers a job with. */
+  log: Logger;
   /** How long a finished job keeps its idempotency key when its queue sets no window. */
   idempotencyWindowMs: number;
   /**
@@ -69,31 +73,55 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
   const enqueuer = new JobEnqueuer(db, { idempotencyWindowMs: deps.idempotencyWindowMs });
   const webhookUrlRefusal = (url: string) => deps.webhookSender.refusal(url);
   const namespaceOf = (context: Pick<HandlerContext, "values">) => deps.principalOf(context).namespace;
+  /** Enqueue's work for one job, also done for each job of EnqueueJobs. */
+  async function enqueueOne(spec: JobSpec | undefined, context: HandlerContext) {
+    const job = newJobFromSpec(spec, "job", webhookUrlRefusal);
+    if (job.ref !== null) throw invalidArgument("job.ref", "applies only to the jobs of EnqueueBatch");
+    const graph = resolveJobGraph([job], () => "job");
+    const principal = deps.principalOf(context);
+    await checkWebhookSecretsExist(db, principal.namespace, [{ webhooks: job.webhooks, field: "job.webhooks" }]);
+    const { job: row, deduplicated } = await parentsMustExist(graph.existingParents, () =>
+      enqueuer.enqueue(principal, job, { batch: null, edges: graph.edges, existingParentIds: graph.existingParents.map((p) => p.jobId) }),
+    );
+    if (!deduplicated) {
+      if (job.webhooks) deps.webhookTargetsCreated();
+      if (job.dependsOn.length > 0) deps.graphsCreated();
+      if (row.state === "pending") deps.jobsReady([queueAddress(row.namespace, row.queue)]);
+      if (row.state === "scheduled") deps.jobScheduled(row.runAt);
+      // A parent may have finished already: the graph resolver decides, woken by the events.
+      if (row.state === "blocked") deps.eventsCommitted();
+      if (row.state === "pending" && !row.admitted) deps.limitsChanged();
+    }
+    return { job: jobMessage(row), deduplicated };
+  }
+
   return {
     ...webhookSubscriptionHandlers(db, deps.webhookSender, deps.webhookTargetsCreated, namespaceOf),
     ...webhookSecretHandlers(db, namespaceOf),
     ...batchHandlers(deps),
     ...concurrencyHandlers({ db, namespaceOf, limitsChanged: deps.limitsChanged, jobsReady: deps.jobsReady }),
 
-    async enqueue(request, context) {
-      const job = newJobFromSpec(request.job, "job", webhookUrlRefusal);
-      if (job.ref !== null) throw invalidArgument("job.ref", "applies only to the jobs of EnqueueBatch");
-      const graph = resolveJobGraph([job], () => "job");
-      const principal = deps.principalOf(context);
-      await checkWebhookSecretsExist(db, principal.namespace, [{ webhooks: job.webhooks, field: "job.webhooks" }]);
-      const { job: row, deduplicated } = await parentsMustExist(graph.existingParents, () =>
-        enqueuer.enqueue(principal, job, { batch: null, edges: graph.edges, existingParentIds: graph.existingParents.map((p) => p.jobId) }),
-      );
-      if (!deduplicated) {
-        if (job.webhooks) deps.webhookTargetsCreated();
-        if (job.dependsOn.length > 0) deps.graphsCreated();
-        if (row.state === "pending") deps.jobsReady([queueAddress(row.namespace, row.queue)]);
-        if (row.state === "scheduled") deps.jobScheduled(row.runAt);
-        // A parent may have finished already: the graph resolver decides, woken by the events.
-        if (row.state === "blocked") deps.eventsCommitted();
-        if (row.state === "pending" && !row.admitted) deps.limitsChanged();
+    enqueue: (request, context) => enqueueOne(request.job, context),
+
+    async enqueueJobs(request, context) {
+      if (request.jobs.length === 0) throw invalidArgument("jobs", "must not be empty");
+      if (request.jobs.length > deps.maxBatchSize) {
+        throw new ConnectError(`jobs has ${request.jobs.length} entries, more than the limit of ${deps.maxBatchSize} per call`, Code.ResourceExhausted);
       }
-      return { job: jobMessage(row), deduplicated };
+      // Each job on its own, side by side: their inserts still share statements and
+      // commits (the enqueuer's batcher), and one refusal leaves the others standing.
+      const results = await Promise.all(
+        request.jobs.map(async (spec) => {
+          try {
+            if (spec.dependsOn.length > 0) throw invalidArgument("job.depends_on", "is not allowed in EnqueueJobs; use Enqueue or EnqueueBatch");
+            return { result: { case: "enqueued" as const, value: await enqueueOne(spec, context) } };
+          } catch (error) {
+            const refusal = connectErrorFrom(error, deps.log);
+            return { result: { case: "refused" as const, value: { code: refusal.code, message: refusal.rawMessage } } };
+          }
+        }),
+      );
+      return { results };
     },
 
     async enqueueBatch(request, context) {

@@ -22,6 +22,7 @@ interface Pending<In, Out> {
 export class StatementBatcher<In, Out> {
   #waiting: Pending<In, Out>[] = [];
   #inFlight = 0;
+  #startQueued = false;
 
   constructor(
     private readonly runBatch: (items: In[]) => Promise<Out[]>,
@@ -32,7 +33,15 @@ export class StatementBatcher<In, Out> {
   submit(item: In): Promise<Out> {
     return new Promise<Out>((resolve, reject) => {
       this.#waiting.push({ item, resolve, reject });
-      this.#startBatches();
+      if (this.#startQueued) return;
+      // Batches start once the current run of microtasks is through, so that the items
+      // submitted together (the jobs of one EnqueueJobs call, say) share one batch rather
+      // than filling the free batches one item each. No timer: nothing waits for I/O.
+      this.#startQueued = true;
+      queueMicrotask(() => {
+        this.#startQueued = false;
+        this.#startBatches();
+      });
     });
   }
 

@@ -21,7 +21,7 @@ export const jobwire: BenchSystem = {
     `server: its own process (node ${jobwireServerArgs().slice(0, -1).join(" ")} server/src/main.ts, as npm start runs it), DATABASE_URL, JOBWIRE_LOG_LEVEL=warn, every other setting at its default (pool 20, API keys required)`,
     "API keys: the producer sends a producer key, the worker a worker key for the bench queue, each looked up in Postgres on every call (BENCH_JOBWIRE_AUTH=off runs without)",
     `worker: @jobwire/sdk Worker in its own process, concurrency 32 (16 per worker with two replicas), prefetch ${jobwirePrefetch} (the README's setting for throughput on short jobs, like graphile-worker's local queue of 500), gRPC over loopback`,
-    "producer: @jobwire/sdk createJobwireClient (gRPC): enqueue() per job, enqueueBatch() for batches",
+    "producer: @jobwire/sdk createJobwireClient (gRPC): enqueue() per job (the SDK sends calls made while two are in flight together, in one EnqueueJobs call, each job answered on its own), enqueueBatch() for batches",
     `6a concurrency keys: job n carries key bench-(n mod ${benchConcurrencyKeys.length}) (${benchConcurrencyKeys[0]} … ${benchConcurrencyKeys.at(-1)}), ` +
       `each key its own limit set with setConcurrencyLimit before the enqueue, maxRunning ${benchConcurrencyLimit}: ` +
       `${benchConcurrencyKeys.length} x ${benchConcurrencyLimit} = ${(benchConcurrencyKeys.length * benchConcurrencyLimit).toLocaleString("en-US")} admitted-or-leased jobs at most, ` +

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file jobwire/v1/queue_service.proto.
  */
 export const file_jobwire_v1_queue_service: GenFile = /*@__PURE__*/
-  fileDesc("Ch5qb2J3aXJlL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEiggEKE1dlYmhvb2tTdWJzY3JpcHRpb24SCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKIENyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIOCgZzZWNyZXQYBCABKAkiWgohQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEjUKDHN1YnNjcmlwdGlvbhgBIAEoCzIfLmpvYndpcmUudjEuV2ViaG9va1N1YnNjcmlwdGlvbiIuCiBEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIjCiFEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2UiMAofTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSJaCiBMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnNSZXNwb25zZRI2Cg1zdWJzY3JpcHRpb25zGAEgAygLMh8uam9id2lyZS52MS5XZWJob29rU3Vic2NyaXB0aW9uIn0KDVdlYmhvb2tTZWNyZXQSDAoEbmFtZRgBIAEoCRIuCgpjcmVhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI3ChdQdXRXZWJob29rU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnNlY3JldBgCIAEoCSJFChhQdXRXZWJob29rU2VjcmV0UmVzcG9uc2USKQoGc2VjcmV0GAEgASgLMhkuam9id2lyZS52MS5XZWJob29rU2VjcmV0IioKGkRlbGV0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkiHQobRGVsZXRlV2ViaG9va1NlY3JldFJlc3BvbnNlIhsKGUxpc3RXZWJob29rU2VjcmV0c1JlcXVlc3QiSAoaTGlzdFdlYmhvb2tTZWNyZXRzUmVzcG9uc2USKgoHc2VjcmV0cxgBIAMoCzIZLmpvYndpcmUudjEuV2ViaG9va1NlY3JldCK2AgoNUXVldWVEZWZhdWx0cxItCgxyZXRyeV9wb2xpY3kYASABKAsyFy5qb2J3aXJlLnYxLlJldHJ5UG9saWN5EjAKDWxlYXNlX3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRZXhlY3V0aW9uX3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJcmV0ZW50aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjUKEmlkZW1wb3RlbmN5X3dpbmRvdxgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIXCg9jb25jdXJyZW5jeV9rZXkYBiABKAkSEAoIcHJpb3JpdHkYByABKAUi4QEKBVF1ZXVlEgwKBG5hbWUYASABKAkSKwoIZGVmYXVsdHMYAiABKAsyGS5qb2J3aXJlLnYxLlF1ZXVlRGVmYXVsdHMSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcGF1c2VkGAUgASgIEi0KCXBhdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiHwoPR2V0UXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiNAoQR2V0UXVldWVSZXNwb25zZRIgCgVxdWV1ZRgBIAEoCzIRLmpvYndpcmUudjEuUXVldWUiTwoSVXBkYXRlUXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkSKwoIZGVmYXVsdHMYAiABKAsyGS5qb2J3aXJlLnYxLlF1ZXVlRGVmYXVsdHMiNwoTVXBkYXRlUXVldWVSZXNwb25zZRIgCgVxdWV1ZRgBIAEoCzIRLmpvYndpcmUudjEuUXVldWUiMgoORW5xdWV1ZVJlcXVlc3QSIAoDam9iGAEgASgLMhMuam9id2lyZS52MS5Kb2JTcGVjIkUKD0VucXVldWVSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYhIUCgxkZWR1cGxpY2F0ZWQYAiABKAgiZQoTRW5xdWV1ZUJhdGNoUmVxdWVzdBIhCgRqb2JzGAEgAygLMhMuam9id2lyZS52MS5Kb2JTcGVjEisKCHdlYmhvb2tzGAIgAygLMhkuam9id2lyZS52MS5XZWJob29rVGFyZ2V0Ik8KFEVucXVldWVCYXRjaFJlc3BvbnNlEg8KB2pvYl9pZHMYASADKAkSFAoMZGVkdXBsaWNhdGVkGAIgAygIEhAKCGJhdGNoX2lkGAMgASgJIoICCgVCYXRjaBIKCgJpZBgBIAEoCRINCgVvd25lchgCIAEoCRINCgV0b3RhbBgDIAEoBRItCgZjb3VudHMYBCADKAsyHS5qb2J3aXJlLnYxLkJhdGNoLkNvdW50c0VudHJ5EhAKCHByb2dyZXNzGAUgASgBEi4KCmNyZWF0ZWRfYXQYBiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEi8KC2ZpbmlzaGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBotCgtDb3VudHNFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAU6AjgBIh0KD0dldEJhdGNoUmVxdWVzdBIKCgJpZBgBIAEoCSI0ChBHZXRCYXRjaFJlc3BvbnNlEiAKBWJhdGNoGAEgASgLMhEuam9id2lyZS52MS5CYXRjaCLGAQoSTGlzdEJhdGNoZXNSZXF1ZXN0EhUKCGZpbmlzaGVkGAEgASgISACIAQESMQoNY3JlYXRlZF9hZnRlchgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYAyABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhEKCXBhZ2Vfc2l6ZRgEIAEoBRISCgpwYWdlX3Rva2VuGAUgASgJQgsKCV9maW5pc2hlZCJSChNMaXN0QmF0Y2hlc1Jlc3BvbnNlEiIKB2JhdGNoZXMYASADKAsyES5qb2J3aXJlLnYxLkJhdGNoEhcKD25leHRfcGFnZV90b2tlbhgCIAEoCSIwChJDYW5jZWxCYXRjaFJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIlwKE0NhbmNlbEJhdGNoUmVzcG9uc2USEQoJY2FuY2VsbGVkGAEgASgFEhgKEGNhbmNlbF9yZXF1ZXN0ZWQYAiABKAUSGAoQYWxyZWFkeV9maW5pc2hlZBgDIAEoBSImChJHZXRKb2JHcmFwaFJlcXVlc3QSEAoIYmF0Y2hfaWQYASABKAkifwoMSm9iR3JhcGhOb2RlEg4KBmpvYl9pZBgBIAEoCRILCgNyZWYYAiABKAkSDQoFcXVldWUYAyABKAkSDAoEa2luZBgEIAEoCRIjCgVzdGF0ZRgFIAEoDjIULmpvYndpcmUudjEuSm9iU3RhdGUSEAoIaW5fYmF0Y2gYBiABKAgiTQoMSm9iR3JhcGhFZGdlEhEKCXBhcmVudF9pZBgBIAEoCRIQCghjaGlsZF9pZBgCIAEoCRIYChByZXF1aXJlc19zdWNjZXNzGAMgASgIImcKE0dldEpvYkdyYXBoUmVzcG9uc2USJwoFbm9kZXMYASADKAsyGC5qb2J3aXJlLnYxLkpvYkdyYXBoTm9kZRInCgVlZGdlcxgCIAMoCzIYLmpvYndpcmUudjEuSm9iR3JhcGhFZGdlIhsKDUdldEpvYlJlcXVlc3QSCgoCaWQYASABKAkiLgoOR2V0Sm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2Ii0gIKD0xpc3RKb2JzUmVxdWVzdBIOCgZxdWV1ZXMYASADKAkSDQoFa2luZHMYAiADKAkSJAoGc3RhdGVzGAMgAygOMhQuam9id2lyZS52MS5Kb2JTdGF0ZRIxCg1jcmVhdGVkX2FmdGVyGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIyCg5jcmVhdGVkX2JlZm9yZRgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASOwoIbWV0YWRhdGEYBiADKAsyKS5qb2J3aXJlLnYxLkxpc3RKb2JzUmVxdWVzdC5NZXRhZGF0YUVudHJ5EhEKCXBhZ2Vfc2l6ZRgHIAEoBRISCgpwYWdlX3Rva2VuGAggASgJGi8KDU1ldGFkYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJKChBMaXN0Sm9ic1Jlc3BvbnNlEh0KBGpvYnMYASADKAsyDy5qb2J3aXJlLnYxLkpvYhIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiLgoQQ2FuY2VsSm9iUmVxdWVzdBIKCgJpZBgBIAEoCRIOCgZyZWFzb24YAiABKAkiMQoRQ2FuY2VsSm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2IiMQoPUmV0cnlKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEhIKCmZyb21fc3RhcnQYAiABKAgiMAoQUmV0cnlKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiItCg9QYXVzZUpvYlJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIjAKEFBhdXNlSm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2IiHgoQUmVzdW1lSm9iUmVxdWVzdBIKCgJpZBgBIAEoCSIxChFSZXN1bWVKb2JSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYiIhChFQYXVzZVF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjYKElBhdXNlUXVldWVSZXNwb25zZRIgCgVxdWV1ZRgBIAEoCzIRLmpvYndpcmUudjEuUXVldWUiIgoSUmVzdW1lUXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiNwoTUmVzdW1lUXVldWVSZXNwb25zZRIgCgVxdWV1ZRgBIAEoCzIRLmpvYndpcmUudjEuUXVldWUytxIKDFF1ZXVlU2VydmljZRJCCgdFbnF1ZXVlEhouam9id2lyZS52MS5FbnF1ZXVlUmVxdWVzdBobLmpvYndpcmUudjEuRW5xdWV1ZVJlc3BvbnNlElEKDEVucXVldWVCYXRjaBIfLmpvYndpcmUudjEuRW5xdWV1ZUJhdGNoUmVxdWVzdBogLmpvYndpcmUudjEuRW5xdWV1ZUJhdGNoUmVzcG9uc2USRAoGR2V0Sm9iEhkuam9id2lyZS52MS5HZXRKb2JSZXF1ZXN0Ghouam9id2lyZS52MS5HZXRKb2JSZXNwb25zZSIDkAIBEkoKCExpc3RKb2JzEhsuam9id2lyZS52MS5MaXN0Sm9ic1JlcXVlc3QaHC5qb2J3aXJlLnYxLkxpc3RKb2JzUmVzcG9uc2UiA5ACARJICglDYW5jZWxKb2ISHC5qb2J3aXJlLnYxLkNhbmNlbEpvYlJlcXVlc3QaHS5qb2J3aXJlLnYxLkNhbmNlbEpvYlJlc3BvbnNlEkUKCFJldHJ5Sm9iEhsuam9id2lyZS52MS5SZXRyeUpvYlJlcXVlc3QaHC5qb2J3aXJlLnYxLlJldHJ5Sm9iUmVzcG9uc2USSgoIR2V0UXVldWUSGy5qb2J3aXJlLnYxLkdldFF1ZXVlUmVxdWVzdBocLmpvYndpcmUudjEuR2V0UXVldWVSZXNwb25zZSIDkAIBEk4KC1VwZGF0ZVF1ZXVlEh4uam9id2lyZS52MS5VcGRhdGVRdWV1ZVJlcXVlc3QaHy5qb2J3aXJlLnYxLlVwZGF0ZVF1ZXVlUmVzcG9uc2USeAoZQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvbhIsLmpvYndpcmUudjEuQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlcXVlc3QaLS5qb2J3aXJlLnYxLkNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXNwb25zZRJ4ChlEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uEiwuam9id2lyZS52MS5EZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBotLmpvYndpcmUudjEuRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEnoKGExpc3RXZWJob29rU3Vic2NyaXB0aW9ucxIrLmpvYndpcmUudjEuTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBosLmpvYndpcmUudjEuTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVzcG9uc2UiA5ACARJiChBQdXRXZWJob29rU2VjcmV0EiMuam9id2lyZS52MS5QdXRXZWJob29rU2VjcmV0UmVxdWVzdBokLmpvYndpcmUudjEuUHV0V2ViaG9va1NlY3JldFJlc3BvbnNlIgOQAgISZgoTRGVsZXRlV2ViaG9va1NlY3JldBImLmpvYndpcmUudjEuRGVsZXRlV2ViaG9va1NlY3JldFJlcXVlc3QaJy5qb2J3aXJlLnYxLkRlbGV0ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRJoChJMaXN0V2ViaG9va1NlY3JldHMSJS5qb2J3aXJlLnYxLkxpc3RXZWJob29rU2VjcmV0c1JlcXVlc3QaJi5qb2J3aXJlLnYxLkxpc3RXZWJob29rU2VjcmV0c1Jlc3BvbnNlIgOQAgESSgoIR2V0QmF0Y2gSGy5qb2J3aXJlLnYxLkdldEJhdGNoUmVxdWVzdBocLmpvYndpcmUudjEuR2V0QmF0Y2hSZXNwb25zZSIDkAIBElMKC0xpc3RCYXRjaGVzEh4uam9id2lyZS52MS5MaXN0QmF0Y2hlc1JlcXVlc3QaHy5qb2J3aXJlLnYxLkxpc3RCYXRjaGVzUmVzcG9uc2UiA5ACARJOCgtDYW5jZWxCYXRjaBIeLmpvYndpcmUudjEuQ2FuY2VsQmF0Y2hSZXF1ZXN0Gh8uam9id2lyZS52MS5DYW5jZWxCYXRjaFJlc3BvbnNlElMKC0dldEpvYkdyYXBoEh4uam9id2lyZS52MS5HZXRKb2JHcmFwaFJlcXVlc3QaHy5qb2J3aXJlLnYxLkdldEpvYkdyYXBoUmVzcG9uc2UiA5ACARJrChNTZXRDb25jdXJyZW5jeUxpbWl0EiYuam9id2lyZS52MS5TZXRDb25jdXJyZW5jeUxpbWl0UmVxdWVzdBonLmpvYndpcmUudjEuU2V0Q29uY3VycmVuY3lMaW1pdFJlc3BvbnNlIgOQAgISbwoWRGVsZXRlQ29uY3VycmVuY3lMaW1pdBIpLmpvYndpcmUudjEuRGVsZXRlQ29uY3VycmVuY3lMaW1pdFJlcXVlc3QaKi5qb2J3aXJlLnYxLkRlbGV0ZUNvbmN1cnJlbmN5TGltaXRSZXNwb25zZRJxChVMaXN0Q29uY3VycmVuY3lMaW1pdHMSKC5qb2J3aXJlLnYxLkxpc3RDb25jdXJyZW5jeUxpbWl0c1JlcXVlc3QaKS5qb2J3aXJlLnYxLkxpc3RDb25jdXJyZW5jeUxpbWl0c1Jlc3BvbnNlIgOQAgESZgoTUGF1c2VDb25jdXJyZW5jeUtleRImLmpvYndpcmUudjEuUGF1c2VDb25jdXJyZW5jeUtleVJlcXVlc3QaJy5qb2J3aXJlLnYxLlBhdXNlQ29uY3VycmVuY3lLZXlSZXNwb25zZRJFCghQYXVzZUpvYhIbLmpvYndpcmUudjEuUGF1c2VKb2JSZXF1ZXN0Ghwuam9id2lyZS52MS5QYXVzZUpvYlJlc3BvbnNlEkgKCVJlc3VtZUpvYhIcLmpvYndpcmUudjEuUmVzdW1lSm9iUmVxdWVzdBodLmpvYndpcmUudjEuUmVzdW1lSm9iUmVzcG9uc2USSwoKUGF1c2VRdWV1ZRIdLmpvYndpcmUudjEuUGF1c2VRdWV1ZVJlcXVlc3QaHi5qb2J3aXJlLnYxLlBhdXNlUXVldWVSZXNwb25zZRJOCgtSZXN1bWVRdWV1ZRIeLmpvYndpcmUudjEuUmVzdW1lUXVldWVSZXF1ZXN0Gh8uam9id2lyZS52MS5SZXN1bWVRdWV1ZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobwire_v1_concurrency, file_jobwire_v1_job]);
+  fileDesc("Ch5qb2J3aXJlL3YxL3F1ZXVlX3NlcnZpY2UucHJvdG8SCmpvYndpcmUudjEiggEKE1dlYmhvb2tTdWJzY3JpcHRpb24SCgoCaWQYASABKAkSDQoFcXVldWUYAiABKAkSCwoDdXJsGAMgASgJEhMKC2V2ZW50X3R5cGVzGAQgAygJEi4KCmNyZWF0ZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImMKIENyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXF1ZXN0Eg0KBXF1ZXVlGAEgASgJEgsKA3VybBgCIAEoCRITCgtldmVudF90eXBlcxgDIAMoCRIOCgZzZWNyZXQYBCABKAkiWgohQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEjUKDHN1YnNjcmlwdGlvbhgBIAEoCzIfLmpvYndpcmUudjEuV2ViaG9va1N1YnNjcmlwdGlvbiIuCiBEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBIKCgJpZBgBIAEoCSIjCiFEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVzcG9uc2UiMAofTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBINCgVxdWV1ZRgBIAEoCSJaCiBMaXN0V2ViaG9va1N1YnNjcmlwdGlvbnNSZXNwb25zZRI2Cg1zdWJzY3JpcHRpb25zGAEgAygLMh8uam9id2lyZS52MS5XZWJob29rU3Vic2NyaXB0aW9uIn0KDVdlYmhvb2tTZWNyZXQSDAoEbmFtZRgBIAEoCRIuCgpjcmVhdGVkX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIuCgp1cGRhdGVkX2F0GAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCI3ChdQdXRXZWJob29rU2VjcmV0UmVxdWVzdBIMCgRuYW1lGAEgASgJEg4KBnNlY3JldBgCIAEoCSJFChhQdXRXZWJob29rU2VjcmV0UmVzcG9uc2USKQoGc2VjcmV0GAEgASgLMhkuam9id2lyZS52MS5XZWJob29rU2VjcmV0IioKGkRlbGV0ZVdlYmhvb2tTZWNyZXRSZXF1ZXN0EgwKBG5hbWUYASABKAkiHQobRGVsZXRlV2ViaG9va1NlY3JldFJlc3BvbnNlIhsKGUxpc3RXZWJob29rU2VjcmV0c1JlcXVlc3QiSAoaTGlzdFdlYmhvb2tTZWNyZXRzUmVzcG9uc2USKgoHc2VjcmV0cxgBIAMoCzIZLmpvYndpcmUudjEuV2ViaG9va1NlY3JldCK2AgoNUXVldWVEZWZhdWx0cxItCgxyZXRyeV9wb2xpY3kYASABKAsyFy5qb2J3aXJlLnYxLlJldHJ5UG9saWN5EjAKDWxlYXNlX3RpbWVvdXQYAiABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SNAoRZXhlY3V0aW9uX3RpbWVvdXQYAyABKAsyGS5nb29nbGUucHJvdG9idWYuRHVyYXRpb24SLAoJcmV0ZW50aW9uGAQgASgLMhkuZ29vZ2xlLnByb3RvYnVmLkR1cmF0aW9uEjUKEmlkZW1wb3RlbmN5X3dpbmRvdxgFIAEoCzIZLmdvb2dsZS5wcm90b2J1Zi5EdXJhdGlvbhIXCg9jb25jdXJyZW5jeV9rZXkYBiABKAkSEAoIcHJpb3JpdHkYByABKAUi4QEKBVF1ZXVlEgwKBG5hbWUYASABKAkSKwoIZGVmYXVsdHMYAiABKAsyGS5qb2J3aXJlLnYxLlF1ZXVlRGVmYXVsdHMSLgoKY3JlYXRlZF9hdBgDIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASLgoKdXBkYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASDgoGcGF1c2VkGAUgASgIEi0KCXBhdXNlZF9hdBgGIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiHwoPR2V0UXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkiNAoQR2V0UXVldWVSZXNwb25zZRIgCgVxdWV1ZRgBIAEoCzIRLmpvYndpcmUudjEuUXVldWUiTwoSVXBkYXRlUXVldWVSZXF1ZXN0EgwKBG5hbWUYASABKAkSKwoIZGVmYXVsdHMYAiABKAsyGS5qb2J3aXJlLnYxLlF1ZXVlRGVmYXVsdHMiNwoTVXBkYXRlUXVldWVSZXNwb25zZRIgCgVxdWV1ZRgBIAEoCzIRLmpvYndpcmUudjEuUXVldWUiMgoORW5xdWV1ZVJlcXVlc3QSIAoDam9iGAEgASgLMhMuam9id2lyZS52MS5Kb2JTcGVjIkUKD0VucXVldWVSZXNwb25zZRIcCgNqb2IYASABKAsyDy5qb2J3aXJlLnYxLkpvYhIUCgxkZWR1cGxpY2F0ZWQYAiABKAgiNwoSRW5xdWV1ZUpvYnNSZXF1ZXN0EiEKBGpvYnMYASADKAsyEy5qb2J3aXJlLnYxLkpvYlNwZWMiRQoTRW5xdWV1ZUpvYnNSZXNwb25zZRIuCgdyZXN1bHRzGAEgAygLMh0uam9id2lyZS52MS5FbnF1ZXVlSm9ic1Jlc3VsdCJ9ChFFbnF1ZXVlSm9ic1Jlc3VsdBIvCghlbnF1ZXVlZBgBIAEoCzIbLmpvYndpcmUudjEuRW5xdWV1ZVJlc3BvbnNlSAASLQoHcmVmdXNlZBgCIAEoCzIaLmpvYndpcmUudjEuRW5xdWV1ZVJlZnVzYWxIAEIICgZyZXN1bHQiLwoORW5xdWV1ZVJlZnVzYWwSDAoEY29kZRgBIAEoBRIPCgdtZXNzYWdlGAIgASgJImUKE0VucXVldWVCYXRjaFJlcXVlc3QSIQoEam9icxgBIAMoCzITLmpvYndpcmUudjEuSm9iU3BlYxIrCgh3ZWJob29rcxgCIAMoCzIZLmpvYndpcmUudjEuV2ViaG9va1RhcmdldCJPChRFbnF1ZXVlQmF0Y2hSZXNwb25zZRIPCgdqb2JfaWRzGAEgAygJEhQKDGRlZHVwbGljYXRlZBgCIAMoCBIQCghiYXRjaF9pZBgDIAEoCSKCAgoFQmF0Y2gSCgoCaWQYASABKAkSDQoFb3duZXIYAiABKAkSDQoFdG90YWwYAyABKAUSLQoGY291bnRzGAQgAygLMh0uam9id2lyZS52MS5CYXRjaC5Db3VudHNFbnRyeRIQCghwcm9ncmVzcxgFIAEoARIuCgpjcmVhdGVkX2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgtmaW5pc2hlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAaLQoLQ291bnRzRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgFOgI4ASIdCg9HZXRCYXRjaFJlcXVlc3QSCgoCaWQYASABKAkiNAoQR2V0QmF0Y2hSZXNwb25zZRIgCgViYXRjaBgBIAEoCzIRLmpvYndpcmUudjEuQmF0Y2gixgEKEkxpc3RCYXRjaGVzUmVxdWVzdBIVCghmaW5pc2hlZBgBIAEoCEgAiAEBEjEKDWNyZWF0ZWRfYWZ0ZXIYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjIKDmNyZWF0ZWRfYmVmb3JlGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIRCglwYWdlX3NpemUYBCABKAUSEgoKcGFnZV90b2tlbhgFIAEoCUILCglfZmluaXNoZWQiUgoTTGlzdEJhdGNoZXNSZXNwb25zZRIiCgdiYXRjaGVzGAEgAygLMhEuam9id2lyZS52MS5CYXRjaBIXCg9uZXh0X3BhZ2VfdG9rZW4YAiABKAkiMAoSQ2FuY2VsQmF0Y2hSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSJcChNDYW5jZWxCYXRjaFJlc3BvbnNlEhEKCWNhbmNlbGxlZBgBIAEoBRIYChBjYW5jZWxfcmVxdWVzdGVkGAIgASgFEhgKEGFscmVhZHlfZmluaXNoZWQYAyABKAUiJgoSR2V0Sm9iR3JhcGhSZXF1ZXN0EhAKCGJhdGNoX2lkGAEgASgJIn8KDEpvYkdyYXBoTm9kZRIOCgZqb2JfaWQYASABKAkSCwoDcmVmGAIgASgJEg0KBXF1ZXVlGAMgASgJEgwKBGtpbmQYBCABKAkSIwoFc3RhdGUYBSABKA4yFC5qb2J3aXJlLnYxLkpvYlN0YXRlEhAKCGluX2JhdGNoGAYgASgIIk0KDEpvYkdyYXBoRWRnZRIRCglwYXJlbnRfaWQYASABKAkSEAoIY2hpbGRfaWQYAiABKAkSGAoQcmVxdWlyZXNfc3VjY2VzcxgDIAEoCCJnChNHZXRKb2JHcmFwaFJlc3BvbnNlEicKBW5vZGVzGAEgAygLMhguam9id2lyZS52MS5Kb2JHcmFwaE5vZGUSJwoFZWRnZXMYAiADKAsyGC5qb2J3aXJlLnYxLkpvYkdyYXBoRWRnZSIbCg1HZXRKb2JSZXF1ZXN0EgoKAmlkGAEgASgJIi4KDkdldEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iItICCg9MaXN0Sm9ic1JlcXVlc3QSDgoGcXVldWVzGAEgAygJEg0KBWtpbmRzGAIgAygJEiQKBnN0YXRlcxgDIAMoDjIULmpvYndpcmUudjEuSm9iU3RhdGUSMQoNY3JlYXRlZF9hZnRlchgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMgoOY3JlYXRlZF9iZWZvcmUYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjsKCG1ldGFkYXRhGAYgAygLMikuam9id2lyZS52MS5MaXN0Sm9ic1JlcXVlc3QuTWV0YWRhdGFFbnRyeRIRCglwYWdlX3NpemUYByABKAUSEgoKcGFnZV90b2tlbhgIIAEoCRovCg1NZXRhZGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiSgoQTGlzdEpvYnNSZXNwb25zZRIdCgRqb2JzGAEgAygLMg8uam9id2lyZS52MS5Kb2ISFwoPbmV4dF9wYWdlX3Rva2VuGAIgASgJIi4KEENhbmNlbEpvYlJlcXVlc3QSCgoCaWQYASABKAkSDgoGcmVhc29uGAIgASgJIjEKEUNhbmNlbEpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iIjEKD1JldHJ5Sm9iUmVxdWVzdBIKCgJpZBgBIAEoCRISCgpmcm9tX3N0YXJ0GAIgASgIIjAKEFJldHJ5Sm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2IiLQoPUGF1c2VKb2JSZXF1ZXN0EgoKAmlkGAEgASgJEg4KBnJlYXNvbhgCIAEoCSIwChBQYXVzZUpvYlJlc3BvbnNlEhwKA2pvYhgBIAEoCzIPLmpvYndpcmUudjEuSm9iIh4KEFJlc3VtZUpvYlJlcXVlc3QSCgoCaWQYASABKAkiMQoRUmVzdW1lSm9iUmVzcG9uc2USHAoDam9iGAEgASgLMg8uam9id2lyZS52MS5Kb2IiIQoRUGF1c2VRdWV1ZVJlcXVlc3QSDAoEbmFtZRgBIAEoCSI2ChJQYXVzZVF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlIiIKElJlc3VtZVF1ZXVlUmVxdWVzdBIMCgRuYW1lGAEgASgJIjcKE1Jlc3VtZVF1ZXVlUmVzcG9uc2USIAoFcXVldWUYASABKAsyES5qb2J3aXJlLnYxLlF1ZXVlMocTCgxRdWV1ZVNlcnZpY2USQgoHRW5xdWV1ZRIaLmpvYndpcmUudjEuRW5xdWV1ZVJlcXVlc3QaGy5qb2J3aXJlLnYxLkVucXVldWVSZXNwb25zZRJRCgxFbnF1ZXVlQmF0Y2gSHy5qb2J3aXJlLnYxLkVucXVldWVCYXRjaFJlcXVlc3QaIC5qb2J3aXJlLnYxLkVucXVldWVCYXRjaFJlc3BvbnNlEk4KC0VucXVldWVKb2JzEh4uam9id2lyZS52MS5FbnF1ZXVlSm9ic1JlcXVlc3QaHy5qb2J3aXJlLnYxLkVucXVldWVKb2JzUmVzcG9uc2USRAoGR2V0Sm9iEhkuam9id2lyZS52MS5HZXRKb2JSZXF1ZXN0Ghouam9id2lyZS52MS5HZXRKb2JSZXNwb25zZSIDkAIBEkoKCExpc3RKb2JzEhsuam9id2lyZS52MS5MaXN0Sm9ic1JlcXVlc3QaHC5qb2J3aXJlLnYxLkxpc3RKb2JzUmVzcG9uc2UiA5ACARJICglDYW5jZWxKb2ISHC5qb2J3aXJlLnYxLkNhbmNlbEpvYlJlcXVlc3QaHS5qb2J3aXJlLnYxLkNhbmNlbEpvYlJlc3BvbnNlEkUKCFJldHJ5Sm9iEhsuam9id2lyZS52MS5SZXRyeUpvYlJlcXVlc3QaHC5qb2J3aXJlLnYxLlJldHJ5Sm9iUmVzcG9uc2USSgoIR2V0UXVldWUSGy5qb2J3aXJlLnYxLkdldFF1ZXVlUmVxdWVzdBocLmpvYndpcmUudjEuR2V0UXVldWVSZXNwb25zZSIDkAIBEk4KC1VwZGF0ZVF1ZXVlEh4uam9id2lyZS52MS5VcGRhdGVRdWV1ZVJlcXVlc3QaHy5qb2J3aXJlLnYxLlVwZGF0ZVF1ZXVlUmVzcG9uc2USeAoZQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvbhIsLmpvYndpcmUudjEuQ3JlYXRlV2ViaG9va1N1YnNjcmlwdGlvblJlcXVlc3QaLS5qb2J3aXJlLnYxLkNyZWF0ZVdlYmhvb2tTdWJzY3JpcHRpb25SZXNwb25zZRJ4ChlEZWxldGVXZWJob29rU3Vic2NyaXB0aW9uEiwuam9id2lyZS52MS5EZWxldGVXZWJob29rU3Vic2NyaXB0aW9uUmVxdWVzdBotLmpvYndpcmUudjEuRGVsZXRlV2ViaG9va1N1YnNjcmlwdGlvblJlc3BvbnNlEnoKGExpc3RXZWJob29rU3Vic2NyaXB0aW9ucxIrLmpvYndpcmUudjEuTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVxdWVzdBosLmpvYndpcmUudjEuTGlzdFdlYmhvb2tTdWJzY3JpcHRpb25zUmVzcG9uc2UiA5ACARJiChBQdXRXZWJob29rU2VjcmV0EiMuam9id2lyZS52MS5QdXRXZWJob29rU2VjcmV0UmVxdWVzdBokLmpvYndpcmUudjEuUHV0V2ViaG9va1NlY3JldFJlc3BvbnNlIgOQAgISZgoTRGVsZXRlV2ViaG9va1NlY3JldBImLmpvYndpcmUudjEuRGVsZXRlV2ViaG9va1NlY3JldFJlcXVlc3QaJy5qb2J3aXJlLnYxLkRlbGV0ZVdlYmhvb2tTZWNyZXRSZXNwb25zZRJoChJMaXN0V2ViaG9va1NlY3JldHMSJS5qb2J3aXJlLnYxLkxpc3RXZWJob29rU2VjcmV0c1JlcXVlc3QaJi5qb2J3aXJlLnYxLkxpc3RXZWJob29rU2VjcmV0c1Jlc3BvbnNlIgOQAgESSgoIR2V0QmF0Y2gSGy5qb2J3aXJlLnYxLkdldEJhdGNoUmVxdWVzdBocLmpvYndpcmUudjEuR2V0QmF0Y2hSZXNwb25zZSIDkAIBElMKC0xpc3RCYXRjaGVzEh4uam9id2lyZS52MS5MaXN0QmF0Y2hlc1JlcXVlc3QaHy5qb2J3aXJlLnYxLkxpc3RCYXRjaGVzUmVzcG9uc2UiA5ACARJOCgtDYW5jZWxCYXRjaBIeLmpvYndpcmUudjEuQ2FuY2VsQmF0Y2hSZXF1ZXN0Gh8uam9id2lyZS52MS5DYW5jZWxCYXRjaFJlc3BvbnNlElMKC0dldEpvYkdyYXBoEh4uam9id2lyZS52MS5HZXRKb2JHcmFwaFJlcXVlc3QaHy5qb2J3aXJlLnYxLkdldEpvYkdyYXBoUmVzcG9uc2UiA5ACARJrChNTZXRDb25jdXJyZW5jeUxpbWl0EiYuam9id2lyZS52MS5TZXRDb25jdXJyZW5jeUxpbWl0UmVxdWVzdBonLmpvYndpcmUudjEuU2V0Q29uY3VycmVuY3lMaW1pdFJlc3BvbnNlIgOQAgISbwoWRGVsZXRlQ29uY3VycmVuY3lMaW1pdBIpLmpvYndpcmUudjEuRGVsZXRlQ29uY3VycmVuY3lMaW1pdFJlcXVlc3QaKi5qb2J3aXJlLnYxLkRlbGV0ZUNvbmN1cnJlbmN5TGltaXRSZXNwb25zZRJxChVMaXN0Q29uY3VycmVuY3lMaW1pdHMSKC5qb2J3aXJlLnYxLkxpc3RDb25jdXJyZW5jeUxpbWl0c1JlcXVlc3QaKS5qb2J3aXJlLnYxLkxpc3RDb25jdXJyZW5jeUxpbWl0c1Jlc3BvbnNlIgOQAgESZgoTUGF1c2VDb25jdXJyZW5jeUtleRImLmpvYndpcmUudjEuUGF1c2VDb25jdXJyZW5jeUtleVJlcXVlc3QaJy5qb2J3aXJlLnYxLlBhdXNlQ29uY3VycmVuY3lLZXlSZXNwb25zZRJFCghQYXVzZUpvYhIbLmpvYndpcmUudjEuUGF1c2VKb2JSZXF1ZXN0Ghwuam9id2lyZS52MS5QYXVzZUpvYlJlc3BvbnNlEkgKCVJlc3VtZUpvYhIcLmpvYndpcmUudjEuUmVzdW1lSm9iUmVxdWVzdBodLmpvYndpcmUudjEuUmVzdW1lSm9iUmVzcG9uc2USSwoKUGF1c2VRdWV1ZRIdLmpvYndpcmUudjEuUGF1c2VRdWV1ZVJlcXVlc3QaHi5qb2J3aXJlLnYxLlBhdXNlUXVldWVSZXNwb25zZRJOCgtSZXN1bWVRdWV1ZRIeLmpvYndpcmUudjEuUmVzdW1lUXVldWVSZXF1ZXN0Gh8uam9id2lyZS52MS5SZXN1bWVRdWV1ZVJlc3BvbnNlYgZwcm90bzM", [file_google_protobuf_duration, file_google_protobuf_timestamp, file_jobwire_v1_concurrency, file_jobwire_v1_job]);
 
 /**
  * A webhook subscription of a queue.
@@ -638,6 +638,115 @@ export const EnqueueResponseSchema: GenMessage<EnqueueResponse> = /*@__PURE__*/
   messageDesc(file_jobwire_v1_queue_service, 21);
 
 /**
+ * Request of EnqueueJobs.
+ *
+ * @generated from message jobwire.v1.EnqueueJobsRequest
+ */
+export type EnqueueJobsRequest = Message<"jobwire.v1.EnqueueJobsRequest"> & {
+  /**
+   * Required. 1..10,000 jobs (the server's JOBWIRE_MAX_BATCH_SIZE), each validated as the
+   * job of Enqueue (its errors name fields as `job.…`). depends_on is refused: a job with
+   * parents takes Enqueue or EnqueueBatch.
+   *
+   * @generated from field: repeated jobwire.v1.JobSpec jobs = 1;
+   */
+  jobs: JobSpec[];
+};
+
+/**
+ * Describes the message jobwire.v1.EnqueueJobsRequest.
+ * Use `create(EnqueueJobsRequestSchema)` to create a new message.
+ */
+export const EnqueueJobsRequestSchema: GenMessage<EnqueueJobsRequest> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 22);
+
+/**
+ * Response of EnqueueJobs.
+ *
+ * @generated from message jobwire.v1.EnqueueJobsResponse
+ */
+export type EnqueueJobsResponse = Message<"jobwire.v1.EnqueueJobsResponse"> & {
+  /**
+   * One per requested job, in the order of the request.
+   *
+   * @generated from field: repeated jobwire.v1.EnqueueJobsResult results = 1;
+   */
+  results: EnqueueJobsResult[];
+};
+
+/**
+ * Describes the message jobwire.v1.EnqueueJobsResponse.
+ * Use `create(EnqueueJobsResponseSchema)` to create a new message.
+ */
+export const EnqueueJobsResponseSchema: GenMessage<EnqueueJobsResponse> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 23);
+
+/**
+ * What became of one job of EnqueueJobs.
+ *
+ * @generated from message jobwire.v1.EnqueueJobsResult
+ */
+export type EnqueueJobsResult = Message<"jobwire.v1.EnqueueJobsResult"> & {
+  /**
+   * Exactly one is set.
+   *
+   * @generated from oneof jobwire.v1.EnqueueJobsResult.result
+   */
+  result: {
+    /**
+     * Created or deduplicated: what Enqueue would have answered.
+     *
+     * @generated from field: jobwire.v1.EnqueueResponse enqueued = 1;
+     */
+    value: EnqueueResponse;
+    case: "enqueued";
+  } | {
+    /**
+     * Refused: the error Enqueue would have failed with.
+     *
+     * @generated from field: jobwire.v1.EnqueueRefusal refused = 2;
+     */
+    value: EnqueueRefusal;
+    case: "refused";
+  } | { case: undefined; value?: undefined };
+};
+
+/**
+ * Describes the message jobwire.v1.EnqueueJobsResult.
+ * Use `create(EnqueueJobsResultSchema)` to create a new message.
+ */
+export const EnqueueJobsResultSchema: GenMessage<EnqueueJobsResult> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 24);
+
+/**
+ * Why a job of EnqueueJobs was refused.
+ *
+ * @generated from message jobwire.v1.EnqueueRefusal
+ */
+export type EnqueueRefusal = Message<"jobwire.v1.EnqueueRefusal"> & {
+  /**
+   * The gRPC status code, as a number (3 INVALID_ARGUMENT, 5 NOT_FOUND, 7 PERMISSION_DENIED…).
+   *
+   * @generated from field: int32 code = 1;
+   */
+  code: number;
+
+  /**
+   * The error message, naming the offending field.
+   *
+   * @generated from field: string message = 2;
+   */
+  message: string;
+};
+
+/**
+ * Describes the message jobwire.v1.EnqueueRefusal.
+ * Use `create(EnqueueRefusalSchema)` to create a new message.
+ */
+export const EnqueueRefusalSchema: GenMessage<EnqueueRefusal> = /*@__PURE__*/
+  messageDesc(file_jobwire_v1_queue_service, 25);
+
+/**
  * Request of EnqueueBatch.
  *
  * @generated from message jobwire.v1.EnqueueBatchRequest
@@ -665,7 +774,7 @@ export type EnqueueBatchRequest = Message<"jobwire.v1.EnqueueBatchRequest"> & {
  * Use `create(EnqueueBatchRequestSchema)` to create a new message.
  */
 export const EnqueueBatchRequestSchema: GenMessage<EnqueueBatchRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 22);
+  messageDesc(file_jobwire_v1_queue_service, 26);
 
 /**
  * Response of EnqueueBatch.
@@ -702,7 +811,7 @@ export type EnqueueBatchResponse = Message<"jobwire.v1.EnqueueBatchResponse"> & 
  * Use `create(EnqueueBatchResponseSchema)` to create a new message.
  */
 export const EnqueueBatchResponseSchema: GenMessage<EnqueueBatchResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 23);
+  messageDesc(file_jobwire_v1_queue_service, 27);
 
 /**
  * A batch: the jobs of one EnqueueBatch request.
@@ -766,7 +875,7 @@ export type Batch = Message<"jobwire.v1.Batch"> & {
  * Use `create(BatchSchema)` to create a new message.
  */
 export const BatchSchema: GenMessage<Batch> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 24);
+  messageDesc(file_jobwire_v1_queue_service, 28);
 
 /**
  * Request of GetBatch.
@@ -787,7 +896,7 @@ export type GetBatchRequest = Message<"jobwire.v1.GetBatchRequest"> & {
  * Use `create(GetBatchRequestSchema)` to create a new message.
  */
 export const GetBatchRequestSchema: GenMessage<GetBatchRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 25);
+  messageDesc(file_jobwire_v1_queue_service, 29);
 
 /**
  * Response of GetBatch.
@@ -808,7 +917,7 @@ export type GetBatchResponse = Message<"jobwire.v1.GetBatchResponse"> & {
  * Use `create(GetBatchResponseSchema)` to create a new message.
  */
 export const GetBatchResponseSchema: GenMessage<GetBatchResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 26);
+  messageDesc(file_jobwire_v1_queue_service, 30);
 
 /**
  * Request of ListBatches. Filters combine with AND.
@@ -857,7 +966,7 @@ export type ListBatchesRequest = Message<"jobwire.v1.ListBatchesRequest"> & {
  * Use `create(ListBatchesRequestSchema)` to create a new message.
  */
 export const ListBatchesRequestSchema: GenMessage<ListBatchesRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 27);
+  messageDesc(file_jobwire_v1_queue_service, 31);
 
 /**
  * Response of ListBatches.
@@ -885,7 +994,7 @@ export type ListBatchesResponse = Message<"jobwire.v1.ListBatchesResponse"> & {
  * Use `create(ListBatchesResponseSchema)` to create a new message.
  */
 export const ListBatchesResponseSchema: GenMessage<ListBatchesResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 28);
+  messageDesc(file_jobwire_v1_queue_service, 32);
 
 /**
  * Request of CancelBatch.
@@ -913,7 +1022,7 @@ export type CancelBatchRequest = Message<"jobwire.v1.CancelBatchRequest"> & {
  * Use `create(CancelBatchRequestSchema)` to create a new message.
  */
 export const CancelBatchRequestSchema: GenMessage<CancelBatchRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 29);
+  messageDesc(file_jobwire_v1_queue_service, 33);
 
 /**
  * Response of CancelBatch.
@@ -950,7 +1059,7 @@ export type CancelBatchResponse = Message<"jobwire.v1.CancelBatchResponse"> & {
  * Use `create(CancelBatchResponseSchema)` to create a new message.
  */
 export const CancelBatchResponseSchema: GenMessage<CancelBatchResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 30);
+  messageDesc(file_jobwire_v1_queue_service, 34);
 
 /**
  * Request of GetJobGraph.
@@ -971,7 +1080,7 @@ export type GetJobGraphRequest = Message<"jobwire.v1.GetJobGraphRequest"> & {
  * Use `create(GetJobGraphRequestSchema)` to create a new message.
  */
 export const GetJobGraphRequestSchema: GenMessage<GetJobGraphRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 31);
+  messageDesc(file_jobwire_v1_queue_service, 35);
 
 /**
  * One node of a job graph.
@@ -1027,7 +1136,7 @@ export type JobGraphNode = Message<"jobwire.v1.JobGraphNode"> & {
  * Use `create(JobGraphNodeSchema)` to create a new message.
  */
 export const JobGraphNodeSchema: GenMessage<JobGraphNode> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 32);
+  messageDesc(file_jobwire_v1_queue_service, 36);
 
 /**
  * One edge of a job graph: `child_id` depends on `parent_id`.
@@ -1062,7 +1171,7 @@ export type JobGraphEdge = Message<"jobwire.v1.JobGraphEdge"> & {
  * Use `create(JobGraphEdgeSchema)` to create a new message.
  */
 export const JobGraphEdgeSchema: GenMessage<JobGraphEdge> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 33);
+  messageDesc(file_jobwire_v1_queue_service, 37);
 
 /**
  * Response of GetJobGraph.
@@ -1090,7 +1199,7 @@ export type GetJobGraphResponse = Message<"jobwire.v1.GetJobGraphResponse"> & {
  * Use `create(GetJobGraphResponseSchema)` to create a new message.
  */
 export const GetJobGraphResponseSchema: GenMessage<GetJobGraphResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 34);
+  messageDesc(file_jobwire_v1_queue_service, 38);
 
 /**
  * Request of GetJob.
@@ -1111,7 +1220,7 @@ export type GetJobRequest = Message<"jobwire.v1.GetJobRequest"> & {
  * Use `create(GetJobRequestSchema)` to create a new message.
  */
 export const GetJobRequestSchema: GenMessage<GetJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 35);
+  messageDesc(file_jobwire_v1_queue_service, 39);
 
 /**
  * Response of GetJob.
@@ -1132,7 +1241,7 @@ export type GetJobResponse = Message<"jobwire.v1.GetJobResponse"> & {
  * Use `create(GetJobResponseSchema)` to create a new message.
  */
 export const GetJobResponseSchema: GenMessage<GetJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 36);
+  messageDesc(file_jobwire_v1_queue_service, 40);
 
 /**
  * Request of ListJobs. Filters combine with AND; a repeated filter matches any of its
@@ -1204,7 +1313,7 @@ export type ListJobsRequest = Message<"jobwire.v1.ListJobsRequest"> & {
  * Use `create(ListJobsRequestSchema)` to create a new message.
  */
 export const ListJobsRequestSchema: GenMessage<ListJobsRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 37);
+  messageDesc(file_jobwire_v1_queue_service, 41);
 
 /**
  * Response of ListJobs.
@@ -1232,7 +1341,7 @@ export type ListJobsResponse = Message<"jobwire.v1.ListJobsResponse"> & {
  * Use `create(ListJobsResponseSchema)` to create a new message.
  */
 export const ListJobsResponseSchema: GenMessage<ListJobsResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 38);
+  messageDesc(file_jobwire_v1_queue_service, 42);
 
 /**
  * Request of CancelJob.
@@ -1260,7 +1369,7 @@ export type CancelJobRequest = Message<"jobwire.v1.CancelJobRequest"> & {
  * Use `create(CancelJobRequestSchema)` to create a new message.
  */
 export const CancelJobRequestSchema: GenMessage<CancelJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 39);
+  messageDesc(file_jobwire_v1_queue_service, 43);
 
 /**
  * Response of CancelJob.
@@ -1281,7 +1390,7 @@ export type CancelJobResponse = Message<"jobwire.v1.CancelJobResponse"> & {
  * Use `create(CancelJobResponseSchema)` to create a new message.
  */
 export const CancelJobResponseSchema: GenMessage<CancelJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 40);
+  messageDesc(file_jobwire_v1_queue_service, 44);
 
 /**
  * Request of RetryJob.
@@ -1310,7 +1419,7 @@ export type RetryJobRequest = Message<"jobwire.v1.RetryJobRequest"> & {
  * Use `create(RetryJobRequestSchema)` to create a new message.
  */
 export const RetryJobRequestSchema: GenMessage<RetryJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 41);
+  messageDesc(file_jobwire_v1_queue_service, 45);
 
 /**
  * Response of RetryJob.
@@ -1331,7 +1440,7 @@ export type RetryJobResponse = Message<"jobwire.v1.RetryJobResponse"> & {
  * Use `create(RetryJobResponseSchema)` to create a new message.
  */
 export const RetryJobResponseSchema: GenMessage<RetryJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 42);
+  messageDesc(file_jobwire_v1_queue_service, 46);
 
 /**
  * Request of PauseJob.
@@ -1359,7 +1468,7 @@ export type PauseJobRequest = Message<"jobwire.v1.PauseJobRequest"> & {
  * Use `create(PauseJobRequestSchema)` to create a new message.
  */
 export const PauseJobRequestSchema: GenMessage<PauseJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 43);
+  messageDesc(file_jobwire_v1_queue_service, 47);
 
 /**
  * Response of PauseJob.
@@ -1380,7 +1489,7 @@ export type PauseJobResponse = Message<"jobwire.v1.PauseJobResponse"> & {
  * Use `create(PauseJobResponseSchema)` to create a new message.
  */
 export const PauseJobResponseSchema: GenMessage<PauseJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 44);
+  messageDesc(file_jobwire_v1_queue_service, 48);
 
 /**
  * Request of ResumeJob.
@@ -1401,7 +1510,7 @@ export type ResumeJobRequest = Message<"jobwire.v1.ResumeJobRequest"> & {
  * Use `create(ResumeJobRequestSchema)` to create a new message.
  */
 export const ResumeJobRequestSchema: GenMessage<ResumeJobRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 45);
+  messageDesc(file_jobwire_v1_queue_service, 49);
 
 /**
  * Response of ResumeJob.
@@ -1423,7 +1532,7 @@ export type ResumeJobResponse = Message<"jobwire.v1.ResumeJobResponse"> & {
  * Use `create(ResumeJobResponseSchema)` to create a new message.
  */
 export const ResumeJobResponseSchema: GenMessage<ResumeJobResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 46);
+  messageDesc(file_jobwire_v1_queue_service, 50);
 
 /**
  * Request of PauseQueue.
@@ -1444,7 +1553,7 @@ export type PauseQueueRequest = Message<"jobwire.v1.PauseQueueRequest"> & {
  * Use `create(PauseQueueRequestSchema)` to create a new message.
  */
 export const PauseQueueRequestSchema: GenMessage<PauseQueueRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 47);
+  messageDesc(file_jobwire_v1_queue_service, 51);
 
 /**
  * Response of PauseQueue.
@@ -1465,7 +1574,7 @@ export type PauseQueueResponse = Message<"jobwire.v1.PauseQueueResponse"> & {
  * Use `create(PauseQueueResponseSchema)` to create a new message.
  */
 export const PauseQueueResponseSchema: GenMessage<PauseQueueResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 48);
+  messageDesc(file_jobwire_v1_queue_service, 52);
 
 /**
  * Request of ResumeQueue.
@@ -1486,7 +1595,7 @@ export type ResumeQueueRequest = Message<"jobwire.v1.ResumeQueueRequest"> & {
  * Use `create(ResumeQueueRequestSchema)` to create a new message.
  */
 export const ResumeQueueRequestSchema: GenMessage<ResumeQueueRequest> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 49);
+  messageDesc(file_jobwire_v1_queue_service, 53);
 
 /**
  * Response of ResumeQueue.
@@ -1507,7 +1616,7 @@ export type ResumeQueueResponse = Message<"jobwire.v1.ResumeQueueResponse"> & {
  * Use `create(ResumeQueueResponseSchema)` to create a new message.
  */
 export const ResumeQueueResponseSchema: GenMessage<ResumeQueueResponse> = /*@__PURE__*/
-  messageDesc(file_jobwire_v1_queue_service, 50);
+  messageDesc(file_jobwire_v1_queue_service, 54);
 
 /**
  * The producer side of Jobwire: create jobs, look at them, cancel and retry them.
@@ -1538,6 +1647,19 @@ export const QueueService: GenService<{
     methodKind: "unary";
     input: typeof EnqueueBatchRequestSchema;
     output: typeof EnqueueBatchResponseSchema;
+  },
+  /**
+   * Creates independent jobs in one call, each as Enqueue would, answered on its own and in
+   * order: one refused job does not refuse the others. Not a batch: no batch id, no
+   * all-or-nothing, no dependencies. The SDK sends enqueue() calls made while others are in
+   * flight this way, so that one request, one statement and one commit serve many jobs.
+   *
+   * @generated from rpc jobwire.v1.QueueService.EnqueueJobs
+   */
+  enqueueJobs: {
+    methodKind: "unary";
+    input: typeof EnqueueJobsRequestSchema;
+    output: typeof EnqueueJobsResponseSchema;
   },
   /**
    * Returns one job; NOT_FOUND if there is no job with that id.
