@@ -158,7 +158,8 @@ type KeyUnitRow = WaitingJob & { i: number; running: number; usedWeight: number;
 
 /**
  * Counts what each one-key unit has in use and reads its first waiting jobs, as many as its
- * limit has room for (the same bound as {@link slotsFree}), all in one statement.
+ * limit has room for (the same bound as {@link slotsFree}) and no more, across the units of
+ * a namespace, than its budget (the pass could not place more), all in one statement.
  */
 async function readKeyUnits(
   tx: Queryable,
@@ -183,15 +184,24 @@ async function readKeyUnits(
                  AND j.admitted_at > clock_timestamp() - u.rate_interval_ms * interval '1 millisecond'
              ) window_
            )
-           SELECT usage.i::int AS i, usage.running, usage.weight AS "usedWeight", usage.recent, usage."oldestRecent", ${waitingColumns}
-           FROM usage
-           LEFT JOIN LATERAL (
-             SELECT j.id, j.weight, j.namespace, j.queue, j.kind, j.priority, j.run_at FROM job j
-             WHERE j.state = 'pending' AND NOT j.admitted AND j.namespace = usage.ns AND j.concurrency_key = usage.key
-             ORDER BY j.priority DESC, j.run_at, j.id LIMIT greatest(usage.slots, 0)
-           ) w ON true
-           LEFT JOIN queue q ON q.namespace = w.namespace AND q.name = w.queue
-           ORDER BY usage.i, w.priority DESC, w.run_at, w.id`,
+           , read AS (
+             SELECT usage.i::int AS i, usage.running, usage.weight AS "usedWeight", usage.recent, usage."oldestRecent", ${waitingColumns},
+                    -- Across the namespace's units, in the order the pass leases in: no
+                    -- more of them can be placed than the budget, whatever each unit's room.
+                    row_number() OVER (PARTITION BY usage.ns ORDER BY coalesce(q.priority, 0) DESC, w.priority DESC, w.run_at, w.id) AS rank,
+                    usage.budget
+             FROM usage
+             LEFT JOIN LATERAL (
+               SELECT j.id, j.weight, j.namespace, j.queue, j.kind, j.priority, j.run_at FROM job j
+               WHERE j.state = 'pending' AND NOT j.admitted AND j.namespace = usage.ns AND j.concurrency_key = usage.key
+               ORDER BY j.priority DESC, j.run_at, j.id LIMIT greatest(usage.slots, 0)
+             ) w ON true
+             LEFT JOIN queue q ON q.namespace = w.namespace AND q.name = w.queue
+           )
+           -- A unit without a waiting job keeps its one row of counts; a unit whose jobs
+           -- all fall past the budget is left out (it admits nothing this pass).
+           SELECT * FROM read WHERE id IS NULL OR rank <= budget
+           ORDER BY i, priority DESC, "runAt", id`,
     values: [
       reads.map(({ unit }) => unit.namespace),
       reads.map(({ unit }) => singleKey(unit)),

@@ -37,8 +37,9 @@ function leaseAssignments(worker: string): string {
  * `leased` events and selects them as {@link ClaimedJob} columns, in claim order.
  */
 const leasedEventsAndJobs = `events AS (
-       INSERT INTO job_event (job_id, queue, type, attempt, data)
-       SELECT id, queue, 'leased', attempt, jsonb_build_object('worker', lease_worker, 'lease_token', lease_token)
+       -- Owner and namespace given: the event trigger need not look them up, row by row.
+       INSERT INTO job_event (job_id, queue, type, attempt, data, owner, namespace)
+       SELECT id, queue, 'leased', attempt, jsonb_build_object('worker', lease_worker, 'lease_token', lease_token), owner, namespace
        FROM leased
      )
      SELECT l.id, l.queue, l.kind, l.payload, l.metadata, l.attempt, l.max_attempts AS "maxAttempts",
@@ -143,7 +144,9 @@ export async function jobReadyExists(db: Queryable, request: Omit<ClaimRequest, 
     text: `SELECT EXISTS (
              SELECT FROM unnest($1::text[]) AS q(name)
              CROSS JOIN LATERAL (
-               SELECT 1 FROM job WHERE ${claimableIn("$3", "$2")} LIMIT 1
+               -- In the claim's order, so that the plan walks job_claim_idx: without it, a
+               -- generic plan scanned the whole table (0.5 s with 1,350,000 finished jobs).
+               SELECT 1 FROM job WHERE ${claimableIn("$3", "$2")} ORDER BY priority DESC, run_at, id LIMIT 1
              ) AS ready
            ) AS exists`,
     values: [request.queues, request.kinds, request.namespace],
