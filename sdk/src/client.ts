@@ -11,6 +11,7 @@ import { apiKeyInterceptors, type TlsOptions } from "./credentials.js";
 import { streamEvents, type StreamEventsOptions } from "./event-stream.js";
 import { durationFromMillis } from "./duration.js";
 import { EnqueueCoalescer } from "./enqueue-coalescer.js";
+import { acceptedCompressions } from "./compression.js";
 import { noDelaySessionOptions } from "./no-delay.js";
 import { valueFromJson, type JsonValue } from "./json.js";
 
@@ -31,6 +32,8 @@ export interface ConnectionOptions {
   apiKey?: string;
   /** For `https://` servers: a CA to trust (a self-signed server) and a client certificate. */
   tls?: TlsOptions;
+  /** Ask for gzip-compressed responses, for a slow link. Default false (as gRPC's clients). */
+  compression?: boolean;
 }
 
 /** Options of {@link JobwireClient.enqueue}; every one has the server's default. */
@@ -396,12 +399,14 @@ export function transportFor(options: ConnectionOptions): Transport {
   if (options.transport) return options.transport;
   if (!options.baseUrl) throw new Error("baseUrl or transport is required");
   const interceptors = apiKeyInterceptors(options.apiKey);
+  const acceptCompression = acceptedCompressions(options.compression);
   return options.protocol === "connect"
-    ? createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", nodeOptions: { ...options.tls }, interceptors, ...deepJsonOptions })
+    ? createConnectTransport({ baseUrl: options.baseUrl, httpVersion: "1.1", nodeOptions: { ...options.tls }, interceptors, acceptCompression, ...deepJsonOptions })
     : createGrpcTransport({
         baseUrl: options.baseUrl,
         nodeOptions: { ...noDelaySessionOptions(options.baseUrl), ...options.tls },
         interceptors,
+        acceptCompression,
         ...deepJsonOptions,
       });
 }

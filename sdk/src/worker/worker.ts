@@ -8,6 +8,7 @@ import { HandlerSlots } from "./handler-slots.js";
 import { deepJsonOptions } from "../client.js";
 import { durationFromMillis, millisFromDuration } from "../duration.js";
 import { noDelaySessionOptions } from "../no-delay.js";
+import { acceptedCompressions } from "../compression.js";
 import { apiKeyInterceptors, type TlsOptions } from "../credentials.js";
 import { jsonFromValue, valueFromJson, type JsonValue } from "../json.js";
 import { IllegalStateError, JobAbortedError, NonRetryableError, RetryAfterError, type AbortReason } from "./errors.js";
@@ -33,6 +34,8 @@ export interface WorkerOptions {
   apiKey?: string;
   /** For `https://` servers: a CA to trust (a self-signed server) and a client certificate. */
   tls?: TlsOptions;
+  /** Ask for gzip-compressed lease batches, for a slow link. Default false (as gRPC's clients). */
+  compression?: boolean;
   /** Queues to take jobs from. */
   queues: string[];
   /** A handler per job kind; the worker only leases kinds it has a handler for. */
@@ -135,6 +138,7 @@ export class Worker {
       baseUrl: options.baseUrl,
       sessionManager: this.#sessions,
       interceptors: apiKeyInterceptors(options.apiKey),
+      acceptCompression: acceptedCompressions(options.compression),
       ...deepJsonOptions,
     });
     this.#client = createClient(WorkerService, transport);
