@@ -14,6 +14,11 @@ export async function jobDeleteExpired(db: Queryable, defaultRetentionMs: number
              SELECT j.id FROM job j LEFT JOIN queue q ON q.namespace = j.namespace AND q.name = j.queue
              WHERE j.state IN ('succeeded', 'failed', 'cancelled')
                AND j.finished_at < clock_timestamp() - coalesce(q.retention_ms, $1::bigint) * interval '1 millisecond'
+               -- A bound on the index walk: nothing finished since the shortest retention in
+               -- force can be due. Without it, a pass with nothing to delete walked every
+               -- finished job (2.9 s with 1,350,000 of them), once a minute. now(), not
+               -- clock_timestamp(): only a stable expression can bound an index scan.
+               AND j.finished_at < now() - least($1::bigint, (SELECT min(retention_ms) FROM queue)) * interval '1 millisecond'
              ORDER BY j.finished_at
              LIMIT $2
              FOR UPDATE OF j SKIP LOCKED
