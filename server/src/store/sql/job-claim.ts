@@ -179,8 +179,11 @@ export async function jobLeaseOnAdmission(tx: Queryable, leases: readonly Admiss
      leased AS (
        UPDATE job j SET ${leaseAssignments("picked.worker")},
                         admitted = true, admitted_at = clock_timestamp(), admitted_under_rate = picked.under_rate
-       -- "j.id = ANY($1)" as well as the join: an index condition whatever the plan.
-       FROM picked WHERE j.id = ANY($1::uuid[]) AND j.id = picked.id AND j.state = 'pending' AND NOT j.admitted
+       -- "j.id = ANY($1)" as well as the join: an index condition whatever the plan. The
+       -- guard written so that it does not match job_admission_idx's predicate: with
+       -- "state = 'pending' AND NOT admitted", a generic plan scanned that whole index
+       -- (every waiting job) on every pass, for ids it does not lead with (decision 0006).
+       FROM picked WHERE j.id = ANY($1::uuid[]) AND j.id = picked.id AND j.state::text = 'pending' AND j.admitted IS NOT TRUE
        RETURNING j.*
      ),
      ${leasedEventsAndJobs}`,

@@ -31,8 +31,10 @@ export async function jobCompleteMany(db: Queryable, completions: readonly Compl
        UPDATE job j SET state = 'succeeded', result = c.result, finished_at = clock_timestamp(),
                         updated_at = clock_timestamp(), lease_expires_at = NULL, deadline_at = NULL
        FROM unnest($1::uuid[], $2::bigint[], $3::jsonb[]) AS c(id, token, result)
-       -- "j.id = ANY($1)" as well as the join: an index condition whatever the plan.
-       WHERE j.id = ANY($1::uuid[]) AND j.id = c.id AND j.lease_token = c.token AND j.state = 'running'
+       -- "j.id = ANY($1)" as well as the join: an index condition whatever the plan. The
+       -- state compared as text: "state = 'running'" let a generic plan scan a partial index
+       -- of running jobs (which has no id) in full on every call (decision 0006).
+       WHERE j.id = ANY($1::uuid[]) AND j.id = c.id AND j.lease_token = c.token AND j.state::text = 'running'
        RETURNING j.id, j.queue, j.attempt, j.lease_worker, j.owner, j.namespace
      ),
      events AS (

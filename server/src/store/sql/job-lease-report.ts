@@ -21,7 +21,8 @@ export async function jobLeaseExtendMany(db: Queryable, leases: readonly LeaseKe
     name: "jobwire_job_lease_extend",
     text: `UPDATE job j SET lease_expires_at = clock_timestamp() + j.lease_timeout_ms * interval '1 millisecond'
      FROM unnest($1::uuid[], $2::bigint[]) AS l(id, token)
-     WHERE j.id = l.id AND j.lease_token = l.token AND j.state = 'running'
+     -- By primary key whatever the plan (see jobCompleteMany).
+     WHERE j.id = ANY($1::uuid[]) AND j.id = l.id AND j.lease_token = l.token AND j.state::text = 'running'
      RETURNING j.id AS "jobId", j.lease_token::text AS "leaseToken", j.lease_expires_at AS "leaseExpiresAt",
                j.cancel_requested_at IS NOT NULL AS "cancelRequested"`,
     values: [leases.map((l) => l.jobId), leases.map((l) => l.leaseToken)],
