@@ -161,10 +161,11 @@ export class AdmissionLoop {
     } catch (error) {
       if (committed.length > 0) placement?.deliver(committed);
       else placement?.abandon();
+      // The helper may have failed with its connection: do not hand that back to the pool.
+      helper?.release(true);
       throw error;
-    } finally {
-      helper?.release();
     }
+    helper?.release();
     // Jobs waited for a limit: limits exist, no need to ask.
     const active = found || (await concurrencyLimitsExist(this.pool));
     if (this.#changes === changesBefore) this.#active = active;
