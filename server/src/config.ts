@@ -20,6 +20,12 @@ export interface ServerConfig {
   embeddedPostgresPort: number;
   /** `JOBWIRE_DB_POOL_SIZE`: connections in the Postgres pool. Default 20. */
   dbPoolSize: number;
+  /**
+   * `JOBWIRE_DB_CONNECTION_LIFETIME_S`: a pooled connection is replaced after this long
+   * (once it is back in the pool), so that the plans it made for the named statements follow
+   * the tables' statistics (see `store/orm.ts`). Default 600.
+   */
+  dbConnectionLifetimeS: number;
   /** `JOBWIRE_LOG_LEVEL`: pino level (`trace` … `fatal`, or `silent`). Default `info`. */
   logLevel: string;
   /**
@@ -124,6 +130,7 @@ export const defaultServerConfig: ServerConfig = {
   dataDir: ".jobwire/pgdata",
   embeddedPostgresPort: 54329,
   dbPoolSize: 20,
+  dbConnectionLifetimeS: 600,
   logLevel: "info",
   defaultPrincipal: "local",
   maxRequestBytes: 32 * 1024 * 1024,
@@ -160,6 +167,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): ServerConfi
     dataDir: env.JOBWIRE_DATA_DIR || d.dataDir,
     embeddedPostgresPort: intFromEnv(env, "JOBWIRE_EMBEDDED_PG_PORT", d.embeddedPostgresPort, 1, 65535),
     dbPoolSize: intFromEnv(env, "JOBWIRE_DB_POOL_SIZE", d.dbPoolSize, 1, 1000),
+    dbConnectionLifetimeS: intFromEnv(env, "JOBWIRE_DB_CONNECTION_LIFETIME_S", d.dbConnectionLifetimeS, 1, 86_400),
     logLevel: env.JOBWIRE_LOG_LEVEL || d.logLevel,
     defaultPrincipal: env.JOBWIRE_DEFAULT_PRINCIPAL || d.defaultPrincipal,
     maxRequestBytes: intFromEnv(env, "JOBWIRE_MAX_REQUEST_BYTES", d.maxRequestBytes, 1024, 2 ** 31 - 1),

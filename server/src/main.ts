@@ -72,7 +72,7 @@ export async function startJobwire(config: ServerConfig, logger: Logger = create
     if (!config.databaseUrl) {
       embedded = await startEmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPostgresPort, logger });
     }
-    db = await openDatabase({ url: config.databaseUrl ?? embedded!.url, poolSize: config.dbPoolSize, logger });
+    db = await openDatabase({ url: config.databaseUrl ?? embedded!.url, poolSize: config.dbPoolSize, connectionLifetimeS: config.dbConnectionLifetimeS, logger });
     const applied = await db.migrate();
     if (applied.length > 0) logger.info({ migrations: applied }, "applied migrations");
     if (config.auth.enabled && embedded) await ensureBootstrapKey(db.pool, bootstrapKeyFileOf(config.auth, config.dataDir), logger);

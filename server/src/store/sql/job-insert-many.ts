@@ -166,7 +166,9 @@ export async function jobInsertMany(
        SELECT * FROM unnest($28::uuid[], $29::uuid[], $30::boolean[])
      ),
      flagged_parents AS (
-       UPDATE job SET graph_pending = true WHERE id = ANY($31::uuid[]) AND NOT graph_pending
+       -- cardinality() first: a one-time filter, so that an insert without existing parents
+       -- (nearly all) scans nothing, whatever plan the connection made when job was small.
+       UPDATE job SET graph_pending = true WHERE cardinality($31::uuid[]) > 0 AND id = ANY($31::uuid[]) AND NOT graph_pending
      ),
      j AS (
        INSERT INTO job (id, namespace, queue, kind, state, priority, payload, metadata, owner, max_attempts,
