@@ -227,7 +227,7 @@ export class JobwireClient {
   }
 
   /**
-   * Enqueues one job and returns it as stored. Calls made while 8 others are in flight
+   * Enqueues one job and returns it as stored. Calls made while two others are in flight
    * wait for one to end and then share one EnqueueJobs call; each still succeeds or fails
    * on its own, with the code and message Enqueue gives.
    */

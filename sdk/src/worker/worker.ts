@@ -47,8 +47,8 @@ export interface WorkerOptions {
    * next job at once instead of waiting for a claim round trip: the worker registers a lease
    * capacity of `concurrency + prefetch`. Ready jobs are heartbeated like running ones; when
    * the worker shuts down, those not yet started are handed back at once. Default
-   * `concurrency`; 0 turns prefetching off. The server may refill the buffer in batches
-   * (jobs that wait for a concurrency limit go in once about half of it is free).
+   * `concurrency`; 0 turns prefetching off. The server refills the buffer in batches,
+   * once half of it is free.
    */
   prefetch?: number;
   /** A name for logs and operators. Default `host:pid`. */

@@ -173,8 +173,9 @@ export class Dispatcher {
     if (stream.closed) return;
     if (stream.drained) {
       // Nothing was ready at the last claim and nothing has been announced since; free
-      // slots are the admission loop's to fill, if jobs wait for a limit.
-      if (stream.freeSlots() > 0) this.#slotsLeftEmpty?.();
+      // slots are the admission loop's to fill, if jobs wait for a limit (and once enough
+      // are free for it to lease into: no pass for each lease that ends before that).
+      if (stream.slotsToFill() > 0) this.#slotsLeftEmpty?.();
       return;
     }
     if (stream.claimsInFlight >= maxClaimsInFlight) {

@@ -73,6 +73,14 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
   const enqueuer = new JobEnqueuer(db, { idempotencyWindowMs: deps.idempotencyWindowMs });
   const webhookUrlRefusal = (url: string) => deps.webhookSender.refusal(url);
   const namespaceOf = (context: Pick<HandlerContext, "values">) => deps.principalOf(context).namespace;
+  /** Refuses an empty `jobs`, and more than `maxBatchSize` of them (RESOURCE_EXHAUSTED). */
+  function checkJobCount(jobs: readonly unknown[], per: "batch" | "call"): void {
+    if (jobs.length === 0) throw invalidArgument("jobs", "must not be empty");
+    if (jobs.length > deps.maxBatchSize) {
+      throw new ConnectError(`jobs has ${jobs.length} entries, more than the limit of ${deps.maxBatchSize} per ${per}`, Code.ResourceExhausted);
+    }
+  }
+
   /** Enqueue's work for one job, also done for each job of EnqueueJobs. */
   async function enqueueOne(spec: JobSpec | undefined, context: HandlerContext) {
     const job = newJobFromSpec(spec, "job", webhookUrlRefusal);
@@ -104,10 +112,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
     enqueue: (request, context) => enqueueOne(request.job, context),
 
     async enqueueJobs(request, context) {
-      if (request.jobs.length === 0) throw invalidArgument("jobs", "must not be empty");
-      if (request.jobs.length > deps.maxBatchSize) {
-        throw new ConnectError(`jobs has ${request.jobs.length} entries, more than the limit of ${deps.maxBatchSize} per call`, Code.ResourceExhausted);
-      }
+      checkJobCount(request.jobs, "call");
       // Each job on its own, side by side: their inserts still share statements and
       // commits (the enqueuer's batcher), and one refusal leaves the others standing.
       const results = await Promise.all(
@@ -125,10 +130,7 @@ export function queueServiceImpl(deps: QueueServiceDeps): ServiceImpl<typeof Que
     },
 
     async enqueueBatch(request, context) {
-      if (request.jobs.length === 0) throw invalidArgument("jobs", "must not be empty");
-      if (request.jobs.length > deps.maxBatchSize) {
-        throw new ConnectError(`jobs has ${request.jobs.length} entries, more than the limit of ${deps.maxBatchSize} per batch`, Code.ResourceExhausted);
-      }
+      checkJobCount(request.jobs, "batch");
       const jobs = request.jobs.map((spec, index) => newJobFromSpec(spec, `jobs[${index}]`, webhookUrlRefusal));
       const graph = resolveJobGraph(jobs, (index) => `jobs[${index}]`);
       const batchWebhooks = checkWebhookTargets(request.webhooks, "webhooks", webhookUrlRefusal);
