@@ -281,6 +281,23 @@ describe("concurrency limits", () => {
     expect((await failureOf(client.raw.setConcurrencyLimit({ limit: { key: "exact", perKey: true, maxRunning: 1 } }))).rawMessage).toMatch(/^limit\.per_key /);
   });
 
+  it("give a key at most twice an even share of a pass's slots while other keys wait, however old its backlog", async () => {
+    await client.setConcurrencyLimit("share-*", { maxRunning: 100, perKey: true });
+    const jobs = gatedJobs();
+    const old = await client.enqueueBatch(Array.from({ length: 40 }, () => ({ queue: "cl-share", kind: "k", concurrencyKey: "share-old" })));
+    const later = await client.enqueueBatch(Array.from({ length: 42 }, (_, n) => ({ queue: "cl-share", kind: "k", concurrencyKey: `share-${n % 7}` })));
+    // One pass fills the 16 free slots: 8 keys wait, so each may take 2 × 16 / 8 = 4 of them.
+    const worker = new Worker({ baseUrl: server.url, queues: ["cl-share"], concurrency: 16, prefetch: 0, handlers: { k: jobs.handler } });
+    workers.push(worker);
+    await worker.start();
+    await waitFor("16 jobs to run", async () => jobs.running.size === 16);
+    expect(old.filter((id) => jobs.running.has(id))).toHaveLength(4);
+    // The rest in run_at order: the later keys' first 12 jobs.
+    expect(later.slice(0, 12).every((id) => jobs.running.has(id))).toBe(true);
+    for (const id of [...old, ...later]) jobs.open(id);
+    await waitFor("all to succeed", async () => (await Promise.all([...old, ...later].map(jobState))).every((j) => j.state === JobState.SUCCEEDED), 30_000);
+  });
+
   it("refuse bad limits and keys naming the field", async () => {
     const cases: [Promise<unknown>, RegExp][] = [
       [client.raw.setConcurrencyLimit({}), /^limit is required/],
