@@ -4,14 +4,17 @@
  * machine; prints the table, the raw ceiling, the targets and each system's configuration,
  * and writes the JSON to `bench/results/<timestamp>.json`. See `bench/README.md`.
  */
+import { join } from "node:path";
 import { boundRun, cleanUpAndExit, cleanUpPostgres, installCleanupHooks, runStopping } from "./harness/cleanup.js";
+import { enableCpuProfiles, renderCpuProfiles, summarizeCpuProfiles } from "./harness/cpu-profiles.js";
 import { describeMachine } from "./harness/machine.js";
 import { HelpRequested, parseOptions, type BenchOptions } from "./harness/options.js";
+import { resultsDir } from "./harness/paths.js";
 import { PostgresCluster } from "./harness/postgres-cluster.js";
 import { findRedisServer, installRedisServer, redisInstallCommand, redisVersion } from "./harness/redis-server.js";
 import { renderReport } from "./harness/report.js";
 import { Results } from "./harness/results.js";
-import { writeResultsFile } from "./harness/results-file.js";
+import { resultsFileStem, writeResultsFile } from "./harness/results-file.js";
 import { runPlan } from "./harness/run-plan.js";
 import { checkTargets } from "./harness/targets.js";
 import type { BenchSystem } from "./systems/bench-system.js";
@@ -62,6 +65,11 @@ async function main(): Promise<void> {
   const systems = allSystems.filter((system) => !options.systems || options.systems.includes(system.id));
   const workloads = allWorkloads.filter((workload) => !options.workloads || options.workloads.includes(workload.id));
   if (options.quick) log("QUICK mode: smaller sizes, 1 repetition, and no 1,000,000-job backlog (run without --quick for it)");
+  if (options.profile) {
+    const dir = join(resultsDir, `${resultsFileStem(startedAt)}-profiles`);
+    enableCpuProfiles(dir);
+    log(`PROFILING: every Node process writes a CPU profile into ${dir}; the numbers of this run are not comparable with others`);
+  }
 
   let redisBinary = findRedisServer();
   if (!redisBinary) {
@@ -106,6 +114,7 @@ async function main(): Promise<void> {
   const targets = checkTargets(results);
   const machine = describeMachine();
   const redis = redisBinary ? redisVersion(redisBinary) : undefined;
+  const cpuProfiles = summarizeCpuProfiles();
   const durationMs = performance.now() - runStarted;
   const report = renderReport({ options, machine, postgres, redisVersion: redis, systems, results, targets, skipped, durationMs });
   const path = await writeResultsFile(startedAt, {
@@ -126,8 +135,10 @@ async function main(): Promise<void> {
     skipped: Object.fromEntries(skipped),
     results: results.toJSON(),
     targets,
+    cpuProfiles,
   });
-  console.log(`\n${report}\n\nJSON: ${path}`);
+  const profiles = renderCpuProfiles(cpuProfiles);
+  console.log(`\n${report}${profiles ? `\n\n${profiles}` : ""}\n\nJSON: ${path}`);
   cancelBound();
   await cleanUpAndExit(results.failures.length > 0 ? 1 : 0);
 }

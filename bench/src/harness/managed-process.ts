@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
+import { cpuProfileFlags, recordProfiledProcess } from "./cpu-profiles.js";
+import { nodeBinary } from "./paths.js";
 import { peakRssBytes } from "./peak-rss.js";
 import { withTimeout } from "./wait-for.js";
 
@@ -68,8 +70,11 @@ export class ManagedProcess {
       if (value === undefined) delete env[key];
       else env[key] = value;
     }
-    const child = spawn(options.command, options.args, { cwd: options.cwd, env, stdio: ["pipe", "pipe", "pipe"] });
-    return new ManagedProcess(options.name, child);
+    const args = options.command === nodeBinary ? [...cpuProfileFlags(), ...options.args] : options.args;
+    const child = spawn(options.command, args, { cwd: options.cwd, env, stdio: ["pipe", "pipe", "pipe"] });
+    const started = new ManagedProcess(options.name, child);
+    recordProfiledProcess(started.pid, options.name);
+    return started;
   }
 
   /** How the process ended, or `undefined` while it runs. */

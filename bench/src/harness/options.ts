@@ -45,6 +45,8 @@ export interface BenchOptions {
   workloads: string[] | undefined;
   /** The whole run is stopped, loudly, past this. */
   deadlineMs: number;
+  /** `--profile`: every Node process writes a CPU profile, summarised in the report (numbers then not comparable). */
+  profile: boolean;
 }
 
 const full: BenchSizes = {
@@ -78,8 +80,10 @@ const quick: BenchSizes = {
 export class HelpRequested extends Error {}
 
 /** The usage line printed for `--help` and for a flag it does not know. */
-export const usage = `usage: npm run bench [-- --quick] [--repetitions=N] [--systems=jobwire,graphile-worker,pg-boss,bullmq,bullmq-aof] [--workloads=enqueue-each,enqueue-batches,processing,latency,backlog,replicas,concurrency-key,ceiling]
-  --quick (or BENCH_QUICK=1): smaller sizes, 1 repetition, no 1,000,000-job backlog; about 2 minutes.`;
+export const usage = `usage: npm run bench [-- --quick] [--repetitions=N] [--systems=jobwire,graphile-worker,pg-boss,bullmq,bullmq-aof] [--workloads=enqueue-each,enqueue-batches,processing,latency,backlog,replicas,concurrency-key,ceiling] [--profile]
+  --quick (or BENCH_QUICK=1): smaller sizes, 1 repetition, no 1,000,000-job backlog; about 2 minutes.
+  --profile: every Node process the harness starts writes a CPU profile (bench/results/<timestamp>-profiles/),
+    summarised per process in the report; profiling slows them, so use it to see where time goes, not for ratios.`;
 
 /** Reads the options from the command line and the environment; throws with {@link usage} on a bad flag. */
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {
@@ -87,6 +91,7 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
   let repetitions: number | undefined;
   let systems: SystemId[] | undefined;
   let workloads: string[] | undefined;
+  let profile = false;
   for (const arg of argv) {
     const [flag, value] = arg.split("=", 2) as [string, string | undefined];
     switch (flag) {
@@ -105,6 +110,9 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
       case "--workloads":
         workloads = (value ?? "").split(",").filter(Boolean);
         break;
+      case "--profile":
+        profile = true;
+        break;
       default:
         throw new Error(`unknown argument ${JSON.stringify(arg)}\n${usage}`);
     }
@@ -116,5 +124,6 @@ export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = p
     systems,
     workloads,
     deadlineMs: isQuick ? 6 * 60_000 : 25 * 60_000,
+    profile,
   };
 }

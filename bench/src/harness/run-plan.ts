@@ -1,6 +1,7 @@
 import type { BenchSystem } from "../systems/bench-system.js";
 import type { Workload, WorkloadContext } from "../workloads/workload.js";
 import { runStopping } from "./cleanup.js";
+import { labelProfiledProcesses } from "./cpu-profiles.js";
 
 /**
  * Runs each workload in turn; within one, every repetition runs it once on each subject in
@@ -21,6 +22,7 @@ export async function runPlan(context: WorkloadContext, workloads: readonly Work
       for (const subject of subjects) {
         if (runStopping.aborted) return;
         const started = performance.now();
+        labelProfiledProcesses(`${workload.id} ${repetition}/${repetitions}`);
         try {
           await workload.runOnce(context, subject);
           context.log(`${workload.id} ${repetition}/${repetitions} ${subject.label}: done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
