@@ -11,6 +11,7 @@ import { describeMachine } from "./harness/machine.js";
 import { HelpRequested, parseOptions, type BenchOptions } from "./harness/options.js";
 import { resultsDir } from "./harness/paths.js";
 import { PostgresCluster } from "./harness/postgres-cluster.js";
+import { renderStatementProfiles } from "./harness/statement-profiles.js";
 import { findRedisServer, installRedisServer, redisInstallCommand, redisVersion } from "./harness/redis-server.js";
 import { renderReport } from "./harness/report.js";
 import { Results } from "./harness/results.js";
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
     if (!redisBinary) log(`could not install redis-server (${failure}): BullMQ will not run. Install it with:\n    ${redisInstallCommand}`);
   }
   log("starting the embedded Postgres (default settings: fsync and synchronous_commit on)");
-  const postgres = await PostgresCluster.start();
+  const postgres = await PostgresCluster.start({ statementStats: options.profile });
   cleanUpPostgres(postgres);
   const environment = { postgres, redisBinary };
 
@@ -136,9 +137,10 @@ async function main(): Promise<void> {
     results: results.toJSON(),
     targets,
     cpuProfiles,
+    statementProfiles: postgres.statementProfiles,
   });
-  const profiles = renderCpuProfiles(cpuProfiles);
-  console.log(`\n${report}${profiles ? `\n\n${profiles}` : ""}\n\nJSON: ${path}`);
+  const profiles = [renderCpuProfiles(cpuProfiles), renderStatementProfiles(postgres.statementProfiles)].filter(Boolean);
+  console.log(`\n${[report, ...profiles].join("\n\n")}\n\nJSON: ${path}`);
   cancelBound();
   await cleanUpAndExit(results.failures.length > 0 ? 1 : 0);
 }

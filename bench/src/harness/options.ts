@@ -45,7 +45,10 @@ export interface BenchOptions {
   workloads: string[] | undefined;
   /** The whole run is stopped, loudly, past this. */
   deadlineMs: number;
-  /** `--profile`: every Node process writes a CPU profile, summarised in the report (numbers then not comparable). */
+  /**
+   * `--profile`: every Node process writes a CPU profile, and Postgres counts each database's
+   * statements (`pg_stat_statements`); both are summarised in the report (numbers then not comparable).
+   */
   profile: boolean;
 }
 
@@ -82,8 +85,9 @@ export class HelpRequested extends Error {}
 /** The usage line printed for `--help` and for a flag it does not know. */
 export const usage = `usage: npm run bench [-- --quick] [--repetitions=N] [--systems=jobwire,graphile-worker,pg-boss,bullmq,bullmq-aof] [--workloads=enqueue-each,enqueue-batches,processing,latency,backlog,replicas,concurrency-key,ceiling] [--profile]
   --quick (or BENCH_QUICK=1): smaller sizes, 1 repetition, no 1,000,000-job backlog; about 2 minutes.
-  --profile: every Node process the harness starts writes a CPU profile (bench/results/<timestamp>-profiles/),
-    summarised per process in the report; profiling slows them, so use it to see where time goes, not for ratios.`;
+  --profile: every Node process the harness starts writes a CPU profile (bench/results/<timestamp>-profiles/), and
+    Postgres counts each database's statements; the report ends with both summaries. Profiling slows everything,
+    so use it to see where time goes, not for ratios.`;
 
 /** Reads the options from the command line and the environment; throws with {@link usage} on a bad flag. */
 export function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): BenchOptions {

@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { createLogger, startEmbeddedPostgres, type EmbeddedPostgresHandle } from "@jobwire/server";
 import pg from "pg";
 import { freePort } from "./free-port.js";
+import { readStatementProfile, statementStatsFlags, type StatementProfile } from "./statement-profiles.js";
 
 /** A database of its own for one system and one workload. */
 export interface BenchDatabase {
@@ -32,22 +33,35 @@ export class PostgresCluster {
   readonly version: string;
   /** The settings that decide durability and capacity, as the server reports them. */
   readonly settings: Readonly<Record<string, string>>;
+  /** With `statementStats`: each dropped database's statement profile, in the order they were dropped. */
+  readonly statementProfiles: StatementProfile[] = [];
+  readonly #statementStats: boolean;
 
-  private constructor(handle: EmbeddedPostgresHandle, dataDir: string, settings: Record<string, string>) {
+  private constructor(handle: EmbeddedPostgresHandle, dataDir: string, settings: Record<string, string>, statementStats: boolean) {
     this.#handle = handle;
     this.#dataDir = dataDir;
+    this.#statementStats = statementStats;
     this.adminUrl = handle.url;
     this.version = settings.server_version ?? "unknown";
     this.settings = settings;
   }
 
-  /** Initialises and starts the cluster on a free loopback port. */
-  static async start(): Promise<PostgresCluster> {
+  /**
+   * Initialises and starts the cluster on a free loopback port. With `statementStats`
+   * (`--profile`), `pg_stat_statements` is loaded, and each database's statements are read
+   * into {@link statementProfiles} before it is dropped.
+   */
+  static async start({ statementStats = false } = {}): Promise<PostgresCluster> {
     const dir = await mkdtemp(join(tmpdir(), "jobwire-bench-pg-"));
     // As root, Postgres runs as the `postgres` user, which must reach its folder in here.
     await chmod(dir, 0o755);
     const dataDir = join(dir, "data");
-    const handle = await startEmbeddedPostgres({ dataDir, port: await freePort(), logger: createLogger("warn") });
+    const handle = await startEmbeddedPostgres({
+      dataDir,
+      port: await freePort(),
+      logger: createLogger("warn"),
+      postgresFlags: statementStats ? statementStatsFlags : [],
+    });
     const client = new pg.Client({ connectionString: handle.url });
     await client.connect();
     try {
@@ -58,7 +72,8 @@ export class PostgresCluster {
          ORDER BY name`,
       );
       const settings = Object.fromEntries(rows.map((row) => [row.name, row.unit ? `${row.setting} x ${row.unit}` : row.setting]));
-      return new PostgresCluster(handle, dir, settings);
+      if (statementStats) await client.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
+      return new PostgresCluster(handle, dir, settings, statementStats);
     } finally {
       await client.end();
     }
@@ -81,7 +96,10 @@ export class PostgresCluster {
           await client.end();
         }
       },
-      drop: () => this.#admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+      drop: async () => {
+        if (this.#statementStats) await this.#withAdmin(async (admin) => this.statementProfiles.push(await readStatementProfile(admin, name)));
+        await this.#admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      },
     };
   }
 
@@ -111,10 +129,15 @@ export class PostgresCluster {
   }
 
   async #admin(sql: string): Promise<void> {
+    await this.#withAdmin((client) => client.query(sql));
+  }
+
+  /** Runs `work` on a connection of its own to the `postgres` database. */
+  async #withAdmin(work: (client: pg.Client) => Promise<unknown>): Promise<void> {
     const client = new pg.Client({ connectionString: this.adminUrl });
     await client.connect();
     try {
-      await client.query(sql);
+      await work(client);
     } finally {
       await client.end();
     }
