@@ -1,4 +1,5 @@
 import type { Queryable } from "../transaction.js";
+import { jsonById } from "./json-by-id.js";
 import type { PhaseRow } from "../job-row.js";
 
 /** A job just leased to a worker: what the worker needs to run it. */
@@ -171,23 +172,21 @@ export interface AdmissionLease {
  */
 export async function jobLeaseOnAdmission(tx: Queryable, leases: readonly AdmissionLease[]): Promise<ClaimedJob[]> {
   if (leases.length === 0) return [];
+  const ids = leases.map((lease) => lease.jobId);
   const result = await tx.query<ClaimedJob>({
     name: "jobwire_job_lease_on_admission",
-    text: `WITH picked AS (
-       SELECT * FROM unnest($1::uuid[], $2::text[], $3::boolean[]) AS p(id, worker, under_rate)
-     ),
-     leased AS (
-       UPDATE job j SET ${leaseAssignments("picked.worker")},
-                        admitted = true, admitted_at = clock_timestamp(), admitted_under_rate = picked.under_rate
-       -- "j.id = ANY($1)" as well as the join: an index condition whatever the plan. The
-       -- guard written so that it does not match job_admission_idx's predicate: with
+    text: `WITH leased AS (
+       -- Each job's [worker, under rate] looked up by its id (see jsonById).
+       UPDATE job j SET ${leaseAssignments("($2::jsonb -> j.id::text) ->> 0")},
+                        admitted = true, admitted_at = clock_timestamp(), admitted_under_rate = (($2::jsonb -> j.id::text) ->> 1)::boolean
+       -- The guard written so that it does not match job_admission_idx's predicate: with
        -- "state = 'pending' AND NOT admitted", a generic plan scanned that whole index
        -- (every waiting job) on every pass, for ids it does not lead with (decision 0006).
-       FROM picked WHERE j.id = ANY($1::uuid[]) AND j.id = picked.id AND j.state::text = 'pending' AND j.admitted IS NOT TRUE
+       WHERE j.id = ANY($1::uuid[]) AND j.state::text = 'pending' AND j.admitted IS NOT TRUE
        RETURNING j.*
      ),
      ${leasedEventsAndJobs}`,
-    values: [leases.map((lease) => lease.jobId), leases.map((lease) => lease.workerId), leases.map((lease) => lease.underRate)],
+    values: [ids, jsonById(ids, leases.map((lease) => JSON.stringify([lease.workerId, lease.underRate])))],
   });
   return result.rows.map(claimedJob);
 }

@@ -1,4 +1,5 @@
 import type { Queryable } from "../transaction.js";
+import { jsonById, roundsOfDistinctIds } from "./json-by-id.js";
 
 /** A lease named by a worker: job id and fencing token (int64 as decimal text). */
 export interface LeaseKey {
@@ -13,21 +14,26 @@ export interface ExtendedLeaseRow extends LeaseKey {
 }
 
 /**
- * Extends current leases by their job's lease timeout, in one statement. Leases that are
- * not current are simply not returned. A heartbeat is not a change of state: no event.
+ * Extends current leases by their job's lease timeout, in one statement (one per round if
+ * a job is named twice, say with an old lease and the current one). Leases that are not
+ * current are simply not returned. A heartbeat is not a change of state: no event.
  */
 export async function jobLeaseExtendMany(db: Queryable, leases: readonly LeaseKey[]): Promise<ExtendedLeaseRow[]> {
-  const result = await db.query<ExtendedLeaseRow>({
-    name: "jobwire_job_lease_extend",
-    text: `UPDATE job j SET lease_expires_at = clock_timestamp() + j.lease_timeout_ms * interval '1 millisecond'
-     FROM unnest($1::uuid[], $2::bigint[]) AS l(id, token)
-     -- By primary key whatever the plan (see jobCompleteMany).
-     WHERE j.id = ANY($1::uuid[]) AND j.id = l.id AND j.lease_token = l.token AND j.state::text = 'running'
-     RETURNING j.id AS "jobId", j.lease_token::text AS "leaseToken", j.lease_expires_at AS "leaseExpiresAt",
-               j.cancel_requested_at IS NOT NULL AS "cancelRequested"`,
-    values: [leases.map((l) => l.jobId), leases.map((l) => l.leaseToken)],
-  });
-  return result.rows.map((row) => ({ ...row, leaseExpiresAt: new Date(row.leaseExpiresAt) }));
+  const extended: ExtendedLeaseRow[] = [];
+  for (const round of roundsOfDistinctIds(leases, (l) => l.jobId)) {
+    const ids = round.map((l) => l.jobId);
+    const result = await db.query<ExtendedLeaseRow>({
+      name: "jobwire_job_lease_extend",
+      text: `UPDATE job j SET lease_expires_at = clock_timestamp() + j.lease_timeout_ms * interval '1 millisecond'
+       -- By primary key whatever the plan, each job's token looked up by its id (see jsonById).
+       WHERE j.id = ANY($1::uuid[]) AND j.lease_token = ($2::jsonb ->> j.id::text)::bigint AND j.state::text = 'running'
+       RETURNING j.id AS "jobId", j.lease_token::text AS "leaseToken", j.lease_expires_at AS "leaseExpiresAt",
+                 j.cancel_requested_at IS NOT NULL AS "cancelRequested"`,
+      values: [ids, jsonById(ids, round.map((l) => JSON.stringify(l.leaseToken)))],
+    });
+    for (const row of result.rows) extended.push({ ...row, leaseExpiresAt: new Date(row.leaseExpiresAt) });
+  }
+  return extended;
 }
 
 /**
