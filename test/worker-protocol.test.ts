@@ -1,7 +1,7 @@
 import { Code, ConnectError, createClient, type Client } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { JobState } from "@jobwire/sdk/gen/jobwire/v1/job_pb";
-import { CancelReason, WorkerService, type Lease, type LeaseJobsResponse } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
+import { CancelReason, ReportOutcome, WorkerService, type Lease, type LeaseJobsResponse } from "@jobwire/sdk/gen/jobwire/v1/worker_service_pb";
 import { createJobwireClient, type JobwireClient } from "@jobwire/sdk";
 import type { JobwireServer } from "@jobwire/server";
 import { beforeAll, describe, expect, it, onTestFinished } from "vitest";
@@ -159,6 +159,27 @@ describe("WorkerService", () => {
     const reported = await workers.failJob({ lease: ref(toCancel), message: "stopped", cancelled: true });
     expect(reported.state).toBe(JobState.CANCELLED);
     expect((await eventsOf(cancelId!)).filter((t) => t === "cancelled")).toHaveLength(1);
+  });
+
+  it("answers each completion of one call on its own, when a job is named twice with an old lease and its current one", async () => {
+    const [id, other] = await producer.enqueueBatch([{ queue: "complete-twice", kind: "k" }, { queue: "complete-twice", kind: "k" }]);
+    const stream = openStream("complete-twice", 2);
+    await stream.next();
+    const leases = [await stream.lease(), await stream.lease()];
+    const lease = leases.find((l) => l.jobId === id)!;
+    const stale = { jobId: id!, leaseToken: lease.leaseToken + 1000n };
+    const answer = await workers.completeJobs({
+      completions: [
+        { lease: stale },
+        { lease: ref(lease), result: { kind: { case: "stringValue", value: "done" } } },
+        { lease: ref(lease), result: { kind: { case: "stringValue", value: "again" } } },
+        { lease: ref(leases.find((l) => l.jobId === other)!) },
+      ],
+    });
+    expect(answer.outcomes).toEqual([ReportOutcome.LEASE_LOST, ReportOutcome.APPLIED, ReportOutcome.REPEATED, ReportOutcome.APPLIED]);
+    const { rows } = await server.db.pool.query<{ state: string; result: unknown }>("SELECT state, result FROM job WHERE id = $1", [id]);
+    expect(rows[0]).toEqual({ state: "succeeded", result: "done" });
+    expect((await eventsOf(id!)).filter((t) => t === "succeeded")).toHaveLength(1);
   });
 
   it("revokes the lease of a worker that ignores a cancel past the grace period", async () => {
