@@ -21,13 +21,14 @@ export interface Completion {
 
 /**
  * Completes running jobs with their results and writes their `succeeded` events, in one
- * statement for the whole set, each guarded by its lease (job id, fencing token, running).
+ * statement for the whole set (one per round if a job is named twice), each guarded by its
+ * lease (job id, fencing token, running).
  * For a completion whose guard failed, tells a repeat of the same completion (the job
  * succeeded with this very lease) from a lost lease. Results are in the order given.
  */
 export async function jobCompleteMany(db: Queryable, completions: readonly Completion[]): Promise<LeaseReportOutcome[]> {
-  // A job reported twice in one batch (an old lease and the current one) is looked up
-  // by id: each report goes in a statement of its own.
+  // Values are looked up by job id, so a job reported twice in one batch (an old lease
+  // and the current one) has each report in a statement of its own, in order.
   const applied = new Map<Completion, string>();
   for (const round of roundsOfDistinctIds(completions, (c) => c.jobId)) {
     const ids = round.map((c) => c.jobId);
