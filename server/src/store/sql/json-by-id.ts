@@ -6,7 +6,8 @@
  * Why not join `job` to an `unnest` of the same ids: beside the `j.id = ANY($1)` that keeps
  * the primary key the way in, a generic plan guesses ten rows on each side and joins them
  * in a nested loop that compares every job with every element (decision 0006). That was
- * 15 of a completion's 20 ms for 256 jobs; this shape takes under 1 ms for the lookup.
+ * 15 of a completion's 20 ms for 256 jobs; in this shape, reading the 256 rows with their
+ * lookups takes about 1 ms.
  */
 export function jsonById(ids: readonly string[], values: readonly string[]): string {
   return `{${ids.map((id, i) => `${JSON.stringify(id)}:${values[i]}`).join(",")}}`;
