@@ -71,6 +71,23 @@ describe("Worker", () => {
     expect(job.result?.kind.case).toBe("structValue");
   });
 
+  it("reports the jobs it finishes in one turn of the event loop in one CompleteJobs call", async () => {
+    // Enqueued before the worker starts: its first claim leases all of them in one message.
+    const ids = await client.enqueueBatch(Array.from({ length: 50 }, (_, i) => ({ queue: "one-turn", kind: "noop", payload: { n: i } })));
+    const worker = startWorker({ queues: ["one-turn"], concurrency: 50, handlers: { noop: async () => ({ ok: true }) } });
+    await worker.start();
+    const transactions = await waitFor("every job's completion to commit", async () => {
+      const { rows } = await server.db.pool.query<{ done: number; transactions: number }>(
+        "SELECT count(*)::int AS done, count(DISTINCT tx_id)::int AS transactions FROM job_event WHERE type = 'succeeded' AND job_id = ANY($1::uuid[])",
+        [ids],
+      );
+      return rows[0]!.done === ids.length ? rows[0]!.transactions : undefined;
+    });
+    // One call, one statement, one commit. Sending the first completions alone put a
+    // round trip before the rest of the batch could leave.
+    expect(transactions).toBe(1);
+  });
+
   it("checkpoints steps, reports progress, and a retry does not rerun a completed step", async () => {
     const runs: string[] = [];
     const job = await client.enqueue("steps", "pipeline", { x: 1 }, { phases: ["fetch", "store"], retry: { maxAttempts: 3, initialBackoffMs: 0, maxBackoffMs: 0 } });
