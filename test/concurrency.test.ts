@@ -163,30 +163,79 @@ describe("concurrency limits", () => {
     expect(rows.map((row) => row.leases)).toEqual([1, 1, 1]);
   });
 
-  it("hold the limit across two replicas when a pass leases a large admission in two statements side by side", async () => {
-    // 150 free slots a replica: each pass leases what it admits in two halves, one on a
-    // connection of its own that commits before the pass releases the limit's lock.
-    await client.setConcurrencyLimit("wide", { maxRunning: 200 });
+  it("hold each limit across two replicas when a pass leases a large admission in two statements side by side", async () => {
+    // 150 free slots a replica and two keys: each pass leases one key's jobs on a
+    // connection of its own that commits before the pass releases the limits' locks.
+    for (const key of ["wide-a", "wide-b"]) await client.setConcurrencyLimit(key, { maxRunning: 100 });
     const jobs = gatedJobs();
-    const ids = await client.enqueueBatch(Array.from({ length: 300 }, () => ({ queue: "cl-wide", kind: "k", concurrencyKey: "wide" })));
+    const keyOf = new Map<string, string>();
+    const ids = await client.enqueueBatch(Array.from({ length: 300 }, (_, i) => ({ queue: "cl-wide", kind: "k", concurrencyKey: i % 2 === 0 ? "wide-a" : "wide-b" })));
+    ids.forEach((id, i) => keyOf.set(id, i % 2 === 0 ? "wide-a" : "wide-b"));
+    const mostOfOneKey = { "wide-a": 0, "wide-b": 0 } as Record<string, number>;
+    const handler = async (payload: unknown, ctx: { jobId: string }) => {
+      const key = keyOf.get(ctx.jobId)!;
+      const running = () => [...jobs.running].filter((id) => keyOf.get(id) === key).length;
+      const done = jobs.handler(payload, ctx);
+      mostOfOneKey[key] = Math.max(mostOfOneKey[key]!, running());
+      return done;
+    };
     for (const s of [server, replica]) {
-      const worker = new Worker({ baseUrl: s.url, queues: ["cl-wide"], concurrency: 150, prefetch: 0, handlers: { k: jobs.handler } });
+      const worker = new Worker({ baseUrl: s.url, queues: ["cl-wide"], concurrency: 150, prefetch: 0, handlers: { k: handler } });
       workers.push(worker);
       await worker.start();
     }
-    await waitFor("the limit to fill", async () => jobs.running.size === 200);
+    await waitFor("the limits to fill", async () => jobs.running.size === 200);
     const first = [...jobs.running];
     for (const id of first) jobs.open(id);
     await waitFor("the other hundred to run", async () => jobs.running.size === 100 && first.every((id) => !jobs.running.has(id)));
     for (const id of [...jobs.running]) jobs.open(id);
     await waitFor("every job to succeed", async () => (await Promise.all(ids.map(jobState))).every((j) => j.state === JobState.SUCCEEDED));
-    expect(jobs.most).toBe(200);
+    expect(mostOfOneKey).toEqual({ "wide-a": 100, "wide-b": 100 });
     const { rows } = await server.db.pool.query<{ leases: number }>(
       "SELECT count(*)::int AS leases FROM job_event WHERE job_id = ANY($1) AND type = 'leased' GROUP BY job_id",
       [ids],
     );
     expect(rows.length).toBe(300);
     expect(rows.every((row) => row.leases === 1)).toBe(true);
+  });
+
+  it("admit into several local workers in one pass, each only the jobs of its own queues, within one limit", async () => {
+    await client.setConcurrencyLimit("two-queues", { maxRunning: 3 });
+    const jobs = gatedJobs();
+    const queueOf = new Map<string, string>();
+    const ran = new Map<string, string>();
+    for (const queue of ["cl-two-a", "cl-two-b"]) {
+      const worker = new Worker({
+        baseUrl: server.url,
+        queues: [queue],
+        concurrency: 4,
+        prefetch: 0,
+        handlers: {
+          k: (payload, ctx) => {
+            ran.set(ctx.jobId, queue);
+            return jobs.handler(payload, ctx);
+          },
+        },
+      });
+      workers.push(worker);
+      await worker.start();
+    }
+    const ids: string[] = [];
+    for (const queue of ["cl-two-a", "cl-two-b"]) {
+      const batch = await client.enqueueBatch(Array.from({ length: 4 }, () => ({ queue, kind: "k", concurrencyKey: "two-queues" })));
+      for (const id of batch) queueOf.set(id, queue);
+      ids.push(...batch);
+    }
+    await waitFor("the limit to fill", async () => jobs.running.size === 3);
+    while (ran.size < ids.length) {
+      const current = [...jobs.running];
+      for (const id of current) jobs.open(id);
+      await waitFor("the next jobs to start", async () => current.every((id) => !jobs.running.has(id)) && jobs.running.size === Math.min(3, ids.length - ran.size + jobs.running.size));
+    }
+    for (const id of [...jobs.running]) jobs.open(id);
+    await waitFor("every job to succeed", async () => (await Promise.all(ids.map(jobState))).every((j) => j.state === JobState.SUCCEEDED));
+    expect(jobs.most).toBe(3);
+    for (const id of ids) expect(ran.get(id)).toBe(queueOf.get(id));
   });
 
   it("keep a waiting job of a paused queue waiting, and lease it as soon as the queue resumes", async () => {

@@ -4,12 +4,12 @@ import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type pg from "pg";
 import type { Logger } from "../logger.js";
 import { jobClaimAvailable, jobReadyExists, type ClaimedJob } from "../store/sql/job-claim.js";
-import type { AdmissibleJob } from "../store/sql/admission.js";
 import { jobEndAttempts } from "../store/sql/job-end-attempt.js";
 import { jobMessagePhases, lastErrorMessage } from "../rpc/job-message.js";
 import { valueFromJson } from "../rpc/json-value.js";
 import { durationFromMillis } from "../rpc/proto-time.js";
-import { queueAddress, type QueueAddress } from "./queue-address.js";
+import { AdmissionSlots } from "./admission-slots.js";
+import type { QueueAddress } from "./queue-address.js";
 import type { WorkerNotice } from "./notification-listener.js";
 import type { Wakeups } from "./wakeups.js";
 import type { WorkerStream } from "./worker-stream.js";
@@ -24,7 +24,7 @@ const maxClaimsInFlight = 2;
  * no claim can start makes the next one run, so none is lost; a stream whose last claim came
  * back short does not claim again until a wake-up says jobs may be ready. Jobs waiting for a
  * concurrency limit are not claimed: the admission loop places them on streams with free
- * slots ({@link Dispatcher.placeAdmitted}) and leases them as it admits them.
+ * slots ({@link Dispatcher.holdAdmissionSlots}) and leases them as it admits them.
  */
 export class Dispatcher {
   readonly #streams = new Map<string, WorkerStream>();
@@ -215,67 +215,16 @@ export class Dispatcher {
   }
 
   /**
-   * Places jobs the admission loop may admit (in the order given) on the local streams
-   * that take them: each goes to one with a free slot, reserved for it until
-   * {@link AdmissionPlacement.deliver} or {@link AdmissionPlacement.abandon}, so that the
-   * loop admits it by leasing it, in one write. The others are left waiting: their workers
-   * are busy, or connected elsewhere (that replica's loop places them), or their queue is
-   * paused. A claim that leaves a slot empty brings the loop back.
+   * Holds, for one admission pass, the slots of local streams that may be filled now (see
+   * {@link AdmissionSlots}): the pass admits jobs by leasing them into those slots.
    */
-  placeAdmitted<Job extends AdmissibleJob>(jobs: readonly Job[]): AdmissionPlacement<Job> {
-    const leases: { job: Job; stream: WorkerStream }[] = [];
-    // The streams open to admission when the pass starts; each then takes jobs up to its free slots.
-    const takers = [...this.#streams.values()].filter((stream) => stream.slotsToFill() > 0);
-    for (const job of jobs) {
-      if (job.queuePaused) continue;
-      const stream = takerWithFreeSlot(takers, job);
-      if (!stream) continue;
-      stream.reserved++;
-      leases.push({ job, stream });
-    }
-    let settled = false;
-    const release = () => {
-      if (settled) return [];
-      settled = true;
-      for (const { stream } of leases) stream.reserved--;
-      return [...new Set(leases.map(({ stream }) => stream))];
-    };
-    return {
-      leases: leases.map(({ job, stream }) => ({ job, workerId: stream.id })),
-      deliver: (leased) => {
-        const streams = release();
-        const streamOf = new Map(leases.map(({ job, stream }) => [job.id, stream]));
-        const byStream = new Map<WorkerStream, ClaimedJob[]>();
-        for (const job of leased) {
-          const stream = streamOf.get(job.id)!;
-          const jobs = byStream.get(stream) ?? [];
-          jobs.push(job);
-          byStream.set(stream, jobs);
-        }
-        for (const [stream, jobs] of byStream) {
-          this.#deliver(stream, jobs).catch((error: unknown) => this.log.error({ err: error, worker: stream.id }, "giving back leases of a closed stream failed"));
-        }
-        // A job cancelled since it was placed left its slot empty.
-        for (const stream of streams) this.fill(stream);
+  holdAdmissionSlots(): AdmissionSlots {
+    return new AdmissionSlots(this.#streams.values(), {
+      deliver: (stream, jobs) => {
+        this.#deliver(stream, jobs).catch((error: unknown) => this.log.error({ err: error, worker: stream.id }, "giving back leases of a closed stream failed"));
       },
-      abandon: () => {
-        for (const stream of release()) this.fill(stream);
-      },
-    };
-  }
-
-  /**
-   * How many jobs the admission loop may place in a pass, per namespace: the free slots of
-   * the local streams of each namespace that has any. A limit reads no more waiting jobs
-   * than that, so that a pass does not read jobs it cannot place.
-   */
-  admissionBudgets(): Map<string, number> {
-    const budgets = new Map<string, number>();
-    for (const stream of this.#streams.values()) {
-      const free = stream.slotsToFill();
-      if (free > 0) budgets.set(stream.registration.namespace, (budgets.get(stream.registration.namespace) ?? 0) + free);
-    }
-    return budgets;
+      fill: (stream) => this.fill(stream),
+    });
   }
 
   /** One claim for `limit` slots of `stream`; returns how many jobs it leased. */
@@ -325,16 +274,6 @@ export class Dispatcher {
   }
 }
 
-/** Where {@link Dispatcher.placeAdmitted} put the jobs it could place. */
-export interface AdmissionPlacement<Job extends AdmissibleJob> {
-  /** Jobs to admit by leasing them, each to the local worker whose slot it holds. */
-  leases: { job: Job; workerId: string }[];
-  /** After the commit: sends the jobs that were leased, and frees the slots of the others. */
-  deliver(leased: ClaimedJob[]): void;
-  /** The admission did not commit: frees the reserved slots. */
-  abandon(): void;
-}
-
 function leaseMessage(job: ClaimedJob) {
   return create(LeaseSchema, {
     jobId: job.id,
@@ -352,10 +291,4 @@ function leaseMessage(job: ClaimedJob) {
     lastError: lastErrorMessage(job.lastError),
     progress: valueFromJson(job.progress),
   });
-}
-
-/** One of `streams` that takes `job` (its queue and its kind) and has a free slot (so it is open and not draining). */
-function takerWithFreeSlot(streams: readonly WorkerStream[], job: AdmissibleJob): WorkerStream | undefined {
-  const address = queueAddress(job.namespace, job.queue);
-  return streams.find((stream) => stream.serves(address) && stream.takesKind(job.kind) && stream.freeSlots() > 0);
 }

@@ -1,16 +1,18 @@
 import type pg from "pg";
-import type { AdmissionPlacement } from "../dispatch/dispatcher.js";
+import type { AdmissionSlots } from "../dispatch/admission-slots.js";
+import type { WorkerStream } from "../dispatch/worker-stream.js";
 import type { Logger } from "../logger.js";
 import { PacedPasses } from "../loops/paced-passes.js";
-import { admissibleJobs, lockWaitingUnits, nextAdmissionAt, type AdmissibleJob, type AdmissionChoice, type AdmissionUnit } from "../store/sql/admission.js";
+import { admissibleJobs, lockWaitingUnits, nextAdmissionAt, type AdmissibleJob, type AdmissionChoice, type AdmissionUnit, type LockedUnit } from "../store/sql/admission.js";
+import { jobLeaseAdmissible, type KeyBound } from "../store/sql/admission-lease.js";
 import { concurrencyLimitsExist } from "../store/sql/concurrency.js";
-import { jobLeaseOnAdmission, type AdmissionLease, type ClaimedJob } from "../store/sql/job-claim.js";
+import { jobLeaseOnAdmission, type ClaimedJob } from "../store/sql/job-claim.js";
 import { withTransaction } from "../store/transaction.js";
 
 /** Shortest time between two passes. */
 const minPassIntervalMs = 10;
 
-/** Fewest jobs worth a lease statement of their own on a second connection (see `AdmissionLoop.#lease`). */
+/** Fewest jobs worth a lease statement of their own on a second connection (see `AdmissionLoop.#sideBySide`). */
 const leaseShareMin = 64;
 
 /** The smallest pool a pass takes a second connection from. */
@@ -21,14 +23,22 @@ const admissionsPerUnitMax = 1000;
 
 /** Puts jobs being admitted on local workers: the dispatcher. */
 export interface AdmissionPlacer {
-  /** See `Dispatcher.admissionBudgets`. */
-  admissionBudgets(): Map<string, number>;
-  /** See `Dispatcher.placeAdmitted`. */
-  placeAdmitted<Job extends AdmissibleJob>(jobs: readonly Job[]): AdmissionPlacement<Job>;
+  /** See `Dispatcher.holdAdmissionSlots`. */
+  holdAdmissionSlots(): AdmissionSlots;
 }
 
 /** A job chosen for admission, with the choice of its limit. */
 type ChosenJob = AdmissibleJob & { choice: AdmissionChoice };
+
+/** Jobs leased by a pass, by the stream they went to. */
+type LeasesByStream = Map<WorkerStream, ClaimedJob[]>;
+
+/** What a pass's transaction did: whether any limit had waiting jobs, what it leased, and when a held limit may admit again. */
+interface PassOutcome {
+  found: boolean;
+  leased: LeasesByStream;
+  nextAt: number;
+}
 
 /**
  * Admits jobs waiting for their concurrency limit (see migration 0012 and
@@ -91,20 +101,17 @@ export class AdmissionLoop {
   }
 
   /**
-   * Leases the jobs a pass chose, while its transaction `tx` holds their limits' locks. With
-   * a `helper` connection, a large pass leases half of them there, side by side with the
-   * other half in `tx`, so that the leasing (most of a pass's work) is not held to one
-   * core. That keeps every bound: the helper's statement commits on its own, before `tx`
-   * commits and releases the locks, so the next pass on any replica, which counts after
-   * taking them, sees both halves. The helper's jobs go to `committedApart` once committed.
+   * Leases jobs on `tx` and, when given, `helper` side by side (`helperLeases` there), so
+   * that the leasing (most of a pass's work) is not held to one core. That keeps every
+   * bound: the helper's statement commits on its own, before `tx` commits and releases the
+   * locks, so the next pass on any replica, which counts after taking them, sees both. The
+   * helper's jobs go to `committedApart` once committed.
    */
-  async #lease(tx: pg.PoolClient, helper: pg.PoolClient | undefined, leases: AdmissionLease[], committedApart: (jobs: ClaimedJob[]) => void): Promise<ClaimedJob[]> {
-    if (!helper || leases.length < 2 * leaseShareMin) return jobLeaseOnAdmission(tx, leases);
-    // Contiguous halves, so that the jobs come back in lease order.
-    const half = Math.ceil(leases.length / 2);
+  async #sideBySide<T>(lease: () => Promise<T[]>, helperLease: (() => Promise<T[]>) | undefined, committedApart: (jobs: T[]) => void): Promise<T[]> {
+    if (!helperLease) return lease();
     const [first, second] = await Promise.allSettled([
-      jobLeaseOnAdmission(tx, leases.slice(0, half)),
-      jobLeaseOnAdmission(helper, leases.slice(half)).then((jobs) => {
+      lease(),
+      helperLease().then((jobs) => {
         committedApart(jobs);
         return jobs;
       }),
@@ -115,7 +122,7 @@ export class AdmissionLoop {
   }
 
   /**
-   * A second connection for a pass that may lease at least two shares (see {@link #lease}),
+   * A second connection for a pass that may lease at least two shares (see {@link #sideBySide}),
    * taken before the pass locks anything: waiting for a free connection while holding the
    * locks could wait on transactions that wait for those very locks. None on a small pool.
    */
@@ -127,50 +134,133 @@ export class AdmissionLoop {
 
   async #pass(): Promise<number> {
     const changesBefore = this.#changes;
-    let nextAt = Number.POSITIVE_INFINITY;
     // Namespaces without a worker slot here to lease into have nothing this replica could
     // place. With none at all, the pass looks at nothing: a slot that frees brings it back.
-    const budgets = this.placer.admissionBudgets();
-    if (budgets.size === 0 || this.#passes.stopped) return nextAt;
-    const budget = (unit: AdmissionUnit) => Math.min(budgets.get(unit.namespace) ?? 0, admissionsPerUnitMax);
-    let found = false;
-    let placement: AdmissionPlacement<ChosenJob> | undefined;
-    // Leases committed on their own (see #lease): delivered even if the pass then fails.
-    const committed: ClaimedJob[] = [];
-    const helper = await this.#helperFor(budgets);
+    const slots = this.placer.holdAdmissionSlots();
+    const budgets = slots.budgets();
+    if (budgets.size === 0 || this.#passes.stopped) {
+      slots.settle(new Map());
+      return Number.POSITIVE_INFINITY;
+    }
+    // Leases committed on their own (see #sideBySide): delivered even if the pass then fails.
+    const committedApart: LeasesByStream = new Map();
+    let helper: pg.PoolClient | undefined;
+    let outcome: PassOutcome;
     try {
+      helper = await this.#helperFor(budgets);
       // One transaction for the whole pass: one commit (one WAL flush) rather than one per
-      // limit, and three statements whatever the number of limits with one key each.
-      const { choices, leased } = await withTransaction(this.pool, async (tx) => {
+      // limit; with one-key limits, two statements (lock, lease) for each local worker.
+      outcome = await withTransaction(this.pool, async (tx) => {
         const units = await lockWaitingUnits(tx, [...budgets.keys()]);
-        found = units.length > 0;
-        const choices = await admissibleJobs(tx, units, budget);
-        // Across limits, in the order a claim would lease them.
-        const chosen = choices.flatMap((choice) => choice.jobs.map((job) => ({ ...job, choice }))).sort(leaseOrder);
-        placement = this.placer.placeAdmitted(chosen);
-        const leases = placement.leases.map(({ job, workerId }) => ({ jobId: job.id, workerId, underRate: job.choice.underRate }));
-        return { choices, leased: await this.#lease(tx, helper, leases, (jobs) => committed.push(...jobs)) };
+        return units.every(leasableBySql) ?
+            this.#leaseByKey(tx, helper, units, slots, committedApart)
+          : this.#admitAndPlace(tx, helper, units, slots, budgets, committedApart);
       });
-      placement!.deliver(leased);
-      const admitted = new Map<AdmissionChoice, number>();
-      for (const { job } of placement!.leases) admitted.set(job.choice, (admitted.get(job.choice) ?? 0) + 1);
-      for (const choice of choices) {
-        const at = nextAdmissionAt(choice, admitted.get(choice) ?? 0);
-        if (at) nextAt = Math.min(nextAt, at.getTime());
-      }
     } catch (error) {
-      if (committed.length > 0) placement?.deliver(committed);
-      else placement?.abandon();
+      slots.settle(committedApart);
       // The helper may have failed with its connection: do not hand that back to the pool.
       helper?.release(true);
       throw error;
     }
+    slots.settle(outcome.leased);
     helper?.release();
     // Jobs waited for a limit: limits exist, no need to ask.
-    const active = found || (await concurrencyLimitsExist(this.pool));
+    const active = outcome.found || (await concurrencyLimitsExist(this.pool));
     if (this.#changes === changesBefore) this.#active = active;
-    return nextAt - Date.now();
+    return outcome.nextAt - Date.now();
   }
+
+  /**
+   * The common pass: every limit with waiting jobs bounds one key, without a rate. For each
+   * held stream, one statement counts the keys of its namespace, chooses their jobs it takes
+   * and leases them (`jobLeaseAdmissible`): no job row comes back but the leased ones. Streams
+   * take turns, each statement counting what the ones before leased (same transaction). A
+   * lone stream with many slots leases half of the keys on the helper, side by side (the
+   * keys are disjoint, so are their counts).
+   */
+  async #leaseByKey(tx: pg.PoolClient, helper: pg.PoolClient | undefined, units: LockedUnit[], slots: AdmissionSlots, committedApart: LeasesByStream): Promise<PassOutcome> {
+    const leased: LeasesByStream = new Map();
+    let nextAt = Number.POSITIVE_INFINITY;
+    for (const { limit } of units) if (limit.paused && limit.pausedUntil) nextAt = Math.min(nextAt, limit.pausedUntil.getTime());
+    const held = slots.held();
+    for (const { stream, slots: free } of held) {
+      if (stream.closed || stream.draining) continue;
+      const { namespace, queues, kinds } = stream.registration;
+      const bounds: KeyBound[] = units
+        .filter((unit) => unit.namespace === namespace && !unit.limit.paused)
+        .map((unit) => ({ key: unit.onlyKey ?? unit.limitKey, maxRunning: unit.limit.maxRunning, maxWeight: unit.limit.maxWeight }));
+      if (bounds.length === 0) continue;
+      const budget = Math.min(free, admissionsPerUnitMax);
+      const request = { namespace, workerId: stream.id, queues, kinds };
+      const split = helper && held.length === 1 && budget >= 2 * leaseShareMin && bounds.length > 1;
+      const jobs = await this.#sideBySide(
+        () => jobLeaseAdmissible(tx, { ...request, budget: split ? Math.ceil(budget / 2) : budget, bounds: split ? bounds.filter((_, i) => i % 2 === 0) : bounds }),
+        split ? () => jobLeaseAdmissible(helper!, { ...request, budget: Math.floor(budget / 2), bounds: bounds.filter((_, i) => i % 2 === 1) }) : undefined,
+        (jobs) => committedApart.set(stream, jobs),
+      );
+      leased.set(stream, jobs);
+    }
+    return { found: units.length > 0, leased, nextAt };
+  }
+
+  /**
+   * The general pass, for limits that bound a prefix's keys together or have a rate: reads
+   * what each limit may admit (`admissibleJobs`), places those jobs in held slots in the
+   * order a claim would lease them, and leases them (in two halves side by side when there
+   * are many).
+   */
+  async #admitAndPlace(
+    tx: pg.PoolClient,
+    helper: pg.PoolClient | undefined,
+    units: LockedUnit[],
+    slots: AdmissionSlots,
+    budgets: Map<string, number>,
+    committedApart: LeasesByStream,
+  ): Promise<PassOutcome> {
+    const budget = (unit: AdmissionUnit) => Math.min(budgets.get(unit.namespace) ?? 0, admissionsPerUnitMax);
+    const choices = await admissibleJobs(tx, units, budget);
+    // Across limits, in the order a claim would lease them.
+    const chosen: ChosenJob[] = choices.flatMap((choice) => choice.jobs.map((job) => ({ ...job, choice }))).sort(leaseOrder);
+    const placed = slots.place(chosen);
+    const streamOf = new Map(placed.map(({ job, stream }) => [job.id, stream]));
+    const byStream = (jobs: ClaimedJob[]) => {
+      const grouped: LeasesByStream = new Map();
+      for (const job of jobs) {
+        const stream = streamOf.get(job.id)!;
+        const group = grouped.get(stream);
+        if (group) group.push(job);
+        else grouped.set(stream, [job]);
+      }
+      return grouped;
+    };
+    const leases = placed.map(({ job, stream }) => ({ jobId: job.id, workerId: stream.id, underRate: job.choice.underRate }));
+    // Contiguous halves, so that the jobs come back in lease order.
+    const split = helper && leases.length >= 2 * leaseShareMin;
+    const half = Math.ceil(leases.length / 2);
+    const jobs = await this.#sideBySide(
+      () => jobLeaseOnAdmission(tx, split ? leases.slice(0, half) : leases),
+      split ? () => jobLeaseOnAdmission(helper!, leases.slice(half)) : undefined,
+      (jobs) => {
+        for (const [stream, group] of byStream(jobs)) committedApart.set(stream, group);
+      },
+    );
+    const admitted = new Map<AdmissionChoice, number>();
+    for (const { job } of placed) admitted.set(job.choice, (admitted.get(job.choice) ?? 0) + 1);
+    let nextAt = Number.POSITIVE_INFINITY;
+    for (const choice of choices) {
+      const at = nextAdmissionAt(choice, admitted.get(choice) ?? 0);
+      if (at) nextAt = Math.min(nextAt, at.getTime());
+    }
+    return { found: units.length > 0, leased: byStream(jobs), nextAt };
+  }
+}
+
+/**
+ * Whether the pass may admit for `unit` in SQL alone (`jobLeaseAdmissible`): a limit on one
+ * key (an exact key, or one key of a per-key prefix limit) without a rate.
+ */
+function leasableBySql(unit: LockedUnit): boolean {
+  return unit.limit.rateCount === null && (unit.onlyKey !== null || !unit.limitKey.endsWith("*"));
 }
 
 /** Queue priority, then job priority (higher first), then run_at, then id. */

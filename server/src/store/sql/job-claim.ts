@@ -24,7 +24,7 @@ export interface ClaimedJob {
  * What a lease sets on job row `j`, for the worker in SQL expression `worker`: a new
  * fencing token, the lease expiry and the execution deadline from now.
  */
-function leaseAssignments(worker: string): string {
+export function leaseAssignments(worker: string): string {
   return `state = 'running', attempt = j.attempt + 1,
           lease_token = nextval('job_lease_token_seq'), lease_worker = ${worker},
           lease_expires_at = clock_timestamp() + j.lease_timeout_ms * interval '1 millisecond',
@@ -37,7 +37,7 @@ function leaseAssignments(worker: string): string {
  * The tail of a leasing statement whose CTE `leased` returned the leased rows: writes their
  * `leased` events and selects them as {@link ClaimedJob} columns, in claim order.
  */
-const leasedEventsAndJobs = `events AS (
+export const leasedEventsAndJobs = `events AS (
        -- Owner and namespace given: the event trigger need not look them up, row by row.
        INSERT INTO job_event (job_id, queue, type, attempt, data, owner, namespace)
        SELECT id, queue, 'leased', attempt, jsonb_build_object('worker', lease_worker, 'lease_token', lease_token), owner, namespace
@@ -55,7 +55,8 @@ const leasedEventsAndJobs = `events AS (
      FROM leased l
      ORDER BY l.priority DESC, l.run_at, l.id`;
 
-function claimedJob(row: ClaimedJob): ClaimedJob {
+/** A row of a leasing statement's tail ({@link leasedEventsAndJobs}) as a {@link ClaimedJob}. */
+export function claimedJob(row: ClaimedJob): ClaimedJob {
   return {
     ...row,
     leaseExpiresAt: new Date(row.leaseExpiresAt),
