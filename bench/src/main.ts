@@ -104,8 +104,6 @@ async function main(): Promise<void> {
     if (processingRate === undefined) continue;
     const backlogRate = results.median("backlog.processing", system.id);
     if (backlogRate !== undefined) results.record("backlog.vs-processing", system.id, backlogRate / processingRate);
-    const keyedRate = results.median("concurrency-key.processing", system.id);
-    if (keyedRate !== undefined) results.record("concurrency-key.vs-processing", system.id, keyedRate / processingRate);
   }
   const skipped = new Map<string, string>();
   for (const workload of workloads) {

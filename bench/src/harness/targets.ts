@@ -32,7 +32,7 @@ export function checkTargets(results: Results): TargetCheck[] {
     return { target, measured: `${unit === "MB" ? whole(value) : value.toFixed(2)} ${unit}`, met: value <= limit };
   };
   const backlog = results.median("backlog.vs-processing", jw);
-  const keyed = results.median("concurrency-key.vs-processing", jw);
+  const keyed = results.median("concurrency-key.vs-plain", jw);
   const keyedTarget = "processing with a limited concurrency key on every job >= 0.8x plain processing (issue 6)";
   return [
     ratio("processing", "graphile-worker", 1.5, "processing >= 1.5x graphile-worker (tuned)"),
@@ -48,7 +48,7 @@ export function checkTargets(results: Results): TargetCheck[] {
       ? { target: keyedTarget, measured: "not measured in this run", met: undefined }
       : {
           target: keyedTarget,
-          measured: `${keyed.toFixed(2)}x (${whole(results.median("concurrency-key.processing", jw)!)} vs ${whole(results.median("processing", jw)!)} jobs/s)`,
+          measured: `${keyed.toFixed(2)}x (median of the repetitions' keyed / plain ratios; medians ${whole(results.median("concurrency-key.processing", jw)!)} vs ${whole(results.median("concurrency-key.plain", jw)!)} jobs/s)`,
           met: keyed >= 0.8,
         },
     atMost("rss.server.processing", 250, "MB", "server RSS <= 250 MB at peak", [
