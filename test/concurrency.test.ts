@@ -330,19 +330,41 @@ describe("concurrency limits", () => {
     expect((await failureOf(client.raw.setConcurrencyLimit({ limit: { key: "exact", perKey: true, maxRunning: 1 } }))).rawMessage).toMatch(/^limit\.per_key /);
   });
 
-  it("give a key at most twice an even share of a pass's slots while other keys wait, however old its backlog", async () => {
+  it("give each waiting key an even share of a pass's slots, however old another key's backlog", async () => {
     await client.setConcurrencyLimit("share-*", { maxRunning: 100, perKey: true });
     const jobs = gatedJobs();
     const old = await client.enqueueBatch(Array.from({ length: 40 }, () => ({ queue: "cl-share", kind: "k", concurrencyKey: "share-old" })));
     const later = await client.enqueueBatch(Array.from({ length: 42 }, (_, n) => ({ queue: "cl-share", kind: "k", concurrencyKey: `share-${n % 7}` })));
-    // One pass fills the 16 free slots: 8 keys wait, so each may take 2 × 16 / 8 = 4 of them.
+    // One pass fills the 16 free slots: 8 keys wait, so each gets 16 / 8 = 2 of them.
     const worker = new Worker({ baseUrl: server.url, queues: ["cl-share"], concurrency: 16, prefetch: 0, handlers: { k: jobs.handler } });
     workers.push(worker);
     await worker.start();
     await waitFor("16 jobs to run", async () => jobs.running.size === 16);
-    expect(old.filter((id) => jobs.running.has(id))).toHaveLength(4);
-    // The rest in run_at order: the later keys' first 12 jobs.
-    expect(later.slice(0, 12).every((id) => jobs.running.has(id))).toBe(true);
+    expect(old.filter((id) => jobs.running.has(id))).toHaveLength(2);
+    // Each later key's first two.
+    expect(later.slice(0, 14).every((id) => jobs.running.has(id))).toBe(true);
+    for (const id of [...old, ...later]) jobs.open(id);
+    await waitFor("all to succeed", async () => (await Promise.all([...old, ...later].map(jobState))).every((j) => j.state === JobState.SUCCEEDED), 30_000);
+  });
+
+  it("give the share a key leaves unused to the keys that have more waiting, in the same pass", async () => {
+    await client.setConcurrencyLimit("spare-*", { maxRunning: 100, perKey: true });
+    const jobs = gatedJobs();
+    const old = await client.enqueueBatch(Array.from({ length: 40 }, () => ({ queue: "cl-spare", kind: "k", concurrencyKey: "spare-old" })));
+    const later = await client.enqueueBatch(Array.from({ length: 7 }, (_, n) => ({ queue: "cl-spare", kind: "k", concurrencyKey: `spare-${n}` })));
+    // 8 keys wait, 2 slots each; the 7 later keys have one job each, so the old key gets the
+    // 7 slots they leave as well: every slot is filled at once.
+    const worker = new Worker({ baseUrl: server.url, queues: ["cl-spare"], concurrency: 16, prefetch: 0, handlers: { k: jobs.handler } });
+    workers.push(worker);
+    await worker.start();
+    await waitFor("16 jobs to run", async () => jobs.running.size === 16);
+    expect(later.every((id) => jobs.running.has(id))).toBe(true);
+    expect(old.slice(0, 9).every((id) => jobs.running.has(id))).toBe(true);
+    const { rows } = await server.db.pool.query<{ passes: number }>(
+      "SELECT count(DISTINCT tx_id)::int AS passes FROM job_event WHERE type = 'leased' AND job_id = ANY($1::uuid[])",
+      [[...old, ...later]],
+    );
+    expect(rows[0]!.passes).toBe(1);
     for (const id of [...old, ...later]) jobs.open(id);
     await waitFor("all to succeed", async () => (await Promise.all([...old, ...later].map(jobState))).every((j) => j.state === JobState.SUCCEEDED), 30_000);
   });

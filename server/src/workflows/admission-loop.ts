@@ -173,10 +173,12 @@ export class AdmissionLoop {
   /**
    * The common pass: every limit with waiting jobs bounds one key, without a rate. For each
    * held stream, one statement counts the keys of its namespace, chooses their jobs it takes
-   * and leases them (`jobLeaseAdmissible`): no job row comes back but the leased ones. Streams
-   * take turns, each statement counting what the ones before leased (same transaction). A
-   * lone stream with many slots leases half of the keys on the helper, side by side (the
-   * keys are disjoint, so are their counts).
+   * and leases them (`jobLeaseAdmissible`): no job row comes back but the leased ones. Each
+   * key gets an even share of the stream's slots; if some took less, a second statement
+   * shares what they left among the keys that still wait. Streams take turns, each statement
+   * counting what the ones before leased (same transaction). A lone stream with many slots
+   * leases half of the keys on the helper, side by side (the keys are disjoint, so are their
+   * counts).
    */
   async #leaseByKey(tx: pg.PoolClient, helper: pg.PoolClient | undefined, units: LockedUnit[], slots: AdmissionSlots, committedApart: LeasesByStream): Promise<PassOutcome> {
     const leased: LeasesByStream = new Map();
@@ -192,12 +194,27 @@ export class AdmissionLoop {
       if (bounds.length === 0) continue;
       const budget = Math.min(free, admissionsPerUnitMax);
       const request = { namespace, workerId: stream.id, queues, kinds };
+      // Each statement gives each of its keys an even share of its budget: a key that took
+      // all of it may have more waiting (see the second round below).
+      const fullShares = new Set<string>();
+      const round = async (db: pg.PoolClient, keys: KeyBound[], slots: number) => {
+        const jobs = await jobLeaseAdmissible(db, { ...request, budget: slots, bounds: keys });
+        const share = Math.ceil(slots / keys.length);
+        const perKey = new Map<string, number>();
+        for (const job of jobs) if (job.concurrencyKey !== null) perKey.set(job.concurrencyKey, (perKey.get(job.concurrencyKey) ?? 0) + 1);
+        for (const [key, count] of perKey) if (count >= share) fullShares.add(key);
+        return jobs;
+      };
       const split = helper && held.length === 1 && budget >= 2 * leaseShareMin && bounds.length > 1;
       const jobs = await this.#sideBySide(
-        () => jobLeaseAdmissible(tx, { ...request, budget: split ? Math.ceil(budget / 2) : budget, bounds: split ? bounds.filter((_, i) => i % 2 === 0) : bounds }),
-        split ? () => jobLeaseAdmissible(helper!, { ...request, budget: Math.floor(budget / 2), bounds: bounds.filter((_, i) => i % 2 === 1) }) : undefined,
+        () => round(tx, split ? bounds.filter((_, i) => i % 2 === 0) : bounds, split ? Math.ceil(budget / 2) : budget),
+        split ? () => round(helper!, bounds.filter((_, i) => i % 2 === 1), Math.floor(budget / 2)) : undefined,
         (jobs) => committedApart.set(stream, jobs),
       );
+      // Keys that had less than their share waiting left the rest of it: the keys that took
+      // all of theirs share it, in a second statement that counts the first's leases.
+      const hot = bounds.filter((bound) => fullShares.has(bound.key));
+      if (jobs.length < budget && hot.length > 0) jobs.push(...(await round(tx, hot, budget - jobs.length)));
       leased.set(stream, jobs);
     }
     return { found: units.length > 0, leased, nextAt };

@@ -23,15 +23,26 @@ export interface AdmissibleLeaseRequest {
 /**
  * Admits and leases, in one statement, the waiting jobs that one-key limits without a rate
  * may admit now and a worker takes: counts what each key has in use, takes its first
- * waiting jobs (priority, run_at, id) while its running and weight bounds hold, at most twice
- * an even share of the budget per key, and across keys the first `budget` in lease order.
- * Runs under the limits' locks, in a statement after the one that took them, so that its
- * counts see every admission committed before. Jobs of a paused queue wait.
+ * waiting jobs (priority, run_at, id) while its running and weight bounds hold, at most an
+ * even share of the budget per key (shared by the keys whose limits have room), and across
+ * keys the first `budget` in lease order. Runs under the limits' locks, in a statement after
+ * the one that took them, so that its counts see every admission committed before. Jobs of
+ * a paused queue wait. Each leased job comes back with its key.
+ *
+ * Only an even share is read. A key's waiting jobs are found through job_admission_idx,
+ * whose first entries, under load, are those of jobs leased moments ago (dead versions a
+ * scan steps over, each a heap visit): reading twice a share, or probing each key once more
+ * for waiting jobs, cost the keyed drain a tenth to a fifth of its rate. A share that keys
+ * with fewer jobs leave unused goes to the others in a second call (the caller's).
  */
 export async function jobLeaseAdmissible(db: Queryable, request: AdmissibleLeaseRequest): Promise<ClaimedJob[]> {
   const result = await db.query<ClaimedJob>({
     name: "jobwire_job_lease_admissible",
-    text: `WITH counted AS (
+    text: `WITH open_queues AS (
+             SELECT array_agg(q.name) AS names FROM unnest($5::text[]) AS q(name)
+             WHERE NOT EXISTS (SELECT FROM queue p WHERE p.namespace = $4 AND p.name = q.name AND p.paused_at IS NOT NULL)
+           ),
+           counted AS (
              SELECT u.key, in_use.weight, coalesce(u.max_weight - in_use.weight, 2147483647) AS weight_left,
                     least(coalesce(u.max_running - in_use.running, $7), $7) AS slots
              FROM unnest($1::text[], $2::int[], $3::int[]) AS u(key, max_running, max_weight)
@@ -42,11 +53,7 @@ export async function jobLeaseAdmissible(db: Queryable, request: AdmissibleLease
              ) in_use
            ),
            usage AS (
-             SELECT c.*, ceil(2.0 * $7 / greatest(count(*) FILTER (WHERE c.slots > 0) OVER (), 1))::int AS share FROM counted c
-           ),
-           open_queues AS (
-             SELECT array_agg(q.name) AS names FROM unnest($5::text[]) AS q(name)
-             WHERE NOT EXISTS (SELECT FROM queue p WHERE p.namespace = $4 AND p.name = q.name AND p.paused_at IS NOT NULL)
+             SELECT c.*, ceil($7::numeric / greatest(count(*) FILTER (WHERE c.slots > 0) OVER (), 1))::int AS share FROM counted c
            ),
            candidates AS (
              SELECT w.id, row_number() OVER (ORDER BY coalesce(q.priority, 0) DESC, w.priority DESC, w.run_at, w.id) AS rank

@@ -18,6 +18,8 @@ export interface ClaimedJob {
   progress: unknown;
   lastError: unknown;
   phases: PhaseRow[];
+  /** The key of the limit it was admitted under, if any. */
+  concurrencyKey: string | null;
 }
 
 /**
@@ -46,7 +48,7 @@ export const leasedEventsAndJobs = `events AS (
      SELECT l.id, l.queue, l.kind, l.payload, l.metadata, l.attempt, l.max_attempts AS "maxAttempts",
             l.lease_token::text AS "leaseToken", l.lease_expires_at AS "leaseExpiresAt",
             l.lease_timeout_ms AS "leaseTimeoutMs", l.deadline_at AS "deadlineAt",
-            l.progress, l.last_error AS "lastError",
+            l.progress, l.last_error AS "lastError", l.concurrency_key AS "concurrencyKey",
             coalesce((
               SELECT json_agg(json_build_object('name', ph.name, 'state', ph.state, 'result', ph.result,
                                                 'finishedAt', ph.finished_at) ORDER BY ph.position)
