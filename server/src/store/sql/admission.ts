@@ -164,7 +164,9 @@ type KeyUnitRow = WaitingJob & { i: number; running: number; usedWeight: number;
  * A unit reads at most twice an even share of its namespace's budget (shared by the units
  * with room): while other keys wait, a key whose backlog is older takes no more of a pass
  * than that, and the read stays near the budget whatever the number of keys. Without the
- * share, 8 keys read 2,048 rows for a pass of 278 (8 ms of a 40 ms pass, idle).
+ * share, 8 keys read 2,048 rows for a pass of 278 (8 ms of a 40 ms pass, idle). Passes
+ * over one-key limits without a rate, the common case, do not come here: they read one
+ * share per key, in SQL (`jobLeaseAdmissible`).
  */
 async function readKeyUnits(
   tx: Queryable,
