@@ -149,7 +149,7 @@ export class AdmissionLoop {
     try {
       helper = await this.#helperFor(budgets);
       // One transaction for the whole pass: one commit (one WAL flush) rather than one per
-      // limit; with one-key limits, two statements (lock, lease) for each local worker.
+      // limit. With one-key limits: the lock, then a lease statement per local worker.
       outcome = await withTransaction(this.pool, async (tx) => {
         const units = await lockWaitingUnits(tx, [...budgets.keys()]);
         return units.every(leasableBySql) ?
