@@ -1,7 +1,9 @@
 import { existsSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { postJson } from "./support/clients.js";
+import { createTestDatabase } from "./support/database.js";
 import { embeddedDataDir, portIsFree, processExists, startServerProcess, type ServerProcess } from "./support/server-process.js";
 
 // These tests run the server the way `npm start` does with no DATABASE_URL: it starts its
@@ -75,5 +77,34 @@ describe("the server with its embedded Postgres (no DATABASE_URL)", () => {
     expect(await second.stop("SIGTERM")).toBe(0);
     expect(existsSync(join(data.dataDir, "postmaster.pid"))).toBe(false);
     expect(await portIsFree(data.port)).toBe(true);
+  });
+  it("refuses to start on a data folder a running server uses, and leaves that server and its Postgres alone", async () => {
+    const data = await embeddedDataDir();
+    const first = await startServerProcess({ database: data.database });
+    const id = await enqueue(first);
+    const postgresPid = await data.postmasterPid();
+
+    // A second `npm start` on the same folder (another terminal, say).
+    const second = startServerProcess({ database: data.database });
+    await expect(second).rejects.toThrow(/another server is running on the embedded Postgres in .*stop that one first/s);
+    expect(await data.postmasterPid()).toBe(postgresPid);
+    expect(processExists(postgresPid!)).toBe(true);
+    expect((await getJob(first, id)).id).toBe(id);
+    expect(await first.stop("SIGTERM")).toBe(0);
+  });
+});
+
+describe("the server on a port already taken", () => {
+  it("exits on a port already taken without its loops running on a closed pool", async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve));
+    onTestFinished(() => new Promise<void>((resolve) => taken.close(() => resolve())));
+    const port = (taken.address() as { port: number }).port;
+    const failure = await startServerProcess({ database: { databaseUrl: await createTestDatabase() }, env: { JOBWIRE_PORT: String(port) } }).then(
+      () => undefined,
+      (error: Error) => error,
+    );
+    expect(failure?.message).toMatch(/EADDRINUSE/);
+    expect(failure?.message).not.toMatch(/Cannot use a pool after calling end/);
   });
 });

@@ -25,7 +25,7 @@ import { GraphResolver } from "./workflows/graph-resolver.js";
 import { AdmissionLoop } from "./workflows/admission-loop.js";
 import { DeliveryLoop } from "./webhooks/delivery-loop.js";
 import { WebhookSender } from "./webhooks/webhook-sender.js";
-import { listenHttp1AndH2c } from "./http/listener.js";
+import { listenHttp1AndH2c, type DualListener } from "./http/listener.js";
 import { eventSourceHandler } from "./http/event-source.js";
 import { plainHttpRoutes } from "./http/plain-routes.js";
 import { rpcHandler } from "./http/rpc-handler.js";
@@ -300,9 +300,30 @@ async function serve(
     maxStreamsPerConnection: config.maxStreamsPerConnection,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
   };
-  const listener = tls
-    ? await listenTls(handler, config.host, config.port, tls, listenLimits)
-    : await listenHttp1AndH2c(handler, config.host, config.port, listenLimits);
+  /** Stops what runs in the background, after the listener (if any) has closed. */
+  const stopBackground = async () => {
+    maintenance.stop();
+    await graphResolver.stop();
+    await admissionLoop.stop();
+    schedules.stop();
+    // Deliveries in flight get a bounded time; one cut off is retried after restart.
+    await deliveries.stop(config.shutdownGraceMs);
+    await notifications.stop();
+  };
+  let listener: DualListener;
+  try {
+    listener = tls
+      ? await listenTls(handler, config.host, config.port, tls, listenLimits)
+      : await listenHttp1AndH2c(handler, config.host, config.port, listenLimits);
+  } catch (error) {
+    // The port is taken, say: the loops stop before the caller closes the pool under them.
+    shutdown.abort();
+    clearInterval(fallbackPoll);
+    liveStreams.stop();
+    wakeups.stop();
+    await stopBackground();
+    throw error;
+  }
   const scheme = tls ? "https" : "http";
   const url = `${scheme}://${config.host.includes(":") ? `[${config.host}]` : config.host}:${listener.port}`;
   logger.info(
@@ -326,13 +347,7 @@ async function serve(
         try {
           await listener.close(config.shutdownGraceMs);
         } finally {
-          maintenance.stop();
-          await graphResolver.stop();
-          await admissionLoop.stop();
-          schedules.stop();
-          // Deliveries in flight get a bounded time; one cut off is retried after restart.
-          await deliveries.stop(config.shutdownGraceMs);
-          await notifications.stop();
+          await stopBackground();
           await db.close().catch((error: unknown) => logger.error({ err: error }, "closing the database pool failed"));
           await embedded?.stop().catch((error: unknown) => logger.error({ err: error }, "stopping embedded postgres failed"));
           logger.info("jobwire stopped");
