@@ -18,7 +18,7 @@ export interface ClaimedJob {
   progress: unknown;
   lastError: unknown;
   phases: PhaseRow[];
-  /** The key of the limit it was admitted under, if any. */
+  /** Its concurrency key, if it has one (the admission loop shares a pass's slots by key). */
   concurrencyKey: string | null;
 }
 
