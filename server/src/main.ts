@@ -300,6 +300,15 @@ async function serve(
     maxStreamsPerConnection: config.maxStreamsPerConnection,
     handshakeTimeoutMs: config.handshakeTimeoutMs,
   };
+  /** Stops what feeds work in: wake-ups, polls and worker streams (which keep their leases). */
+  const stopFeeds = () => {
+    shutdown.abort();
+    clearInterval(fallbackPoll);
+    liveStreams.stop();
+    wakeups.stop();
+    // Worker streams end now, keeping their leases: the workers reconnect and adopt them.
+    dispatcher.closeAll();
+  };
   /** Stops what runs in the background, after the listener (if any) has closed. */
   const stopBackground = async () => {
     maintenance.stop();
@@ -317,10 +326,7 @@ async function serve(
       : await listenHttp1AndH2c(handler, config.host, config.port, listenLimits);
   } catch (error) {
     // The port is taken, say: the loops stop before the caller closes the pool under them.
-    shutdown.abort();
-    clearInterval(fallbackPoll);
-    liveStreams.stop();
-    wakeups.stop();
+    stopFeeds();
     await stopBackground();
     throw error;
   }
@@ -338,12 +344,7 @@ async function serve(
     db,
     close() {
       closing ??= (async () => {
-        shutdown.abort();
-        clearInterval(fallbackPoll);
-        liveStreams.stop();
-        wakeups.stop();
-        // Worker streams end now, keeping their leases: the workers reconnect and adopt them.
-        dispatcher.closeAll();
+        stopFeeds();
         try {
           await listener.close(config.shutdownGraceMs);
         } finally {

@@ -6,7 +6,7 @@ import type { WorkerStream } from "./worker-stream.js";
 /** What admission slots hand their leases to: the dispatcher. */
 export interface LeaseOutlet {
   /** Sends jobs just leased to `stream` to its worker. */
-  deliver(stream: WorkerStream, jobs: ClaimedJob[]): void;
+  deliver(stream: WorkerStream, jobs: readonly ClaimedJob[]): void;
   /** Leases jobs into the free slots of `stream`, if it has any (see `Dispatcher.fill`). */
   fill(stream: WorkerStream): void;
 }
@@ -81,7 +81,7 @@ export class AdmissionSlots {
     if (this.#settled) return;
     this.#settled = true;
     for (const [stream, { slots }] of this.#held) stream.reserved -= slots;
-    for (const [stream, jobs] of leased) if (jobs.length > 0) this.outlet.deliver(stream, [...jobs]);
+    for (const [stream, jobs] of leased) if (jobs.length > 0) this.outlet.deliver(stream, jobs);
     for (const [stream, { wakeups }] of this.#held) {
       if ((leased.get(stream)?.length ?? 0) > 0 || stream.wakeups !== wakeups || stream.claimAgain) this.outlet.fill(stream);
     }

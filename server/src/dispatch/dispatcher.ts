@@ -243,7 +243,7 @@ export class Dispatcher {
   }
 
   /** Sends jobs just leased to `stream` to its worker (or gives them back if it closed). */
-  async #deliver(stream: WorkerStream, jobs: ClaimedJob[]): Promise<void> {
+  async #deliver(stream: WorkerStream, jobs: readonly ClaimedJob[]): Promise<void> {
     if (stream.closed) {
       await this.#releaseUnsent(jobs);
       return;
@@ -262,7 +262,7 @@ export class Dispatcher {
   }
 
   /** The stream closed while a claim ran: give its jobs back at once. */
-  async #releaseUnsent(jobs: ClaimedJob[]): Promise<void> {
+  async #releaseUnsent(jobs: readonly ClaimedJob[]): Promise<void> {
     for (const job of jobs) {
       const ended = await jobEndAttempts(
         this.pool,

@@ -3,7 +3,7 @@ import type { AdmissionSlots } from "../dispatch/admission-slots.js";
 import type { WorkerStream } from "../dispatch/worker-stream.js";
 import type { Logger } from "../logger.js";
 import { PacedPasses } from "../loops/paced-passes.js";
-import { admissibleJobs, lockWaitingUnits, nextAdmissionAt, type AdmissibleJob, type AdmissionChoice, type AdmissionUnit, type LockedUnit } from "../store/sql/admission.js";
+import { admissibleJobs, lockWaitingUnits, nextAdmissionAt, singleKey, type AdmissibleJob, type AdmissionChoice, type AdmissionUnit, type LockedUnit } from "../store/sql/admission.js";
 import { jobLeaseAdmissible, type KeyBound } from "../store/sql/admission-lease.js";
 import { concurrencyLimitsExist } from "../store/sql/concurrency.js";
 import { jobLeaseOnAdmission, type ClaimedJob } from "../store/sql/job-claim.js";
@@ -101,8 +101,9 @@ export class AdmissionLoop {
   }
 
   /**
-   * Leases jobs on `tx` and, when given, `helper` side by side (`helperLeases` there), so
-   * that the leasing (most of a pass's work) is not held to one core. That keeps every
+   * Runs `lease` (on the pass's transaction) and, when given, `helperLease` (on the helper
+   * connection) side by side, so that the leasing (most of a pass's work) is not held to one
+   * core. That keeps every
    * bound: the helper's statement commits on its own, before `tx` commits and releases the
    * locks, so the next pass on any replica, which counts after taking them, sees both. The
    * helper's jobs go to `committedApart` once committed.
@@ -190,7 +191,7 @@ export class AdmissionLoop {
       const { namespace, queues, kinds } = stream.registration;
       const bounds: KeyBound[] = units
         .filter((unit) => unit.namespace === namespace && !unit.limit.paused)
-        .map((unit) => ({ key: unit.onlyKey ?? unit.limitKey, maxRunning: unit.limit.maxRunning, maxWeight: unit.limit.maxWeight }));
+        .map((unit) => ({ key: singleKey(unit)!, maxRunning: unit.limit.maxRunning, maxWeight: unit.limit.maxWeight }));
       if (bounds.length === 0) continue;
       const budget = Math.min(free, admissionsPerUnitMax);
       const request = { namespace, workerId: stream.id, queues, kinds };
@@ -277,7 +278,7 @@ export class AdmissionLoop {
  * key (an exact key, or one key of a per-key prefix limit) without a rate.
  */
 function leasableBySql(unit: LockedUnit): boolean {
-  return unit.limit.rateCount === null && (unit.onlyKey !== null || !unit.limitKey.endsWith("*"));
+  return unit.limit.rateCount === null && singleKey(unit) !== null;
 }
 
 /** Queue priority, then job priority (higher first), then run_at, then id. */

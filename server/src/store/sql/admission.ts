@@ -99,7 +99,7 @@ const waitingColumns = `w.id, w.weight, w.namespace, w.queue, w.kind, w.priority
   coalesce(q.priority, 0) AS "queuePriority", coalesce(q.paused_at IS NOT NULL, false) AS "queuePaused"`;
 
 /** The one key a unit admits for: an exact limit's, or the unit's key of a per-key limit; null for a shared prefix. */
-function singleKey(unit: AdmissionUnit): string | null {
+export function singleKey(unit: AdmissionUnit): string | null {
   return unit.limitKey.endsWith("*") ? unit.onlyKey : unit.limitKey;
 }
 
