@@ -67,7 +67,8 @@ export class DuePasses {
       try {
         nextMs = await this.pass();
       } catch (error) {
-        this.onError(error);
+        // A pass cut off by shutdown fails with the pool it was using: nothing to report.
+        if (!this.#stopped) this.onError(error);
         nextMs = this.fallbackMs;
       }
     } while (this.#again && !this.#stopped);
