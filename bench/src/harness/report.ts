@@ -1,5 +1,6 @@
 import type { BenchSystem } from "../systems/bench-system.js";
 import { postgresAlone } from "../workloads/ceiling.js";
+import { concurrencyKeyPairs } from "../workloads/concurrency-key.js";
 import { metrics } from "../workloads/metrics.js";
 import { formatValue } from "./format.js";
 import type { MachineInfo } from "./machine.js";
@@ -31,7 +32,7 @@ export function renderReport(input: ReportInput): string {
   const ceiling = results.median("ceiling", postgresAlone.id);
   const sections = [
     `Jobwire benchmarks, ${options.quick ? "QUICK mode (smaller sizes, 1 repetition, no 1,000,000-job backlog)" : "full run"}, ` +
-      `${options.repetitions} repetition(s) interleaved, medians shown; took ${took(input.durationMs)}`,
+      `${options.repetitions} repetition(s) interleaved (6a: ${concurrencyKeyPairs(options.repetitions)} keyed / plain pair(s)), medians shown; took ${took(input.durationMs)}`,
     `machine: ${machine.cpus} x ${machine.cpuModel}, ${machine.memoryGiB} GiB, ${machine.kernel}, Node ${machine.node}`,
     `postgres ${postgres.version} (embedded, shared by Jobwire, graphile-worker and pg-boss; a fresh database per system and workload): ` +
       Object.entries(postgres.settings).filter(([name]) => name !== "server_version").map(([name, value]) => `${name}=${value}`).join(", "),

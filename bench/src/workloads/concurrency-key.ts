@@ -3,6 +3,11 @@ import { benchConcurrencyKeys, benchConcurrencyLimit, jobwirePrefetch } from "..
 import { cutShortNote, measureDrain, serverWarningsNote, type DrainPlan } from "./drain.js";
 import type { Workload } from "./workload.js";
 
+/** The keyed / plain pairs 6a runs when a run asks for `repetitions` (see {@link concurrencyKey}). */
+export function concurrencyKeyPairs(repetitions: number): number {
+  return 2 * repetitions - 1;
+}
+
 /** Runs of this workload so far in this process: the plain drain goes first in every other one. */
 let runs = 0;
 
@@ -27,7 +32,7 @@ let runs = 0;
 export const concurrencyKey: Workload<BenchSystem> = {
   id: "concurrency-key",
   skipped: () => undefined,
-  repetitions: (options) => 2 * options.repetitions - 1,
+  repetitions: (options) => concurrencyKeyPairs(options.repetitions),
   systems: (available) => available.filter((system) => system.id === "jobwire"),
   async runOnce(context, system) {
     const { sizes } = context.options;
