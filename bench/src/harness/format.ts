@@ -5,6 +5,7 @@ export function formatValue(value: number, spec: MetricSpec): string {
   switch (spec.unit) {
     case "jobs/s":
     case "MB":
+    case "µs":
       return Math.round(value).toLocaleString("en-US");
     case "ms":
       return value < 100 ? value.toFixed(2) : Math.round(value).toLocaleString("en-US");

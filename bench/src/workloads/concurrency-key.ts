@@ -1,3 +1,4 @@
+import type { CpuPerJob } from "../harness/cpu-time.js";
 import type { BenchSystem } from "../systems/bench-system.js";
 import { benchConcurrencyKeys, benchConcurrencyLimit, jobwirePrefetch } from "../systems/jobwire/settings.js";
 import { cutShortNote, measureDrain, serverWarningsNote, type DrainPlan } from "./drain.js";
@@ -86,5 +87,13 @@ export const concurrencyKey: Workload<BenchSystem> = {
     if (pairedPlain.cutShort) context.results.annotate("concurrency-key.plain", system.id, cutShortNote(pairedPlain, plainPlan));
     context.results.record("concurrency-key.plain", system.id, pairedPlain.jobsPerSecond);
     context.results.record("concurrency-key.vs-plain", system.id, result.jobsPerSecond / pairedPlain.jobsPerSecond);
+    // Both drains keep the machine's cores busy: the ratio is about the inverse of these.
+    const [keyedCpu, plainCpu] = [result.cpuPerJob, pairedPlain.cpuPerJob];
+    if (keyedCpu && plainCpu) {
+      context.results.record("concurrency-key.cpu", system.id, keyedCpu.machine);
+      context.results.record("concurrency-key.cpu-plain", system.id, plainCpu.machine);
+      const parts = (cpu: CpuPerJob) => `${Math.round(cpu.machine)} µs (Postgres ${Math.round(cpu.postgres)}, Node ${Math.round(cpu.node)})`;
+      context.log(`concurrency-key: CPU per job, keyed ${parts(keyedCpu)}, plain ${parts(plainCpu)}`);
+    }
   },
 };

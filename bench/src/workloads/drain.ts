@@ -1,4 +1,5 @@
 import { epochNow } from "../role/channel.js";
+import { cpuPerJob, readCpuTicks, type CpuPerJob } from "../harness/cpu-time.js";
 import type { RoleProcess } from "../harness/role-process.js";
 import { BenchTimeoutError, pollUntil } from "../harness/wait-for.js";
 import type { AdmissionCounts, BenchSystem } from "../systems/bench-system.js";
@@ -50,6 +51,11 @@ export interface DrainResult {
   admission: AdmissionCounts | undefined;
   /** What the server processes logged at warn or above, load and drain included (Jobwire). */
   serverWarnings: string[];
+  /**
+   * The CPU each completed job took over the drain (from the workers' start to the count
+   * that ended it), on the whole machine and in Postgres and Node; `undefined` without `/proc`.
+   */
+  cpuPerJob: CpuPerJob | undefined;
 }
 
 /**
@@ -89,6 +95,7 @@ export async function measureDrain(context: WorkloadContext, system: BenchSystem
     // With one worker, it says when it has run `measured` handlers and the count is read only
     // then; with several, none knows the total, so the count is read as they go.
     const expect = workers.length === 1 ? plan.measured : 0;
+    const cpuBefore = readCpuTicks();
     await Promise.all(
       workers.map(async (worker, i) => {
         await worker.loaded();
@@ -115,6 +122,7 @@ export async function measureDrain(context: WorkloadContext, system: BenchSystem
         throw new Error(`no job completed within the bound of ${plan.boundMs / 1000} s${waiting}`, { cause: error });
       }
     }
+    const cpuAfter = readCpuTicks();
     // Workers that ran a job have announced their first by now (events are kept until taken).
     const firsts = workers.flatMap((worker) => worker.takeReceived("first-job"));
     if (firsts.length === 0) throw new Error("jobs completed but no worker announced its first job");
@@ -133,6 +141,7 @@ export async function measureDrain(context: WorkloadContext, system: BenchSystem
       workerPeakRss: workers[0]!.process.peakRssBytes(),
       admission,
       serverWarnings: deployment.serverWarnings?.() ?? [],
+      cpuPerJob: cpuPerJob(cpuBefore, cpuAfter, completed),
     };
   });
 }

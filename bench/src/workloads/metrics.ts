@@ -20,6 +20,9 @@ export const metrics = {
   "concurrency-key.processing": { label: "6a processing, limited key/job", unit: "jobs/s", better: "higher", workload: "concurrency-key" },
   "concurrency-key.plain": { label: "6a same drain without keys", unit: "jobs/s", better: "higher", workload: "concurrency-key" },
   "concurrency-key.vs-plain": { label: "6a keyed / plain, paired", unit: "ratio", better: "higher", workload: "concurrency-key" },
+  // The machine's CPU per job: both drains keep its cores busy, so their rates follow it.
+  "concurrency-key.cpu": { label: "6a CPU per keyed job (machine)", unit: "µs", better: "lower", workload: "concurrency-key" },
+  "concurrency-key.cpu-plain": { label: "6a CPU per job without keys", unit: "µs", better: "lower", workload: "concurrency-key" },
   "latency.p50": { label: "3 latency @200/s, p50", unit: "ms", better: "lower", workload: "latency" },
   "latency.p95": { label: "3 latency @200/s, p95", unit: "ms", better: "lower", workload: "latency" },
   "latency.p99": { label: "3 latency @200/s, p99", unit: "ms", better: "lower", workload: "latency" },
