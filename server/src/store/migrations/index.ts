@@ -14,6 +14,7 @@ import { Migration0013QueuePriorityAndKey } from "./0013-queue-priority-and-key.
 import { Migration0015Namespaces } from "./0015-namespaces.js";
 import { Migration0016NamespacedConcurrencyLimits } from "./0016-namespaced-concurrency-limits.js";
 import { Migration0017RateWindowIndex } from "./0017-rate-window-index.js";
+import { Migration0018KeyInUseById } from "./0018-key-in-use-by-id.js";
 
 /**
  * Every migration, in order. Migrations are numbered, forward-only and never edited once
@@ -36,4 +37,5 @@ export const migrations = [
   { name: "0015-namespaces", class: Migration0015Namespaces },
   { name: "0016-namespaced-concurrency-limits", class: Migration0016NamespacedConcurrencyLimits },
   { name: "0017-rate-window-index", class: Migration0017RateWindowIndex },
+  { name: "0018-key-in-use-by-id", class: Migration0018KeyInUseById },
 ];
