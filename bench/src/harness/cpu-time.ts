@@ -9,7 +9,7 @@ export interface CpuTicks {
   postgres: number;
   /** By every Node process (Node 24 names its main thread `MainThread`): servers, workers and this harness. */
   node: number;
-  /** By the whole machine, all processes and the kernel (`/proc/stat`, all but idle and iowait). */
+  /** By the whole machine, all processes and the kernel (`/proc/stat`: user, nice, system, irq, softirq). */
   machine: number;
 }
 
@@ -28,9 +28,10 @@ export function readCpuTicks(): CpuTicks | undefined {
   } catch {
     return undefined;
   }
-  // cpu user nice system idle iowait irq softirq steal …
-  const fields = machineLine.trim().split(/\s+/).slice(1).map(Number);
-  const machine = fields.reduce((sum, value) => sum + value, 0) - fields[3]! - (fields[4] ?? 0);
+  // cpu user nice system idle iowait irq softirq steal guest guest_nice: what ran here is
+  // user, nice, system, irq and softirq (steal ran elsewhere; guest is already in user).
+  const [user = 0, nice = 0, system = 0, , , irq = 0, softirq = 0] = machineLine.trim().split(/\s+/).slice(1).map(Number);
+  const machine = user + nice + system + irq + softirq;
   let postgres = 0;
   let node = 0;
   for (const entry of readdirSync("/proc")) {
