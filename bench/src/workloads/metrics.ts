@@ -16,7 +16,7 @@ export const metrics = {
   "enqueue.each": { label: "1 enqueue, 1 call/job, 32 in flight", unit: "jobs/s", better: "higher", workload: "enqueue-each" },
   "enqueue.batches": { label: "1 enqueue, batches of 1,000", unit: "jobs/s", better: "higher", workload: "enqueue-batches" },
   "processing": { label: "2 processing, 1 worker x 32", unit: "jobs/s", better: "higher", workload: "processing" },
-  // Workload 6a sits under workload 2, the run it is compared with.
+  // Workload 6a sits under workload 2, whose drain it repeats with keys; its ratio is to a plain drain of its own.
   "concurrency-key.processing": { label: "6a processing, limited key/job", unit: "jobs/s", better: "higher", workload: "concurrency-key" },
   "concurrency-key.plain": { label: "6a same drain without keys", unit: "jobs/s", better: "higher", workload: "concurrency-key" },
   "concurrency-key.vs-plain": { label: "6a keyed / plain, paired", unit: "ratio", better: "higher", workload: "concurrency-key" },
